@@ -1,0 +1,76 @@
+#include "config/admin_config.h"
+
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <sstream>
+
+#include "netcore/error.h"
+
+namespace ocinet {
+
+using nlohmann::json;
+
+AdminConfig default_admin_config() {
+  AdminConfig c;
+  // Docker's default pools: 172.17-31.0.0/16, then /20s out of 192.168.0.0/16.
+  for (int b = 17; b <= 31; b++)
+    c.address_pools.push_back({*parse_ipv4_net("172." + std::to_string(b) + ".0.0/16"), 16});
+  c.address_pools.push_back({*parse_ipv4_net("192.168.0.0/16"), 20});
+  return c;
+}
+
+AdminConfig parse_admin_config(const std::string& text) {
+  AdminConfig c = default_admin_config();
+  json j;
+  try {
+    j = json::parse(text);
+  } catch (const json::exception&) {
+    fail_invalid("admin config: malformed JSON");
+  }
+  std::string key;
+  try {
+    if (!j.is_object()) fail_invalid("admin config: not a JSON object");
+    if (j.contains(key = "default_network")) {
+      c.default_network = j[key].get<std::string>();
+      if (!is_valid_name(c.default_network)) fail_invalid("admin config: default_network: invalid name");
+    }
+    if (j.contains(key = "address_pools")) {
+      c.address_pools.clear();
+      for (auto& p : j[key]) {
+        auto base = parse_ipv4_net(p.at("base").get<std::string>());
+        int size = p.at("size").get<int>();
+        if (!base || size < base->prefix || size > 30) fail_invalid("admin config: address_pools: invalid pool");
+        c.address_pools.push_back({*base, size});
+      }
+    }
+    if (j.contains(key = "firewall_backend")) {
+      c.firewall_backend = j[key].get<std::string>();
+      if (c.firewall_backend != "auto" && c.firewall_backend != "iptables" && c.firewall_backend != "nftables" &&
+          c.firewall_backend != "none")
+        fail_invalid("admin config: firewall_backend: want auto, iptables, nftables or none");
+    }
+    if (j.contains("etcd") && j["etcd"].contains(key = "endpoints"))
+      c.etcd_endpoints = j["etcd"][key].get<std::vector<std::string>>();
+    if (j.contains("policy")) {
+      auto& p = j["policy"];
+      if (p.contains(key = "allowed_modes")) c.policy.allowed_modes = p[key].get<std::vector<std::string>>();
+      if (p.contains(key = "allowed_networks")) c.policy.allowed_networks = p[key].get<std::vector<std::string>>();
+      if (p.contains(key = "min_host_port")) c.policy.min_host_port = p[key].get<int>();
+      if (p.contains(key = "allowed_host_ips")) c.policy.allowed_host_ips = p[key].get<std::vector<std::string>>();
+      if (p.contains(key = "allow_static_ip")) c.policy.allow_static_ip = p[key].get<bool>();
+    }
+  } catch (const json::exception&) {
+    fail_invalid("admin config: " + key + ": ill-typed value");
+  }
+  return c;
+}
+
+AdminConfig load_admin_config(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return default_admin_config();
+  std::ostringstream ss;
+  ss << in.rdbuf();
+  return parse_admin_config(ss.str());
+}
+
+}  // namespace ocinet

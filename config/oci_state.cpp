@@ -1,0 +1,84 @@
+#include "config/oci_state.h"
+
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <sstream>
+
+#include "config/validate.h"
+#include "netcore/error.h"
+
+namespace ocinet {
+
+using nlohmann::json;
+
+static json parse_json(const std::string& text, const std::string& what) {
+  if (text.size() > kMaxStateBytes) fail_invalid(what + ": larger than 1 MiB");
+  try {
+    return json::parse(text);
+  } catch (const json::exception& e) {
+    // e.what() can quote input bytes; keep the message to the position.
+    fail_invalid(what + ": malformed JSON (" + std::string(e.id == 101 ? "syntax error" : "invalid") + ")");
+  }
+}
+
+OciState parse_oci_state(const std::string& text) {
+  json j = parse_json(text, "OCI state");
+  if (!j.is_object()) fail_invalid("OCI state: not a JSON object");
+  OciState s;
+  try {
+    s.id = j.at("id").get<std::string>();
+    if (j.contains("status")) s.status = j["status"].get<std::string>();
+    if (j.contains("bundle")) s.bundle = j["bundle"].get<std::string>();
+    if (j.contains("pid") && !j["pid"].is_null()) {
+      auto pid = j["pid"].get<long long>();
+      if (pid < 0 || pid > 1 << 22) fail_invalid("OCI state: pid out of range");
+      s.pid = int(pid);
+    }
+    if (j.contains("annotations") && !j["annotations"].is_null())
+      s.annotations = j["annotations"].get<std::map<std::string, std::string>>();
+  } catch (const json::exception&) {
+    fail_invalid("OCI state: missing or ill-typed field (want id string, pid number, annotations of strings)");
+  }
+  if (!is_valid_name(s.id, 128)) fail_invalid("OCI state: invalid container id");
+  if (!s.bundle.empty() && (s.bundle[0] != '/' || has_control_chars(s.bundle)))
+    fail_invalid("OCI state: bundle must be an absolute path");
+  return s;
+}
+
+BundleConfig parse_bundle_config(const std::string& text, const std::string& bundle_dir) {
+  json j = parse_json(text, "config.json");
+  BundleConfig b;
+  try {
+    std::string root = j.at("root").at("path").get<std::string>();
+    b.rootfs = root.size() && root[0] == '/' ? root : bundle_dir + "/" + root;
+    if (j.contains("hostname")) b.hostname = j["hostname"].get<std::string>();
+    if (j.contains("linux") && j["linux"].contains("namespaces")) {
+      for (auto& ns : j["linux"]["namespaces"]) {
+        if (ns.value("type", "") != "network") continue;
+        b.has_netns = true;
+        if (ns.contains("path") && !ns["path"].get<std::string>().empty()) b.netns_path = ns["path"].get<std::string>();
+      }
+    }
+    if (j.contains("mounts")) {
+      for (auto& m : j["mounts"]) {
+        std::string dst = m.value("destination", "");
+        if (dst == "/etc/hosts" || dst == "/etc/resolv.conf" || dst == "/etc/hostname")
+          if (m.contains("source")) b.file_mounts[dst] = m["source"].get<std::string>();
+      }
+    }
+  } catch (const json::exception&) {
+    fail_invalid("config.json: missing or ill-typed field (root.path, hostname, linux.namespaces, mounts)");
+  }
+  if (!b.hostname.empty() && !is_valid_hostname(b.hostname)) b.hostname.clear();
+  return b;
+}
+
+BundleConfig load_bundle_config(const std::string& bundle_dir) {
+  std::ifstream in(bundle_dir + "/config.json", std::ios::binary);
+  if (!in) fail_invalid("config.json: cannot read " + bundle_dir + "/config.json");
+  std::ostringstream ss;
+  ss << in.rdbuf();
+  return parse_bundle_config(ss.str(), bundle_dir);
+}
+
+}  // namespace ocinet

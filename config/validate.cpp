@@ -1,0 +1,96 @@
+#include "config/validate.h"
+
+#include <arpa/inet.h>
+
+#include <cstdio>
+
+namespace ocinet {
+
+static bool is_alnum(char c) {
+  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9');
+}
+
+bool is_valid_name(const std::string& s, size_t max_len) {
+  if (s.empty() || s.size() > max_len || !is_alnum(s[0])) return false;
+  for (char c : s)
+    if (!is_alnum(c) && c != '_' && c != '.' && c != '-') return false;
+  return true;
+}
+
+bool is_valid_hostname(const std::string& s) {
+  if (s.empty() || s.size() > 253) return false;
+  size_t label = 0;
+  for (char c : s) {
+    if (c == '.') {
+      if (label == 0) return false;
+      label = 0;
+      continue;
+    }
+    if (!is_alnum(c) && c != '-' && c != '_') return false;
+    if (++label > 63) return false;
+  }
+  return label > 0;
+}
+
+bool has_control_chars(const std::string& s) {
+  for (unsigned char c : s)
+    if (c < 0x20 || c == 0x7f) return true;
+  return false;
+}
+
+bool Ipv4Net::overlaps(const Ipv4Net& o) const {
+  return first() <= o.last() && o.first() <= last();
+}
+
+std::string Ipv4Net::str() const { return ipv4_str(addr) + "/" + std::to_string(prefix); }
+
+std::optional<uint32_t> parse_ipv4(const std::string& s) {
+  in_addr a{};
+  if (s.size() > 15 || inet_pton(AF_INET, s.c_str(), &a) != 1) return std::nullopt;
+  return ntohl(a.s_addr);
+}
+
+std::string ipv4_str(uint32_t addr) {
+  char buf[INET_ADDRSTRLEN];
+  in_addr a{htonl(addr)};
+  inet_ntop(AF_INET, &a, buf, sizeof buf);
+  return buf;
+}
+
+bool is_valid_ipv6(const std::string& s) {
+  in6_addr a{};
+  return s.size() <= 45 && inet_pton(AF_INET6, s.c_str(), &a) == 1;
+}
+
+std::optional<Ipv4Net> parse_ipv4_net(const std::string& s, bool strict) {
+  auto slash = s.find('/');
+  if (slash == std::string::npos || slash + 1 >= s.size() || s.size() - slash > 3) return std::nullopt;
+  auto ip = parse_ipv4(s.substr(0, slash));
+  if (!ip) return std::nullopt;
+  int prefix = 0;
+  for (size_t i = slash + 1; i < s.size(); i++) {
+    if (s[i] < '0' || s[i] > '9') return std::nullopt;
+    prefix = prefix * 10 + (s[i] - '0');
+  }
+  if (prefix > 32) return std::nullopt;
+  Ipv4Net n;
+  n.prefix = prefix;
+  n.addr = *ip & n.mask();
+  if (strict && n.addr != *ip) return std::nullopt;
+  return n;
+}
+
+bool is_valid_unicast_mac(const std::string& s) {
+  unsigned b[6];
+  char tail;
+  if (s.size() != 17) return false;
+  if (std::sscanf(s.c_str(), "%2x:%2x:%2x:%2x:%2x:%2x%c", &b[0], &b[1], &b[2], &b[3], &b[4], &b[5], &tail) != 6)
+    return false;
+  for (size_t i = 2; i < 17; i += 3)
+    if (s[i] != ':') return false;
+  bool zero = true;
+  for (unsigned v : b) zero = zero && v == 0;
+  return !zero && (b[0] & 1) == 0;
+}
+
+}  // namespace ocinet

@@ -1,0 +1,38 @@
+// Value validation shared by every parser. Everything from annotations passes through here
+// before it reaches a path, an interface name, a firewall comment or a hosts file.
+#pragma once
+#include <cstdint>
+#include <optional>
+#include <string>
+
+namespace ocinet {
+
+inline constexpr size_t kMaxNameLen = 63;            // names: containers, networks, aliases
+inline constexpr size_t kMaxAnnotationLen = 4096;     // any single ocinet annotation value
+
+// [A-Za-z0-9][A-Za-z0-9_.-]* and at most kMaxNameLen characters.
+bool is_valid_name(const std::string& s, size_t max_len = kMaxNameLen);
+// A DNS-ish host name for /etc/hosts: labels of [A-Za-z0-9-_], dots between, <= 253 chars.
+bool is_valid_hostname(const std::string& s);
+bool has_control_chars(const std::string& s);
+
+struct Ipv4Net {
+  uint32_t addr = 0;   // host byte order, already masked to the prefix
+  int prefix = 0;
+  uint32_t mask() const { return prefix == 0 ? 0 : ~uint32_t(0) << (32 - prefix); }
+  uint32_t first() const { return addr; }
+  uint32_t last() const { return addr | ~mask(); }
+  bool contains(uint32_t ip) const { return (ip & mask()) == addr; }
+  bool overlaps(const Ipv4Net& o) const;
+  std::string str() const;  // "a.b.c.d/p"
+};
+
+std::optional<uint32_t> parse_ipv4(const std::string& s);  // host byte order
+std::string ipv4_str(uint32_t addr);
+bool is_valid_ipv6(const std::string& s);
+// "a.b.c.d/p"; with strict=true the host bits must be zero.
+std::optional<Ipv4Net> parse_ipv4_net(const std::string& s, bool strict = true);
+// "aa:bb:cc:dd:ee:ff", unicast (bit 0 of the first octet clear).
+bool is_valid_unicast_mac(const std::string& s);
+
+}  // namespace ocinet

@@ -1,0 +1,52 @@
+// /etc/hosts, /etc/resolv.conf and /etc/hostname inside a container. ocinet's lines sit
+// between marker comments so updates and removal touch only them; every other line is kept.
+#pragma once
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace ocinet {
+
+struct HostsEntry {
+  std::string ip;
+  std::vector<std::string> names;  // first is the canonical name
+};
+
+struct ResolvConf {
+  std::vector<std::string> nameservers;
+  std::vector<std::string> search;
+  std::vector<std::string> options;
+};
+
+inline constexpr const char* kBlockBegin = "# BEGIN ocinet (managed, do not edit between these lines)";
+inline constexpr const char* kBlockEnd = "# END ocinet";
+
+// Pure renderers (unit-tested). They return `existing` with ocinet's block replaced by
+// `block_lines` (inserted at the top when there was none); foreign lines are kept in order.
+// An empty `block_lines` removes the block.
+std::string merge_block(const std::string& existing, const std::vector<std::string>& block_lines);
+std::vector<std::string> hosts_lines(const std::vector<HostsEntry>& entries);  // includes localhost lines
+std::vector<std::string> resolv_lines(const ResolvConf& conf);
+
+// The host's resolvers from a resolv.conf text, minus loopback ones (they would point at the
+// container's own lo). Returns {} when none is left.
+std::vector<std::string> host_nameservers(const std::string& resolv_text);
+
+// Where a container file lives: the bind-mount source when config.json mounts a file at that
+// destination, else the same path under the rootfs, resolved without leaving it.
+struct ContainerFileTarget {
+  std::string rootfs;                      // absolute host path of the rootfs
+  std::string relpath;                     // e.g. "etc/hosts"
+  std::optional<std::string> bind_source;  // absolute host path from config.json mounts
+};
+
+// Reads the current content ("" when the file does not exist yet). Throws ocinet::Error
+// (Invalid) when the path is a symlink leading out of the rootfs, a directory, a FIFO or other
+// non-regular file, or larger than 1 MiB.
+std::string read_container_file(const ContainerFileTarget& t);
+// Writes the whole content. Under the rootfs: temp file + rename in the same directory, opened
+// with openat2(RESOLVE_IN_ROOT|RESOLVE_NO_MAGICLINKS); a bind source is rewritten in place
+// (a rename would not reach the mount). Missing parent directories are an Invalid error.
+void write_container_file(const ContainerFileTarget& t, const std::string& content);
+
+}  // namespace ocinet

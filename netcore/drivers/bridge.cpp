@@ -1,0 +1,45 @@
+#include "netcore/drivers/bridge.h"
+
+#include <cstdio>
+
+#include "netcore/error.h"
+
+namespace ocinet {
+
+std::string host_veth_name(const std::string& id, size_t index) {
+  // FNV-1a 64: stable, no dependency, and 48 bits of it make collisions negligible.
+  uint64_t h = 1469598103934665603ull;
+  for (unsigned char c : id) h = (h ^ c) * 1099511628211ull;
+  char buf[16];
+  std::snprintf(buf, sizeof buf, "oc%012llx%zu", (unsigned long long)(h & 0xffffffffffffull), index % 10);
+  return buf;
+}
+
+void plan_bridge_attachment(const NetworkDef& net, const std::string& id, size_t index, int mtu_override,
+                            const std::string& static_mac, Attachment& a) {
+  a.network = net.name;
+  a.bridge = net.bridge;
+  a.host_ifname = host_veth_name(id, index);
+  a.ifname = "eth" + std::to_string(index);
+  a.prefix = net.subnet.prefix;
+  a.gateway = ipv4_str(net.gateway);
+  a.mtu = mtu_override > 0 ? mtu_override : net.mtu;
+  a.mac = static_mac;
+}
+
+void attach_bridge(NlSocket& host, const NetworkDef& net, const Netns& ns, const Attachment& a) {
+  int br = ensure_bridge(host, net.bridge, net.subnet, net.gateway, net.mtu);
+  create_veth(host, a.host_ifname, br, a.mtu, a.ifname, ns.fd(), a.mac);
+}
+
+void configure_container_side(NlSocket& inner, const Attachment& a, bool default_route) {
+  int idx = link_index(inner, a.ifname);
+  if (!idx) fail_system(a.ifname + " did not appear in the container's network namespace", 0);
+  add_address(inner, idx, *parse_ipv4(a.ip), a.prefix);
+  set_link_up(inner, idx);
+  if (default_route) add_default_route(inner, *parse_ipv4(a.gateway), idx);
+}
+
+void detach_bridge(NlSocket& host, const Attachment& a) { delete_link(host, a.host_ifname); }
+
+}  // namespace ocinet

@@ -1,0 +1,25 @@
+// The bridge driver: the network's Linux bridge on the host, a veth pair per attachment with
+// the container end created directly in the container netns.
+#pragma once
+#include "netcore/endpoint_record.h"
+#include "netcore/netlink.h"
+#include "netcore/netns.h"
+#include "netcore/network_store.h"
+
+namespace ocinet {
+
+// Host-side name of the veth for attachment `index` of container `id`: derived from the id so
+// teardown finds it even without a record. "oc" + 12 hex + index digit = 15 chars (IFNAMSIZ-1).
+std::string host_veth_name(const std::string& id, size_t index);
+
+// Fills the attachment's derived fields (bridge, names, MAC, MTU) for `net`; no kernel change.
+void plan_bridge_attachment(const NetworkDef& net, const std::string& id, size_t index, int mtu_override,
+                            const std::string& static_mac, Attachment& a);
+// Bridge up (created on first use), veth created and enslaved. `a.ip` must be set.
+void attach_bridge(NlSocket& host, const NetworkDef& net, const Netns& ns, const Attachment& a);
+// Inside the container netns: address on the interface, lo up, default route (when `gateway`).
+void configure_container_side(NlSocket& inner, const Attachment& a, bool default_route);
+// Removes the host end (the peer goes with it). Missing link = success.
+void detach_bridge(NlSocket& host, const Attachment& a);
+
+}  // namespace ocinet

@@ -1,0 +1,90 @@
+#include "netcore/endpoint_record.h"
+
+#include <dirent.h>
+
+#include <nlohmann/json.hpp>
+
+#include "config/validate.h"
+#include "netcore/error.h"
+#include "netcore/fsutil.h"
+
+namespace ocinet {
+
+using nlohmann::json;
+
+void to_json(json& j, const PortMapping& m) {
+  j = json{{"host_ip", m.host_ip}, {"host_port", m.host_port}, {"container_port", m.container_port}, {"proto", m.proto}};
+}
+void from_json(const json& j, PortMapping& m) {
+  m.host_ip = j.at("host_ip").get<std::string>();
+  m.host_port = j.at("host_port").get<uint16_t>();
+  m.container_port = j.at("container_port").get<uint16_t>();
+  m.proto = j.at("proto").get<std::string>();
+}
+void to_json(json& j, const Attachment& a) {
+  j = json{{"network", a.network}, {"bridge", a.bridge}, {"host_ifname", a.host_ifname}, {"ifname", a.ifname},
+           {"ip", a.ip}, {"prefix", a.prefix}, {"gateway", a.gateway}, {"mac", a.mac}, {"mtu", a.mtu}};
+}
+void from_json(const json& j, Attachment& a) {
+  a.network = j.at("network").get<std::string>();
+  a.bridge = j.at("bridge").get<std::string>();
+  a.host_ifname = j.at("host_ifname").get<std::string>();
+  a.ifname = j.at("ifname").get<std::string>();
+  a.ip = j.at("ip").get<std::string>();
+  a.prefix = j.at("prefix").get<int>();
+  a.gateway = j.at("gateway").get<std::string>();
+  a.mac = j.at("mac").get<std::string>();
+  a.mtu = j.at("mtu").get<int>();
+}
+
+RecordStore::RecordStore(std::string run_dir) : dir_(std::move(run_dir) + "/endpoints") {}
+
+std::string RecordStore::path_of(const std::string& id) const {
+  // Ids are validated at parse time; re-check because this builds a path.
+  if (!is_valid_name(id, 128)) fail_invalid("invalid container id");
+  return dir_ + "/" + id + ".json";
+}
+
+std::optional<EndpointRecord> RecordStore::load(const std::string& id) const {
+  auto text = read_file(path_of(id));
+  if (!text) return std::nullopt;
+  try {
+    json j = json::parse(*text);
+    EndpointRecord r;
+    r.id = j.at("id").get<std::string>();
+    r.name = j.at("name").get<std::string>();
+    r.mode = j.at("mode").get<std::string>();
+    r.state = j.at("state").get<std::string>();
+    r.pid = j.at("pid").get<int>();
+    r.netns = j.at("netns").get<std::string>();
+    r.attachments = j.at("attachments").get<std::vector<Attachment>>();
+    r.ports = j.at("ports").get<std::vector<PortMapping>>();
+    r.steps = j.at("steps").get<std::vector<std::string>>();
+    return r;
+  } catch (const json::exception&) {
+    fail_system("endpoint record " + path_of(id) + " is corrupt", 0);
+  }
+}
+
+void RecordStore::save(const EndpointRecord& r) const {
+  json j{{"id", r.id},       {"name", r.name},   {"mode", r.mode},
+         {"state", r.state}, {"pid", r.pid},     {"netns", r.netns},
+         {"attachments", r.attachments}, {"ports", r.ports}, {"steps", r.steps}};
+  write_file_atomic(path_of(r.id), j.dump() + "\n");
+}
+
+void RecordStore::remove(const std::string& id) const { remove_file(path_of(id)); }
+
+std::vector<std::string> RecordStore::list_ids() const {
+  std::vector<std::string> ids;
+  DIR* d = ::opendir(dir_.c_str());
+  if (!d) return ids;
+  while (dirent* e = ::readdir(d)) {
+    std::string n = e->d_name;
+    if (n.size() > 5 && n.compare(n.size() - 5, 5, ".json") == 0) ids.push_back(n.substr(0, n.size() - 5));
+  }
+  ::closedir(d);
+  return ids;
+}
+
+}  // namespace ocinet

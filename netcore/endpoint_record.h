@@ -1,0 +1,54 @@
+// The endpoint record: RUN/endpoints/<id>.json. Written before the first kernel change and
+// updated as each step is *about* to happen (write-ahead), so a crash at any point leaves a
+// record that says exactly what may exist. Teardown and rollback replay its steps backwards.
+#pragma once
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "netcore/firewall/firewall.h"
+
+namespace ocinet {
+
+struct Attachment {
+  std::string network;
+  std::string bridge;       // host bridge device
+  std::string host_ifname;  // host end of the veth
+  std::string ifname;       // inside the container: eth0, eth1, ...
+  std::string ip;           // "" until the lease is taken
+  int prefix = 0;
+  std::string gateway;
+  std::string mac;
+  int mtu = 0;
+};
+
+struct EndpointRecord {
+  std::string id;
+  std::string name;
+  std::string mode = "bridge";
+  std::string state = "creating";  // creating -> ready
+  int pid = 0;
+  std::string netns;               // path the hook configured
+  std::vector<Attachment> attachments;
+  std::vector<PortMapping> ports;
+  std::vector<std::string> steps;  // write-ahead log: "lease:<i>", "name", "ports", "veth:<i>", "firewall", "files"
+
+  bool ready() const { return state == "ready"; }
+  std::string short_id() const { return id.substr(0, 12); }
+};
+
+class RecordStore {
+ public:
+  explicit RecordStore(std::string run_dir);
+  std::optional<EndpointRecord> load(const std::string& id) const;
+  void save(const EndpointRecord& r) const;
+  void remove(const std::string& id) const;
+  std::vector<std::string> list_ids() const;
+
+ private:
+  std::string path_of(const std::string& id) const;
+  std::string dir_;
+};
+
+}  // namespace ocinet

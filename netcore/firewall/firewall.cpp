@@ -1,0 +1,27 @@
+#include "netcore/firewall/firewall.h"
+
+#include "netcore/error.h"
+
+namespace ocinet {
+namespace {
+
+// For hosts whose firewall is managed elsewhere: ocinet changes no rule at all.
+class NoFirewall final : public FirewallBackend {
+ public:
+  const char* name() const override { return "none"; }
+  void add_endpoint(const NetworkRules&, const EndpointRules&) override {}
+  void remove_endpoint(const std::string&) override {}
+  void remove_network(const std::string&) override {}
+};
+
+}  // namespace
+
+std::unique_ptr<FirewallBackend> make_firewall(const std::string& backend) {
+  // "auto" means iptables until the nftables backend lands (see README, Firewall).
+  if (backend == "auto" || backend == "iptables") return make_iptables_backend();
+  if (backend == "none") return std::make_unique<NoFirewall>();
+  if (backend == "nftables") fail_invalid("firewall_backend nftables is not available in this build yet; use auto or iptables");
+  fail_invalid("unknown firewall_backend \"" + backend + "\"");
+}
+
+}  // namespace ocinet

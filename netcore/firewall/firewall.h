@@ -1,0 +1,53 @@
+// Firewall backends behind one interface. A backend keeps every rule in ocinet's own chains
+// (never flushes anyone else's) and applies one invocation's changes in one commit per table.
+#pragma once
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace ocinet {
+
+struct PortMapping {
+  std::string host_ip;          // "" = every local address (Docker's 0.0.0.0)
+  uint16_t host_port = 0;       // resolved: never 0 by the time a backend sees it
+  uint16_t container_port = 0;
+  std::string proto = "tcp";    // tcp, udp, sctp
+};
+
+// Network-level rules: outbound MASQUERADE for the subnet (unless internal) and FORWARD accepts
+// for the bridge. Identified by the network name; shared by all endpoints of that network.
+struct NetworkRules {
+  std::string name;         // network name, validated [A-Za-z0-9][A-Za-z0-9_.-]*
+  std::string bridge;       // bridge device, e.g. ocinet0
+  std::string subnet;       // IPv4 CIDR, e.g. 172.17.0.0/16
+  bool internal = false;
+};
+
+// Per-endpoint rules: DNAT of each published port to the container address. Tagged with the
+// container's short id so teardown removes exactly these.
+struct EndpointRules {
+  std::string tag;            // first 12 chars of the container id, [0-9A-Za-z_.-]
+  std::string container_ip;   // IPv4 dotted quad
+  std::string bridge;         // bridge the container is on
+  std::vector<PortMapping> ports;
+};
+
+class FirewallBackend {
+ public:
+  virtual ~FirewallBackend() = default;
+  virtual const char* name() const = 0;
+  // Ensures the network's rules exist (idempotent) and adds the endpoint's rules, all in one
+  // commit per table. On failure nothing of this call stays in the kernel.
+  virtual void add_endpoint(const NetworkRules& net, const EndpointRules& ep) = 0;
+  // Removes every rule tagged with `tag`. Absent rules, chains or tables are success.
+  virtual void remove_endpoint(const std::string& tag) = 0;
+  // Removes the network's own rules (used when the network itself goes away).
+  virtual void remove_network(const std::string& name) = 0;
+};
+
+// "iptables" (libiptc, legacy x_tables) or "none". Throws ocinet::Error for an unknown name.
+std::unique_ptr<FirewallBackend> make_firewall(const std::string& backend);
+std::unique_ptr<FirewallBackend> make_iptables_backend();
+
+}  // namespace ocinet

@@ -1,0 +1,126 @@
+#include "netcore/fsutil.h"
+
+#include <fcntl.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "netcore/error.h"
+
+namespace ocinet {
+
+UniqueFd& UniqueFd::operator=(UniqueFd&& o) noexcept {
+  if (this != &o) {
+    if (fd_ >= 0) ::close(fd_);
+    fd_ = o.release();
+  }
+  return *this;
+}
+
+UniqueFd::~UniqueFd() {
+  if (fd_ >= 0) ::close(fd_);
+}
+
+static std::string dirname_of(const std::string& path) {
+  auto slash = path.rfind('/');
+  return slash == std::string::npos || slash == 0 ? "/" : path.substr(0, slash);
+}
+
+void make_dirs(const std::string& path, int mode) {
+  if (path.empty() || path == "/") return;
+  if (::mkdir(path.c_str(), mode) == 0 || errno == EEXIST) return;
+  if (errno != ENOENT) fail_system("creating " + path, errno);
+  make_dirs(dirname_of(path), mode);
+  if (::mkdir(path.c_str(), mode) != 0 && errno != EEXIST) fail_system("creating " + path, errno);
+}
+
+FileLock::FileLock(const std::string& path) {
+  int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+  if (fd < 0 && errno == ENOENT) {
+    make_dirs(dirname_of(path));
+    fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+  }
+  if (fd < 0) fail_system("opening lock " + path, errno);
+  fd_ = UniqueFd(fd);
+  while (::flock(fd, LOCK_EX) != 0)
+    if (errno != EINTR) fail_system("locking " + path, errno);
+}
+
+std::optional<std::string> read_file(const std::string& path) {
+  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+  if (fd < 0) {
+    if (errno == ENOENT) return std::nullopt;
+    fail_system("reading " + path, errno);
+  }
+  UniqueFd guard(fd);
+  std::string out;
+  char buf[8192];
+  for (;;) {
+    ssize_t n = ::read(fd, buf, sizeof buf);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) fail_system("reading " + path, errno);
+    if (n == 0) break;
+    out.append(buf, size_t(n));
+  }
+  return out;
+}
+
+static void write_all(int fd, const std::string& content, const std::string& path) {
+  size_t off = 0;
+  while (off < content.size()) {
+    ssize_t n = ::write(fd, content.data() + off, content.size() - off);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) fail_system("writing " + path, errno);
+    off += size_t(n);
+  }
+}
+
+void write_file_atomic(const std::string& path, const std::string& content, bool durable) {
+  std::string tmp = path + ".tmp." + std::to_string(::getpid());
+  int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
+  if (fd < 0 && errno == ENOENT) {
+    make_dirs(dirname_of(path));
+    fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
+  }
+  if (fd < 0) fail_system("writing " + path, errno);
+  {
+    UniqueFd guard(fd);
+    try {
+      write_all(fd, content, path);
+      if (durable && ::fsync(fd) != 0) fail_system("syncing " + path, errno);
+    } catch (...) {
+      ::unlink(tmp.c_str());
+      throw;
+    }
+  }
+  if (::rename(tmp.c_str(), path.c_str()) != 0) {
+    int e = errno;
+    ::unlink(tmp.c_str());
+    fail_system("renaming " + tmp, e);
+  }
+  if (durable) {
+    UniqueFd dir(::open(dirname_of(path).c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+    if (dir) ::fsync(dir.get());
+  }
+}
+
+bool create_exclusive(const std::string& path, const std::string& content) {
+  int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
+  if (fd < 0 && errno == ENOENT) {
+    make_dirs(dirname_of(path));
+    fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
+  }
+  if (fd < 0) {
+    if (errno == EEXIST) return false;
+    fail_system("creating " + path, errno);
+  }
+  UniqueFd guard(fd);
+  write_all(fd, content, path);
+  return true;
+}
+
+void remove_file(const std::string& path) {
+  if (::unlink(path.c_str()) != 0 && errno != ENOENT) fail_system("removing " + path, errno);
+}
+
+}  // namespace ocinet

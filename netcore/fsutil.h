@@ -1,0 +1,50 @@
+// Small filesystem helpers for the state directories (run dir, lib dir): locks, atomic writes.
+// Hand-written because they are a few syscalls each and must control flags exactly
+// (O_CLOEXEC, O_NOFOLLOW, O_EXCL) — no library in the stack offers them.
+#pragma once
+#include <optional>
+#include <string>
+
+namespace ocinet {
+
+// Owns a file descriptor; closes it once.
+class UniqueFd {
+ public:
+  UniqueFd() = default;
+  explicit UniqueFd(int fd) : fd_(fd) {}
+  UniqueFd(UniqueFd&& o) noexcept : fd_(o.release()) {}
+  UniqueFd& operator=(UniqueFd&& o) noexcept;
+  UniqueFd(const UniqueFd&) = delete;
+  UniqueFd& operator=(const UniqueFd&) = delete;
+  ~UniqueFd();
+  int get() const { return fd_; }
+  int release() {
+    int fd = fd_;
+    fd_ = -1;
+    return fd;
+  }
+  explicit operator bool() const { return fd_ >= 0; }
+
+ private:
+  int fd_ = -1;
+};
+
+// An exclusive flock on a lock file, released when destroyed. Creates parent directories.
+class FileLock {
+ public:
+  explicit FileLock(const std::string& path);
+ private:
+  UniqueFd fd_;
+};
+
+void make_dirs(const std::string& path, int mode = 0700);
+// Whole file, or nullopt when it does not exist. Throws System on other errors.
+std::optional<std::string> read_file(const std::string& path);
+// tmp file in the same directory + rename. `durable` adds fsync of file and directory (lib dir).
+void write_file_atomic(const std::string& path, const std::string& content, bool durable = false);
+// O_CREAT|O_EXCL: false when the file already exists.
+bool create_exclusive(const std::string& path, const std::string& content);
+// unlink; a missing file is success.
+void remove_file(const std::string& path);
+
+}  // namespace ocinet

@@ -1,0 +1,206 @@
+#include "netcore/netlink.h"
+
+#include <fcntl.h>
+#include <linux/if.h>
+#include <linux/rtnetlink.h>
+#include <netlink/netlink.h>
+#include <netlink/route/addr.h>
+#include <netlink/route/link.h>
+#include <netlink/route/link/bridge.h>
+#include <netlink/route/link/veth.h>
+#include <netlink/route/route.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <cstring>
+
+#include "netcore/error.h"
+#include "netcore/fsutil.h"
+
+namespace ocinet {
+namespace {
+
+struct LinkDel { void operator()(rtnl_link* l) const { rtnl_link_put(l); } };
+struct AddrDel { void operator()(rtnl_addr* a) const { rtnl_addr_put(a); } };
+struct RouteDel { void operator()(rtnl_route* r) const { rtnl_route_put(r); } };
+struct NlAddrDel { void operator()(nl_addr* a) const { nl_addr_put(a); } };
+struct CacheDel { void operator()(nl_cache* c) const { nl_cache_free(c); } };
+using LinkPtr = std::unique_ptr<rtnl_link, LinkDel>;
+using AddrPtr = std::unique_ptr<rtnl_addr, AddrDel>;
+using RoutePtr = std::unique_ptr<rtnl_route, RouteDel>;
+using NlAddrPtr = std::unique_ptr<nl_addr, NlAddrDel>;
+
+[[noreturn]] void nl_fail(const std::string& what, int err) {
+  fail_system(what + ": " + nl_geterror(err), 0);
+}
+
+NlAddrPtr v4addr(uint32_t ip, int prefix) {
+  uint32_t be = htonl(ip);
+  nl_addr* a = nl_addr_build(AF_INET, &be, sizeof be);
+  if (!a) fail_system("netlink: out of memory", ENOMEM);
+  nl_addr_set_prefixlen(a, prefix);
+  return NlAddrPtr(a);
+}
+
+}  // namespace
+
+NlSocket::NlSocket() {
+  sk_ = nl_socket_alloc();
+  if (!sk_) fail_system("netlink: allocating socket", ENOMEM);
+  if (int err = nl_connect(sk_, NETLINK_ROUTE); err < 0) {
+    nl_socket_free(sk_);
+    sk_ = nullptr;
+    nl_fail("netlink: connecting", err);
+  }
+}
+
+NlSocket::~NlSocket() {
+  if (sk_) nl_socket_free(sk_);
+}
+
+int link_index(NlSocket& nl, const std::string& name) {
+  rtnl_link* raw = nullptr;
+  int err = rtnl_link_get_kernel(nl.get(), 0, name.c_str(), &raw);
+  if (err == -NLE_OBJ_NOTFOUND || err == -NLE_NODEV) return 0;
+  if (err < 0) nl_fail("looking up " + name, err);
+  LinkPtr link(raw);
+  return rtnl_link_get_ifindex(link.get());
+}
+
+int ensure_bridge(NlSocket& nl, const std::string& name, const Ipv4Net& subnet, uint32_t gateway, int mtu) {
+  if (int idx = link_index(nl, name)) return idx;
+  LinkPtr br(rtnl_link_bridge_alloc());
+  if (!br) fail_system("netlink: out of memory", ENOMEM);
+  rtnl_link_set_name(br.get(), name.c_str());
+  if (mtu > 0) rtnl_link_set_mtu(br.get(), unsigned(mtu));
+  int err = rtnl_link_add(nl.get(), br.get(), NLM_F_CREATE | NLM_F_EXCL);
+  if (err < 0 && err != -NLE_EXIST) nl_fail("creating bridge " + name, err);
+  int idx = link_index(nl, name);
+  if (!idx) fail_system("creating bridge " + name + ": vanished after creation", 0);
+  // A spoofed router advertisement must not configure the host through the bridge.
+  write_sysctl("/proc/sys/net/ipv6/conf/" + name + "/accept_ra", "0");
+  AddrPtr addr(rtnl_addr_alloc());
+  rtnl_addr_set_ifindex(addr.get(), idx);
+  auto local = v4addr(gateway, subnet.prefix);
+  rtnl_addr_set_local(addr.get(), local.get());
+  auto brd = v4addr(subnet.last(), 32);
+  rtnl_addr_set_broadcast(addr.get(), brd.get());
+  err = rtnl_addr_add(nl.get(), addr.get(), 0);
+  if (err < 0 && err != -NLE_EXIST) nl_fail("adding " + ipv4_str(gateway) + " to " + name, err);
+  set_link_up(nl, idx);
+  return idx;
+}
+
+void create_veth(NlSocket& nl, const std::string& host_name, int master_ifindex, int mtu, const std::string& peer_name,
+                 int peer_ns_fd, const std::string& peer_mac) {
+  LinkPtr veth(rtnl_link_veth_alloc());
+  if (!veth) fail_system("netlink: out of memory", ENOMEM);
+  rtnl_link* peer = rtnl_link_veth_get_peer(veth.get());  // owned by veth
+  rtnl_link_set_name(veth.get(), host_name.c_str());
+  rtnl_link_set_master(veth.get(), master_ifindex);
+  rtnl_link_set_flags(veth.get(), IFF_UP);
+  rtnl_link_set_name(peer, peer_name.c_str());
+  rtnl_link_set_ns_fd(peer, peer_ns_fd);
+  // No IFF_UP on the peer here: the kernel applies it before the two ends are paired and
+  // veth_open then fails with ENOTCONN. The container side is brought up from inside.
+  if (mtu > 0) {
+    rtnl_link_set_mtu(veth.get(), unsigned(mtu));
+    rtnl_link_set_mtu(peer, unsigned(mtu));
+  }
+  NlAddrPtr mac;
+  if (!peer_mac.empty()) {
+    nl_addr* raw = nullptr;
+    if (int err = nl_addr_parse(peer_mac.c_str(), AF_LLC, &raw); err < 0) nl_fail("parsing MAC " + peer_mac, err);
+    mac.reset(raw);
+    rtnl_link_set_addr(peer, mac.get());
+  }
+  rtnl_link_put(peer);  // rtnl_link_veth_get_peer took a reference
+  int err = rtnl_link_add(nl.get(), veth.get(), NLM_F_CREATE | NLM_F_EXCL);
+  if (err < 0) nl_fail("creating veth " + host_name, err);
+}
+
+bool delete_link(NlSocket& nl, const std::string& name) {
+  LinkPtr link(rtnl_link_alloc());
+  rtnl_link_set_name(link.get(), name.c_str());
+  int err = rtnl_link_delete(nl.get(), link.get());
+  if (err == -NLE_NODEV || err == -NLE_OBJ_NOTFOUND) return false;
+  if (err < 0) nl_fail("deleting " + name, err);
+  return true;
+}
+
+void add_address(NlSocket& nl, int ifindex, uint32_t ip, int prefix) {
+  AddrPtr addr(rtnl_addr_alloc());
+  rtnl_addr_set_ifindex(addr.get(), ifindex);
+  auto local = v4addr(ip, prefix);
+  rtnl_addr_set_local(addr.get(), local.get());
+  Ipv4Net net{ip & Ipv4Net{0, prefix}.mask(), prefix};
+  if (prefix < 31) {
+    auto brd = v4addr(net.last(), 32);
+    rtnl_addr_set_broadcast(addr.get(), brd.get());
+  }
+  int err = rtnl_addr_add(nl.get(), addr.get(), 0);
+  if (err < 0 && err != -NLE_EXIST) nl_fail("adding address " + ipv4_str(ip), err);
+}
+
+void set_link_up(NlSocket& nl, int ifindex) {
+  LinkPtr orig(rtnl_link_alloc()), change(rtnl_link_alloc());
+  rtnl_link_set_ifindex(orig.get(), ifindex);
+  rtnl_link_set_flags(change.get(), IFF_UP);
+  int err = rtnl_link_change(nl.get(), orig.get(), change.get(), 0);
+  if (err < 0) nl_fail("setting link " + std::to_string(ifindex) + " up", err);
+}
+
+void add_default_route(NlSocket& nl, uint32_t gateway, int ifindex) {
+  RoutePtr route(rtnl_route_alloc());
+  rtnl_route_set_family(route.get(), AF_INET);
+  rtnl_route_set_table(route.get(), RT_TABLE_MAIN);
+  rtnl_route_set_protocol(route.get(), RTPROT_BOOT);
+  rtnl_route_set_scope(route.get(), RT_SCOPE_UNIVERSE);
+  auto dst = v4addr(0, 0);
+  rtnl_route_set_dst(route.get(), dst.get());
+  rtnl_nexthop* nh = rtnl_route_nh_alloc();  // owned by route once added
+  auto gw = v4addr(gateway, 32);
+  rtnl_route_nh_set_gateway(nh, gw.get());
+  rtnl_route_nh_set_ifindex(nh, ifindex);
+  rtnl_route_add_nexthop(route.get(), nh);
+  int err = rtnl_route_add(nl.get(), route.get(), NLM_F_CREATE);
+  if (err < 0 && err != -NLE_EXIST) nl_fail("adding default route via " + ipv4_str(gateway), err);
+}
+
+std::vector<Ipv4Net> ipv4_routes(NlSocket& nl) {
+  nl_cache* raw = nullptr;
+  if (int err = rtnl_route_alloc_cache(nl.get(), AF_INET, 0, &raw); err < 0) nl_fail("dumping routes", err);
+  std::unique_ptr<nl_cache, CacheDel> cache(raw);
+  std::vector<Ipv4Net> out;
+  for (nl_object* o = nl_cache_get_first(raw); o; o = nl_cache_get_next(o)) {
+    auto* r = reinterpret_cast<rtnl_route*>(o);
+    if (rtnl_route_get_table(r) != RT_TABLE_MAIN) continue;
+    nl_addr* dst = rtnl_route_get_dst(r);
+    if (!dst || nl_addr_get_prefixlen(dst) == 0 || nl_addr_get_len(dst) != 4) continue;
+    uint32_t be;
+    std::memcpy(&be, nl_addr_get_binary_addr(dst), 4);
+    int prefix = int(nl_addr_get_prefixlen(dst));
+    Ipv4Net n{0, prefix};
+    n.addr = ntohl(be) & n.mask();
+    out.push_back(n);
+  }
+  return out;
+}
+
+std::string mac_for_ip(uint32_t ip) {
+  char buf[18];
+  std::snprintf(buf, sizeof buf, "02:42:%02x:%02x:%02x:%02x", ip >> 24, (ip >> 16) & 255, (ip >> 8) & 255, ip & 255);
+  return buf;
+}
+
+void write_sysctl(const std::string& path, const std::string& value) {
+  auto cur = read_file(path);
+  if (!cur) return;  // e.g. IPv6 disabled: nothing to harden
+  if (cur->substr(0, cur->find('\n')) == value) return;
+  int fd = ::open(path.c_str(), O_WRONLY | O_CLOEXEC);
+  if (fd < 0) fail_system("writing " + path, errno);
+  UniqueFd guard(fd);
+  if (::write(fd, value.data(), value.size()) != ssize_t(value.size())) fail_system("writing " + path, errno);
+}
+
+}  // namespace ocinet

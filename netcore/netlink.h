@@ -1,0 +1,50 @@
+// In-process rtnetlink through libnl-3 (never `ip`). A NlSocket talks to the network namespace
+// the calling thread was in when it was created; every call is one request and its ACK, and
+// nothing dumps the whole link table on the hot path.
+#pragma once
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "config/validate.h"
+
+struct nl_sock;
+
+namespace ocinet {
+
+class NlSocket {
+ public:
+  NlSocket();  // connects NETLINK_ROUTE in the current netns
+  ~NlSocket();
+  NlSocket(const NlSocket&) = delete;
+  NlSocket& operator=(const NlSocket&) = delete;
+  nl_sock* get() const { return sk_; }
+
+ private:
+  nl_sock* sk_ = nullptr;
+};
+
+// ifindex of `name`, 0 when there is no such link.
+int link_index(NlSocket& nl, const std::string& name);
+// Creates the bridge with `gateway/prefix` on it, up, if it does not exist (a concurrent
+// creator is fine). Returns its ifindex.
+int ensure_bridge(NlSocket& nl, const std::string& name, const Ipv4Net& subnet, uint32_t gateway, int mtu);
+// veth pair: `host_name` enslaved to `master_ifindex` and up in this netns; the peer created
+// directly in the netns `peer_ns_fd` as `peer_name`, with `peer_mac` (may be ""), still down.
+void create_veth(NlSocket& nl, const std::string& host_name, int master_ifindex, int mtu, const std::string& peer_name,
+                 int peer_ns_fd, const std::string& peer_mac);
+// Deletes a link by name. Returns false when it did not exist.
+bool delete_link(NlSocket& nl, const std::string& name);
+void add_address(NlSocket& nl, int ifindex, uint32_t ip, int prefix);
+void set_link_up(NlSocket& nl, int ifindex);
+void add_default_route(NlSocket& nl, uint32_t gateway, int ifindex);
+// Destinations of the IPv4 routes of the main table (default route excluded).
+std::vector<Ipv4Net> ipv4_routes(NlSocket& nl);
+
+// Docker-style MAC derived from the IPv4 address: 02:42:a:b:c:d.
+std::string mac_for_ip(uint32_t ip);
+// Writes a /proc/sys value if it differs (reads first: writing is slower and may be denied).
+void write_sysctl(const std::string& path, const std::string& value);
+
+}  // namespace ocinet

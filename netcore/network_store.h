@@ -1,0 +1,57 @@
+// Network definitions: LIB/networks/<name>.json, one file each, written atomically and durably.
+// The default network `bridge` is defined on first use with a subnet from the address pools
+// that overlaps no other network and no route of the host.
+#pragma once
+#include <functional>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "config/admin_config.h"
+#include "config/validate.h"
+
+namespace ocinet {
+
+inline constexpr const char* kDefaultBridgeNetwork = "bridge";
+inline constexpr const char* kDefaultBridgeDevice = "ocinet0";
+
+struct NetworkDef {
+  std::string name;
+  std::string id;  // 64 hex chars
+  std::string driver = "bridge";
+  std::string bridge;  // device name
+  Ipv4Net subnet;
+  uint32_t gateway = 0;
+  std::optional<Ipv4Net> ip_range;
+  bool internal = false;
+  bool ipv6 = false;
+  int mtu = 0;  // 0 = kernel default (1500)
+  std::map<std::string, std::string> options;
+  std::string created;  // RFC 3339
+};
+
+std::string network_to_json(const NetworkDef& n);
+NetworkDef network_from_json(const std::string& text);  // Invalid/System on a corrupt file
+
+// First subnet of the pools that overlaps none of `taken`; Invalid when the pools are exhausted.
+Ipv4Net pick_subnet(const std::vector<AddressPool>& pools, const std::vector<Ipv4Net>& taken);
+
+class NetworkStore {
+ public:
+  explicit NetworkStore(std::string lib_dir);
+  std::optional<NetworkDef> load(const std::string& name) const;
+  std::vector<NetworkDef> list() const;
+  void save(const NetworkDef& n) const;
+  // Loads `name`; for the default network, defines it first if needed. `host_routes` is called
+  // only then (it dumps the routing table). Invalid for an unknown user network.
+  NetworkDef resolve(const std::string& name, const AdminConfig& cfg,
+                     const std::function<std::vector<Ipv4Net>()>& host_routes) const;
+
+ private:
+  std::string dir_;
+};
+
+std::string random_hex_id();
+
+}  // namespace ocinet

@@ -1,0 +1,247 @@
+#include "netcore/setup.h"
+
+#include <algorithm>
+
+#include "config/annotations.h"
+#include "netcore/container_files.h"
+#include "netcore/drivers/bridge.h"
+#include "netcore/error.h"
+#include "netcore/firewall/firewall.h"
+#include "netcore/fsutil.h"
+#include "netcore/ipam.h"
+#include "netcore/netlink.h"
+#include "netcore/netns.h"
+#include "netcore/network_store.h"
+#include "netcore/port_table.h"
+
+namespace ocinet {
+namespace {
+
+// Docker's fallback when the host has no usable resolver.
+const std::vector<std::string> kFallbackDns = {"8.8.8.8", "8.8.4.4"};
+
+bool allowed(const std::vector<std::string>& list, const std::string& v) {
+  return list.empty() || std::find(list.begin(), list.end(), v) != list.end();
+}
+
+void check_policy(const Policy& p, const Annotations& a, const std::vector<std::string>& networks) {
+  if (!allowed(p.allowed_modes, a.mode)) fail_invalid("policy allowed_modes: mode " + a.mode + " is not allowed");
+  for (auto& n : networks)
+    if (!allowed(p.allowed_networks, n)) fail_invalid("policy allowed_networks: network " + n + " is not allowed");
+  if (!p.allow_static_ip && (a.ip || a.ip6 || a.mac))
+    fail_invalid("policy allow_static_ip: static addresses are not allowed");
+  for (auto& s : a.ports) {
+    if (!s.host_dynamic() && s.host_start < p.min_host_port)
+      fail_invalid("policy min_host_port: host port " + std::to_string(s.host_start) + " is below " +
+                   std::to_string(p.min_host_port));
+    if (!s.host_ip.empty() && !allowed(p.allowed_host_ips, s.host_ip))
+      fail_invalid("policy allowed_host_ips: host address " + s.host_ip + " is not allowed");
+  }
+}
+
+// Takes RUN/names/<name> for `id`. A name held by a container that has no endpoint record any
+// more is stale and taken over.
+void register_name(const Paths& paths, const RecordStore& records, const std::string& name, const std::string& id) {
+  std::string path = paths.names_dir() + "/" + name;
+  if (create_exclusive(path, id)) return;
+  auto holder = read_file(path);
+  if (holder && *holder == id) return;
+  if (holder && is_valid_name(*holder, 128) && records.load(*holder))
+    fail_invalid("name \"" + name + "\" is already in use by container " + holder->substr(0, 12));
+  write_file_atomic(path, id);
+}
+
+struct Plan {
+  OciState state;
+  BundleConfig bundle;
+  Annotations ann;
+  std::string name;
+  std::string hostname;
+  std::vector<NetworkDef> networks;
+  std::vector<HostsEntry> link_entries;
+};
+
+std::vector<HostsEntry> resolve_links(const Paths& paths, const RecordStore& records, const Annotations& ann,
+                                      const std::string& network) {
+  std::vector<HostsEntry> out;
+  for (const auto& l : ann.links) {
+    auto holder = read_file(paths.names_dir() + "/" + l.name);
+    std::optional<EndpointRecord> peer;
+    if (holder && is_valid_name(*holder, 128)) peer = records.load(*holder);
+    const Attachment* on_net = nullptr;
+    if (peer && peer->ready())
+      for (const auto& a : peer->attachments)
+        if (a.network == network) on_net = &a;
+    if (!on_net) fail_invalid("io.ocinet.links: no running container named \"" + l.name + "\" on network " + network);
+    HostsEntry e{on_net->ip, {}};
+    if (!l.alias.empty()) e.names.push_back(l.alias);
+    e.names.push_back(l.name);
+    out.push_back(e);
+  }
+  return out;
+}
+
+ContainerFileTarget file_target(const BundleConfig& b, const std::string& dest) {
+  ContainerFileTarget t{b.rootfs, dest.substr(1), std::nullopt};
+  if (auto it = b.file_mounts.find(dest); it != b.file_mounts.end()) t.bind_source = it->second;
+  return t;
+}
+
+void update_file(const BundleConfig& b, const std::string& dest, const std::vector<std::string>& lines) {
+  auto t = file_target(b, dest);
+  try {
+    write_container_file(t, merge_block(read_container_file(t), lines));
+  } catch (const Error& e) {
+    throw Error(e.kind(), "writing " + dest + ": " + e.what());
+  }
+}
+
+void write_files(const Plan& p, const EndpointRecord& rec) {
+  std::vector<HostsEntry> entries;
+  for (const auto& a : rec.attachments) {
+    HostsEntry own{a.ip, {p.name}};
+    if (!p.hostname.empty() && p.hostname != p.name) own.names.push_back(p.hostname);
+    for (auto& al : p.ann.aliases) own.names.push_back(al);
+    entries.push_back(own);
+  }
+  entries.insert(entries.end(), p.link_entries.begin(), p.link_entries.end());
+  for (const auto& h : p.ann.hosts) entries.push_back({h.ip, {h.hostname}});
+  update_file(p.bundle, "/etc/hosts", hosts_lines(entries));
+
+  ResolvConf rc{p.ann.dns, p.ann.dns_search, p.ann.dns_options};
+  if (rc.nameservers.empty()) {
+    rc.nameservers = host_nameservers(read_file("/etc/resolv.conf").value_or(""));
+    if (rc.nameservers.empty()) rc.nameservers = kFallbackDns;
+  }
+  update_file(p.bundle, "/etc/resolv.conf", resolv_lines(rc));
+
+  // /etc/hostname holds only the name: no room for markers, so it is written whole.
+  auto t = file_target(p.bundle, "/etc/hostname");
+  try {
+    write_container_file(t, (p.hostname.empty() ? p.name : p.hostname) + "\n");
+  } catch (const Error& e) {
+    throw Error(e.kind(), "writing /etc/hostname: " + std::string(e.what()));
+  }
+}
+
+}  // namespace
+
+EndpointRecord setup_endpoint(const GlobalOptions& opts, const AdminConfig& cfg, const OciState& state) {
+  const Paths paths{opts.run_dir, opts.lib_dir};
+  RecordStore records(opts.run_dir);
+
+  // 1. Validate everything before the first change.
+  Plan p;
+  p.state = state;
+  p.ann = parse_annotations(state.annotations);
+  if (p.ann.mode != "bridge" && p.ann.mode != "none")
+    fail_invalid("io.ocinet.mode: mode " + p.ann.mode + " is not supported by this build yet (bridge, none)");
+  std::vector<std::string> net_names = p.ann.networks;
+  if (net_names.empty() && p.ann.mode == "bridge") net_names.push_back(cfg.default_network);
+  if (p.ann.mode == "none") net_names.clear();
+  if (net_names.size() > 10) fail_invalid("io.ocinet.network: at most 10 networks");
+  check_policy(cfg.policy, p.ann, net_names);
+  if (state.bundle.empty()) fail_invalid("OCI state: no bundle path");
+  p.bundle = load_bundle_config(state.bundle);
+  p.name = p.ann.name.value_or(state.id.substr(0, 12));
+  p.hostname = p.bundle.hostname;
+
+  std::string ns_path = p.bundle.netns_path.value_or(state.pid > 0 ? "/proc/" + std::to_string(state.pid) + "/ns/net" : "");
+  if (ns_path.empty()) fail_invalid("no network namespace: state.pid is 0 and config.json names no namespace path");
+  Netns ns = Netns::open(ns_path);
+  if (ns.is_current())
+    fail_invalid("refusing to configure the host's own network namespace (the container needs a network namespace of its own)");
+
+  if (auto existing = records.load(state.id)) {
+    if (existing->ready()) return *existing;
+    undo_record(paths, cfg, *existing);  // a setup that crashed half-way: start clean
+    records.remove(state.id);
+  }
+
+  NlSocket host;
+  NetworkStore store(opts.lib_dir);
+  for (const auto& n : net_names) {
+    p.networks.push_back(store.resolve(n, cfg, [&] { return ipv4_routes(host); }));
+    if (p.networks.back().driver != "bridge")
+      fail_invalid("io.ocinet.network: network " + n + " uses driver " + p.networks.back().driver + ", not bridge");
+  }
+  if (!p.networks.empty()) p.link_entries = resolve_links(paths, records, p.ann, p.networks[0].name);
+  else if (!p.ann.links.empty()) fail_invalid("io.ocinet.links: mode none has no network to link on");
+  if (!p.ann.ports.empty() && p.networks.empty()) fail_invalid("io.ocinet.ports: mode none cannot publish ports");
+  auto fw = p.networks.empty() ? nullptr : make_firewall(cfg.firewall_backend);
+
+  EndpointRecord rec;
+  rec.id = state.id;
+  rec.name = p.name;
+  rec.mode = p.ann.mode;
+  rec.pid = state.pid;
+  rec.netns = ns_path;
+  for (size_t i = 0; i < p.networks.size(); i++) {
+    Attachment a;
+    plan_bridge_attachment(p.networks[i], state.id, i, p.ann.mtu.value_or(0), i == 0 ? p.ann.mac.value_or("") : "", a);
+    rec.attachments.push_back(a);
+  }
+
+  // 2. Apply, each step logged in the record before it happens.
+  records.save(rec);
+  auto step = [&](const std::string& s) {
+    rec.steps.push_back(s);
+    records.save(rec);
+  };
+  try {
+    {
+      FileLock lock(paths.alloc_lock());
+      step("name");
+      register_name(paths, records, p.name, rec.id);
+      for (size_t i = 0; i < p.networks.size(); i++) {
+        const auto& net = p.networks[i];
+        step("lease:" + std::to_string(i));
+        LeaseStore leases(paths.lease_dir(net.name), net.subnet, net.gateway, net.ip_range);
+        uint32_t ip = i == 0 && p.ann.ip ? leases.allocate_static(rec.id, *parse_ipv4(*p.ann.ip)) : leases.allocate(rec.id);
+        rec.attachments[i].ip = ipv4_str(ip);
+        if (rec.attachments[i].mac.empty()) rec.attachments[i].mac = mac_for_ip(ip);
+        records.save(rec);
+      }
+      if (!p.ann.ports.empty()) {
+        step("ports");
+        rec.ports = PortTable(paths.ports_dir()).reserve(rec.id, p.ann.ports);
+        records.save(rec);
+      }
+    }
+    for (size_t i = 0; i < p.networks.size(); i++) {
+      step("veth:" + std::to_string(i));
+      attach_bridge(host, p.networks[i], ns, rec.attachments[i]);
+    }
+    {
+      ScopedNetns inside(ns);
+      NlSocket inner;
+      set_link_up(inner, 1);  // lo is ifindex 1 in every netns
+      for (size_t i = 0; i < rec.attachments.size(); i++) configure_container_side(inner, rec.attachments[i], i == 0);
+    }
+    if (fw) {
+      write_sysctl("/proc/sys/net/ipv4/ip_forward", "1");
+      step("firewall");
+      for (size_t i = 0; i < p.networks.size(); i++) {
+        const auto& net = p.networks[i];
+        NetworkRules nr{net.name, net.bridge, net.subnet.str(), net.internal};
+        EndpointRules er{rec.short_id(), rec.attachments[i].ip, net.bridge, {}};
+        if (i == 0) er.ports = rec.ports;
+        fw->add_endpoint(nr, er);
+      }
+    }
+    write_files(p, rec);
+    rec.state = "ready";
+    records.save(rec);
+  } catch (...) {
+    try {
+      undo_record(paths, cfg, rec);
+      records.remove(rec.id);
+    } catch (...) {
+      // The original error is what the user must see; the record stays for `ocinet gc`.
+    }
+    throw;
+  }
+  return rec;
+}
+
+}  // namespace ocinet

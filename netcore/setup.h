@@ -1,0 +1,33 @@
+// The two verbs of the hook. Setup: validate everything, then apply steps under a write-ahead
+// endpoint record, rolling back on any failure. Teardown: replay the record backwards.
+#pragma once
+#include <string>
+
+#include "config/admin_config.h"
+#include "config/oci_state.h"
+#include "config/options.h"
+#include "netcore/endpoint_record.h"
+
+namespace ocinet {
+
+struct Paths {
+  std::string run_dir, lib_dir;
+  std::string alloc_lock() const { return run_dir + "/locks/alloc.lock"; }
+  std::string lease_dir(const std::string& network) const { return run_dir + "/ipam/" + network; }
+  std::string ports_dir() const { return run_dir + "/ports"; }
+  std::string names_dir() const { return run_dir + "/names"; }
+};
+
+// Returns the endpoint (also when it already existed: setup is idempotent per container id).
+EndpointRecord setup_endpoint(const GlobalOptions& opts, const AdminConfig& cfg, const OciState& state);
+// Releases everything the record says exists; without a record, everything derivable from the
+// id. Best effort: keeps going after an error and throws the first one at the end.
+void teardown_endpoint(const GlobalOptions& opts, const AdminConfig& cfg, const std::string& id);
+
+}  // namespace ocinet
+
+namespace ocinet {
+// Undoes the record's steps in reverse order (shared by rollback, teardown and gc).
+// Best effort: every step is tried; the first error is rethrown at the end.
+void undo_record(const Paths& paths, const AdminConfig& cfg, const EndpointRecord& rec);
+}  // namespace ocinet

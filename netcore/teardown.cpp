@@ -1,0 +1,125 @@
+#include <dirent.h>
+#include <sys/stat.h>
+
+#include <optional>
+
+#include "netcore/drivers/bridge.h"
+#include "netcore/error.h"
+#include "netcore/firewall/firewall.h"
+#include "netcore/fsutil.h"
+#include "netcore/ipam.h"
+#include "netcore/netlink.h"
+#include "netcore/port_table.h"
+#include "netcore/setup.h"
+
+namespace ocinet {
+namespace {
+
+// Collects the first failure while every step still runs (teardown is best effort).
+class Errors {
+ public:
+  template <typename F>
+  void run(F&& f) {
+    try {
+      f();
+    } catch (const Error& e) {
+      if (!first_) first_ = e;
+    } catch (const std::exception& e) {
+      if (!first_) first_ = Error(ErrorKind::System, e.what());
+    }
+  }
+  void rethrow() const {
+    if (first_) throw *first_;
+  }
+
+ private:
+  std::optional<Error> first_;
+};
+
+// Removes every file under `dir` (recursively) whose content is exactly `owner`. Used only
+// when there is no record to say which files those are.
+void remove_owned_files(const std::string& dir, const std::string& owner) {
+  DIR* d = ::opendir(dir.c_str());
+  if (!d) return;
+  while (dirent* e = ::readdir(d)) {
+    std::string n = e->d_name;
+    if (n == "." || n == "..") continue;
+    std::string path = dir + "/" + n;
+    struct stat st {};
+    if (::lstat(path.c_str(), &st) != 0) continue;
+    if (S_ISDIR(st.st_mode)) {
+      remove_owned_files(path, owner);
+    } else if (S_ISREG(st.st_mode)) {
+      auto content = read_file(path);
+      if (content && *content == owner) remove_file(path);
+    }
+  }
+  ::closedir(d);
+}
+
+}  // namespace
+
+void undo_record(const Paths& paths, const AdminConfig& cfg, const EndpointRecord& rec) {
+  Errors errors;
+  std::optional<NlSocket> host;
+  std::optional<FileLock> lock;  // taken once, at the first allocation step
+  auto with_lock = [&] {
+    if (!lock) lock.emplace(paths.alloc_lock());
+  };
+  for (auto it = rec.steps.rbegin(); it != rec.steps.rend(); ++it) {
+    const std::string& s = *it;
+    auto colon = s.find(':');
+    std::string kind = s.substr(0, colon);
+    size_t index = colon == std::string::npos ? 0 : std::stoul(s.substr(colon + 1));
+    if (index >= rec.attachments.size() && (kind == "veth" || kind == "lease")) continue;
+    errors.run([&] {
+      if (kind == "firewall") {
+        make_firewall(cfg.firewall_backend)->remove_endpoint(rec.short_id());
+      } else if (kind == "veth") {
+        if (!host) host.emplace();
+        detach_bridge(*host, rec.attachments[index]);
+      } else if (kind == "ports") {
+        with_lock();
+        PortTable(paths.ports_dir()).release(rec.id, rec.ports);
+      } else if (kind == "lease") {
+        with_lock();
+        const auto& a = rec.attachments[index];
+        if (a.ip.empty())  // crashed between logging the step and recording the address
+          remove_owned_files(paths.lease_dir(a.network), rec.id);
+        else if (auto ip = parse_ipv4(a.ip))
+          LeaseStore::release_at(paths.lease_dir(a.network), rec.id, *ip);
+      } else if (kind == "name") {
+        with_lock();
+        std::string path = paths.names_dir() + "/" + rec.name;
+        auto holder = read_file(path);
+        if (holder && *holder == rec.id) remove_file(path);
+      }
+    });
+  }
+  errors.rethrow();
+}
+
+void teardown_endpoint(const GlobalOptions& opts, const AdminConfig& cfg, const std::string& id) {
+  const Paths paths{opts.run_dir, opts.lib_dir};
+  RecordStore records(opts.run_dir);
+  if (auto rec = records.load(id)) {
+    undo_record(paths, cfg, *rec);
+    records.remove(id);
+    return;
+  }
+  // No record: an unknown id, a second teardown, or a record lost with the run dir. Release
+  // whatever can be derived from the id; each of these finds nothing in the common case.
+  Errors errors;
+  errors.run([&] {
+    NlSocket host;
+    for (size_t i = 0; i < 10; i++) delete_link(host, host_veth_name(id, i));
+  });
+  errors.run([&] { make_firewall(cfg.firewall_backend)->remove_endpoint(id.substr(0, 12)); });
+  errors.run([&] {
+    FileLock lock(paths.alloc_lock());
+    for (auto dir : {paths.run_dir + "/ipam", paths.ports_dir(), paths.names_dir()}) remove_owned_files(dir, id);
+  });
+  errors.rethrow();
+}
+
+}  // namespace ocinet

@@ -1,0 +1,113 @@
+#!/usr/bin/env bash
+# The hook's contract on bad input and idempotence, without a container runtime: the hook is
+# fed OCI state by hand (as a runtime would) against namespaces this test creates.
+set -euo pipefail
+BIN=${1:?usage: hook_errors.sh BIN_DIR}
+[ "$(id -u)" = 0 ] || { echo "SKIP: needs root to create network namespaces"; exit 77; }
+. "$(dirname "$0")/../lib.sh"
+pass=0
+ok() { echo "ok - $*"; pass=$((pass + 1)); }
+
+new_netns "$HOSTNS"
+make_rootfs "$WORK/rootfs"
+
+# bundle_for NAME NETNS ANNOTATIONS: a bundle whose config.json points at a pre-made netns.
+bundle_for() {
+  local b="$WORK/b-$1"
+  mkdir -p "$b"
+  ln -sfn "$WORK/rootfs" "$b/rootfs"
+  jq -n --arg ns "$2" '{root: {path: "rootfs"}, hostname: "h1", linux: {namespaces: [{type: "network", path: $ns}]}}' >"$b/config.json"
+  echo "$b"
+}
+state() { jq -cn --arg id "$1" --arg b "$2" --argjson a "$3" '{ociVersion: "1.0.2", id: $id, status: "creating", pid: 0, bundle: $b, annotations: $a}'; }
+
+# expect_fail CODE PATTERN STAGE STATE: exit status and a single stderr line "ocinet: <id>: ...".
+expect_fail() {
+  local code=$1 pat=$2 out rc=0
+  out=$(hook "$3" "$4" 2>&1 >/dev/null) || rc=$?
+  [ "$rc" = "$code" ] || die "want exit $code, got $rc: $out"
+  [ "$(printf '%s\n' "$out" | wc -l)" = 1 ] || die "want one line on stderr, got: $out"
+  [[ "$out" == ocinet:* ]] || die "message does not start with 'ocinet:': $out"
+  [[ "$out" == *$pat* ]] || die "message lacks '$pat': $out"
+}
+no_residue() {
+  [ -z "$(ls "$OCINET_RUN_DIR/endpoints" 2>/dev/null)" ] || die "endpoint record left: $(ls "$OCINET_RUN_DIR/endpoints")"
+  [ -z "$(find "$OCINET_RUN_DIR/ipam" "$OCINET_RUN_DIR/ports" "$OCINET_RUN_DIR/names" -type f ! -name next 2>/dev/null)" ] ||
+    die "state left: $(find "$OCINET_RUN_DIR" -type f)"
+  [ "$(ip -n "$HOSTNS" -br link | grep -c '^oc[0-9a-f]')" = 0 ] || die "veth left: $(ip -n "$HOSTNS" -br link)"
+  [ "$(fw_rules 'ocinet:c')" = 0 ] || die "container firewall rules left"
+}
+
+expect_fail 1 "malformed JSON" createRuntime '{"id": "x",'
+expect_fail 1 "OCI state" createRuntime '[1,2]'
+ok "malformed state JSON is exit 1 with one line"
+
+new_netns "${TAG}-c1"
+B1=$(bundle_for c1 "/run/netns/${TAG}-c1")
+expect_fail 1 "io.ocinet.prots" createRuntime "$(state c1 "$B1" '{"io.ocinet.prots":"80"}')"
+ok "unknown io.ocinet key is exit 1 naming it"
+expect_fail 1 "control characters" createRuntime "$(state c1 "$B1" '{"io.ocinet.name":"web\nevil 1.2.3.4"}')"
+expect_fail 1 "control characters" createRuntime "$(state c1 "$B1" '{"io.ocinet.hosts":"a:1.2.3.4\u0000x"}')"
+big=$(head -c 100000 /dev/zero | tr '\0' a)
+expect_fail 1 "too long" createRuntime "$(state c1 "$B1" "{\"io.ocinet.aliases\":\"$big\"}")"
+expect_fail 1 "invalid name" createRuntime "$(state c1 "$B1" '{"io.ocinet.name":"../../etc"}')"
+expect_fail 1 "io.ocinet.ports" createRuntime "$(state c1 "$B1" '{"io.ocinet.ports":"99999:80"}')"
+no_residue
+ok "hostile annotation values are exit 1 and change nothing"
+
+BH=$(bundle_for self "/run/netns/$HOSTNS")
+expect_fail 1 "host's own network namespace" createRuntime "$(state c9 "$BH" '{}')"
+no_residue
+ok "the hook refuses to configure its own (host) netns"
+
+hook poststop '{"id":"neverseen","status":"stopped","pid":0}'
+ok "teardown of an unknown id is exit 0"
+
+# Idempotence: setup twice gives one endpoint and one address.
+S1=$(state c1 "$B1" '{"io.ocinet.ports":"8080:80"}')
+hook createRuntime "$S1"
+hook createRuntime "$S1"
+[ "$(ls "$OCINET_RUN_DIR/endpoints" | wc -l)" = 1 ] || die "two endpoint records"
+[ "$(find "$OCINET_RUN_DIR/ipam" -type f ! -name next | wc -l)" = 1 ] || die "two leases"
+[ "$(ip -n "${TAG}-c1" -4 -o addr show dev eth0 | wc -l)" = 1 ] || die "eth0 has not exactly one IPv4 address"
+[ "$(fw_rules 'ocinet:c1')" -ge 1 ] || die "no DNAT rule for c1"
+ok "setup twice yields one endpoint, one lease, one address"
+
+# A port conflict fails with exit 1 naming the holder and leaves nothing of the second container.
+new_netns "${TAG}-c2"
+B2=$(bundle_for c2 "/run/netns/${TAG}-c2")
+expect_fail 1 "already published by container c1" createRuntime "$(state c2 "$B2" '{"io.ocinet.ports":"8080:80"}')"
+[ "$(ls "$OCINET_RUN_DIR/endpoints")" = "c1.json" ] || die "endpoint record of c2 left"
+[ "$(find "$OCINET_RUN_DIR/ipam" -type f ! -name next | wc -l)" = 1 ] || die "lease of c2 left"
+[ "$(ip -n "$HOSTNS" -br link | grep -c '^oc[0-9a-f]')" = 1 ] || die "veth of c2 left"
+! ip -n "${TAG}-c2" link show eth0 >/dev/null 2>&1 || die "eth0 left in c2"
+ok "port conflict is exit 1 and leaves nothing behind"
+
+# A name conflict too.
+expect_fail 1 "already in use" createRuntime "$(state c2 "$B2" '{"io.ocinet.name":"c1"}')"
+ok "a name in use is exit 1"
+
+hook poststop '{"id":"c1","status":"stopped","pid":0}'
+hook poststop '{"id":"c1","status":"stopped","pid":0}'
+no_residue
+ok "teardown twice is exit 0 and leaves no veth, rule, lease or record"
+
+# Exhausted subnet: a pool with room for one container.
+echo '{"address_pools":[{"base":"10.99.0.0/30","size":30}]}' >"$OCINET_CONFIG"
+export OCINET_RUN_DIR="$WORK/run2" OCINET_LIB_DIR="$WORK/lib2"
+hook createRuntime "$(state c1 "$B1" '{}')"
+expect_fail 1 "exhausted" createRuntime "$(state c2 "$B2" '{}')"
+[ "$(ls "$OCINET_RUN_DIR/endpoints")" = "c1.json" ] || die "endpoint record of c2 left"
+[ "$(ip -n "$HOSTNS" -br link | grep -c '^oc[0-9a-f]')" = 1 ] || die "veth of c2 left"
+hook poststop '{"id":"c1","status":"stopped","pid":0}'
+no_residue
+ok "exhausted subnet is exit 1 and leaves nothing behind"
+
+# Teardown works when the container's netns is already gone.
+hook createRuntime "$(state c2 "$B2" '{"io.ocinet.ports":"9090:90"}')"
+ip netns del "${TAG}-c2"
+hook poststop '{"id":"c2","status":"stopped","pid":0}'
+no_residue
+ok "teardown after the netns is gone releases everything"
+
+echo "$pass passed, 0 failed"

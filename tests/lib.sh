@@ -1,0 +1,102 @@
+# Shared by demo.sh and the integration tests: an isolated "host" netns, a busybox rootfs,
+# OCI bundles that run ocinet-hook, and cleanup that runs even when a step fails.
+# Nothing here touches the machine's own network namespace or eth0.
+
+: "${BIN:?BIN must point at the directory holding ocinet-hook}"
+HOOK="$(readlink -f "$BIN/ocinet-hook")"
+
+# Unique per run so parallel or leftover runs never collide.
+TAG="oc$$"
+HOSTNS="${TAG}-host"
+WORK="$(mktemp -d "/tmp/ocinet-${TAG}.XXXXXX")"
+RUNC_ROOT="$WORK/runc"
+export OCINET_RUN_DIR="$WORK/run" OCINET_LIB_DIR="$WORK/lib" OCINET_CONFIG="$WORK/ocinet.json"
+CONTAINERS=()
+NETNSES=()
+
+cleanup() {
+  local c ns
+  for c in "${CONTAINERS[@]}"; do
+    nsenter --net="/run/netns/$HOSTNS" runc --root "$RUNC_ROOT" delete -f "$c" >/dev/null 2>&1 || true
+  done
+  # Servers the test started inside its namespaces go first, then the namespaces.
+  for ns in "${NETNSES[@]}"; do ip netns pids "$ns" 2>/dev/null | xargs -r kill -9 2>/dev/null || true; done
+  for ns in "${NETNSES[@]}"; do ip netns del "$ns" 2>/dev/null || true; done
+  rm -rf "$WORK"
+}
+trap cleanup EXIT
+
+die() { echo "FAIL: $*" >&2; exit 1; }
+step() { echo "== $*"; }
+
+# new_netns NAME: creates a named netns (removed by cleanup) with lo up.
+new_netns() {
+  ip netns add "$1"
+  NETNSES+=("$1")
+  ip -n "$1" link set lo up
+}
+
+# link_netns A ADDR_A B ADDR_B IFNAME: a veth between two netns with /24 addresses.
+link_netns() {
+  local a=$1 aaddr=$2 b=$3 baddr=$4 ifn=$5
+  ip -n "$a" link add "${ifn}a" type veth peer name "${ifn}b" netns "$b"
+  ip -n "$a" addr add "$aaddr/24" dev "${ifn}a"
+  ip -n "$b" addr add "$baddr/24" dev "${ifn}b"
+  ip -n "$a" link set "${ifn}a" up
+  ip -n "$b" link set "${ifn}b" up
+}
+
+# make_rootfs DIR: busybox rootfs serving DIR/www on demand.
+make_rootfs() {
+  local r=$1 bb
+  bb=$(command -v busybox)
+  mkdir -p "$r"/{bin,etc,www,proc,sys,dev,tmp}
+  cp "$bb" "$r/bin/busybox"
+  for t in sh ip ping wget nc httpd hostname cat sleep timeout ifconfig route grep; do ln -sf busybox "$r/bin/$t"; done
+  echo "hello from ocinet" >"$r/www/index.html"
+}
+
+# make_bundle DIR ANNOTATIONS_JSON ARGS_JSON [NETNS_PATH]: an OCI bundle whose hooks run ocinet-hook.
+make_bundle() {
+  local b=$1 ann=$2 args=$3 nspath=${4:-}
+  mkdir -p "$b"
+  [ -d "$b/rootfs" ] || make_rootfs "$b/rootfs"
+  (cd "$b" && runc spec)
+  local env
+  env=$(jq -n --arg r "$OCINET_RUN_DIR" --arg l "$OCINET_LIB_DIR" --arg c "$OCINET_CONFIG" \
+    '["OCINET_RUN_DIR=" + $r, "OCINET_LIB_DIR=" + $l, "OCINET_CONFIG=" + $c]')
+  jq --argjson ann "$ann" --argjson args "$args" --arg hook "$HOOK" --argjson env "$env" --arg ns "$nspath" '
+    .process.terminal = false | .process.args = $args | .root.readonly = false |
+    .annotations = $ann |
+    .hooks = {createRuntime: [{path: $hook, args: ["ocinet-hook", "createRuntime"], env: $env}],
+              poststop: [{path: $hook, args: ["ocinet-hook", "poststop"], env: $env}]} |
+    (if $ns != "" then .linux.namespaces |= map(if .type == "network" then .path = $ns else . end) else . end)
+  ' "$b/config.json" >"$b/config.json.new" && mv "$b/config.json.new" "$b/config.json"
+}
+
+# run_container ID BUNDLE: starts it detached, with the runtime (and so the hook) in $HOSTNS.
+run_container() {
+  CONTAINERS+=("$1")
+  nsenter --net="/run/netns/$HOSTNS" runc --root "$RUNC_ROOT" run -d --bundle "$2" "$1" \
+    </dev/null >"$WORK/$1.log" 2>&1 || { cat "$WORK/$1.log" >&2; return 1; }
+}
+
+in_container() { local id=$1; shift; nsenter --net="/run/netns/$HOSTNS" runc --root "$RUNC_ROOT" exec "$id" "$@"; }
+
+stop_container() {
+  nsenter --net="/run/netns/$HOSTNS" runc --root "$RUNC_ROOT" kill "$1" KILL >/dev/null 2>&1 || true
+  for _ in $(seq 50); do
+    nsenter --net="/run/netns/$HOSTNS" runc --root "$RUNC_ROOT" state "$1" 2>/dev/null | grep -q '"stopped"' && break
+    sleep 0.1
+  done
+  nsenter --net="/run/netns/$HOSTNS" runc --root "$RUNC_ROOT" delete "$1"
+}
+
+# hook STAGE STATE_JSON: runs the hook by hand in $HOSTNS, as a runtime would.
+hook() { printf '%s' "$2" | ip netns exec "$HOSTNS" "$HOOK" "$1"; }
+
+# http_get NETNS URL: body or nothing. Debian's static busybox wget segfaults on a refused
+# connection, so any failure is just "no answer".
+http_get() { ip netns exec "$1" timeout 5 busybox wget -q -O- "$2" 2>/dev/null || true; }
+
+fw_rules() { ip netns exec "$HOSTNS" iptables-legacy-save 2>/dev/null | grep -c -- "$1" || true; }

@@ -1,0 +1,46 @@
+#include <catch2/catch.hpp>
+
+#include "config/ports.h"
+#include "netcore/error.h"
+#include "test_util.h"
+
+using namespace ocinet;
+
+TEST_CASE("ports: every docker -p spelling") {
+  auto p = parse_port_spec("80");
+  CHECK(p.host_dynamic());
+  CHECK(p.ct_start == 80);
+  CHECK(p.proto == "tcp");
+  p = parse_port_spec("8080:80");
+  CHECK(p.host_start == 8080);
+  CHECK(p.host_end == 8080);
+  CHECK(p.ct_start == 80);
+  CHECK(p.host_ip.empty());
+  p = parse_port_spec("127.0.0.1:8080:80/udp");
+  CHECK(p.host_ip == "127.0.0.1");
+  CHECK(p.proto == "udp");
+  p = parse_port_spec("[::1]:8080:80");
+  CHECK(p.host_ip == "::1");
+  CHECK(p.host_start == 8080);
+  p = parse_port_spec("8000-8010:80-90/sctp");
+  CHECK(p.count() == 11);
+  CHECK(p.host_end == 8010);
+  CHECK(p.proto == "sctp");
+  p = parse_port_spec(":80");
+  CHECK(p.host_dynamic());
+  p = parse_port_spec("127.0.0.1::80");
+  CHECK(p.host_dynamic());
+  CHECK(p.host_ip == "127.0.0.1");
+  p = parse_port_spec("8000-8005:80");
+  CHECK(p.count() == 1);
+  CHECK(p.host_end == 8005);
+  CHECK(parse_port_list("80,81/udp").size() == 2);
+}
+
+TEST_CASE("ports: bad specs are exit-1 errors") {
+  for (const char* bad : {"", "0", "65536", "abc", "80/icmp", "8080:", "1:2:3:4", "8010-8000:80", "8000-8001:80-82",
+                          "[::1:80:80", "[zz]:80:80", "300.1.1.1:80:80", "80:-1", "80,,81", "8080:80/"}) {
+    INFO(bad);
+    CHECK(ERROR_KIND(parse_port_list(bad)) == 1);
+  }
+}
