@@ -9,6 +9,7 @@
 #include <fcntl.h>
 #include <sched.h>
 #include <signal.h>
+#include <sys/mount.h>
 #include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -25,6 +26,22 @@
 
 namespace fs = std::filesystem;
 using Clock = std::chrono::steady_clock;
+
+static fs::path g_dir;               // temporary tmpfs with bundle and state dirs
+static std::vector<pid_t> g_holders;  // netns holder children
+
+// Runs on every exit path, so a failed run leaves nothing behind.
+static void cleanup() {
+  for (pid_t p : g_holders) kill(p, SIGKILL);
+  for (pid_t p : g_holders) waitpid(p, nullptr, 0);
+  g_holders.clear();
+  if (!g_dir.empty()) {
+    umount2(g_dir.c_str(), MNT_DETACH);
+    std::error_code ec;
+    fs::remove_all(g_dir, ec);
+    g_dir.clear();
+  }
+}
 
 static void die(const std::string& msg) {
   std::fprintf(stderr, "ocinet-bench: %s: %s\n", msg.c_str(), std::strerror(errno));
@@ -87,13 +104,15 @@ static void report(const char* what, std::vector<double> v) {
 
 int main(int argc, char** argv) {
   std::string hook = "build/bin/ocinet-hook";
+  std::string config;  // admin config for the hook, e.g. to pick a firewall backend
   int n = 200;
   for (int i = 1; i < argc; i++) {
     std::string a = argv[i];
     if (a == "--hook" && i + 1 < argc) hook = argv[++i];
     else if (a == "-n" && i + 1 < argc) n = std::atoi(argv[++i]);
+    else if (a == "--config" && i + 1 < argc) config = fs::absolute(argv[++i]).string();
     else {
-      std::fprintf(stderr, "usage: ocinet-bench [--hook PATH] [-n N]\n");
+      std::fprintf(stderr, "usage: ocinet-bench [--hook PATH] [--config ADMIN_CONFIG] [-n N]\n");
       return 1;
     }
   }
@@ -103,11 +122,16 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "ocinet-bench: -n must be 1..5000\n");
     return 1;
   }
-  if (unshare(CLONE_NEWNET) != 0) die("unshare(CLONE_NEWNET) (run as root)");
+  if (unshare(CLONE_NEWNET | CLONE_NEWNS) != 0) die("unshare(CLONE_NEWNET|CLONE_NEWNS) (run as root)");
+  if (mount(nullptr, "/", nullptr, MS_REC | MS_PRIVATE, nullptr) != 0) die("making mounts private");
 
   char tmpl[] = "/tmp/ocinet-bench-XXXXXX";
   if (!mkdtemp(tmpl)) die("mkdtemp");
   fs::path dir = tmpl;
+  g_dir = dir;
+  std::atexit(cleanup);
+  // The run dir lives on tmpfs in production (/run); give the bench the same, privately.
+  if (mount("ocinet-bench", dir.c_str(), "tmpfs", 0, "size=256m") != 0) die("mounting tmpfs");
   fs::create_directories(dir / "rootfs/etc");
   {
     FILE* f = std::fopen((dir / "config.json").c_str(), "w");
@@ -116,9 +140,9 @@ int main(int argc, char** argv) {
   }
   setenv("OCINET_RUN_DIR", (dir / "run").c_str(), 1);
   setenv("OCINET_LIB_DIR", (dir / "lib").c_str(), 1);
-  setenv("OCINET_CONFIG", (dir / "ocinet.json").c_str(), 1);
+  setenv("OCINET_CONFIG", config.empty() ? (dir / "ocinet.json").c_str() : config.c_str(), 1);
 
-  std::vector<pid_t> holders;
+  std::vector<pid_t>& holders = g_holders;
   for (int i = 0; i < n; i++) holders.push_back(spawn_netns_holder());
 
   std::vector<double> setup, teardown;
@@ -137,8 +161,5 @@ int main(int argc, char** argv) {
   std::printf("ocinet-hook setup/teardown, bridge network + 1 published TCP port, %d containers in a row\n", n);
   report("setup", setup);
   report("teardown", teardown);
-  for (pid_t p : holders) kill(p, SIGKILL);
-  for (pid_t p : holders) waitpid(p, nullptr, 0);
-  fs::remove_all(dir);
-  return 0;
+  return 0;  // cleanup() runs at exit
 }

@@ -182,36 +182,30 @@ EndpointRecord setup_endpoint(const GlobalOptions& opts, const AdminConfig& cfg,
     rec.attachments.push_back(a);
   }
 
-  // 2. Apply, each step logged in the record before it happens.
+  // 2. Apply. Every step is logged in the record before it happens (write-ahead), and every
+  // undo tolerates a step that never ran, so steps are logged in batches: one record write
+  // before allocation, one before the kernel changes, one to mark the endpoint ready.
+  rec.steps = {"name"};
+  for (size_t i = 0; i < p.networks.size(); i++) rec.steps.push_back("lease:" + std::to_string(i));
+  if (!p.ann.ports.empty()) rec.steps.push_back("ports");
   records.save(rec);
-  auto step = [&](const std::string& s) {
-    rec.steps.push_back(s);
-    records.save(rec);
-  };
   try {
     {
       FileLock lock(paths.alloc_lock());
-      step("name");
       register_name(paths, records, p.name, rec.id);
       for (size_t i = 0; i < p.networks.size(); i++) {
         const auto& net = p.networks[i];
-        step("lease:" + std::to_string(i));
         LeaseStore leases(paths.lease_dir(net.name), net.subnet, net.gateway, net.ip_range);
         uint32_t ip = i == 0 && p.ann.ip ? leases.allocate_static(rec.id, *parse_ipv4(*p.ann.ip)) : leases.allocate(rec.id);
         rec.attachments[i].ip = ipv4_str(ip);
         if (rec.attachments[i].mac.empty()) rec.attachments[i].mac = mac_for_ip(ip);
-        records.save(rec);
       }
-      if (!p.ann.ports.empty()) {
-        step("ports");
-        rec.ports = PortTable(paths.ports_dir()).reserve(rec.id, p.ann.ports);
-        records.save(rec);
-      }
+      if (!p.ann.ports.empty()) rec.ports = PortTable(paths.ports_dir()).reserve(rec.id, p.ann.ports);
     }
-    for (size_t i = 0; i < p.networks.size(); i++) {
-      step("veth:" + std::to_string(i));
-      attach_bridge(host, p.networks[i], ns, rec.attachments[i]);
-    }
+    for (size_t i = 0; i < p.networks.size(); i++) rec.steps.push_back("veth:" + std::to_string(i));
+    if (fw) rec.steps.push_back("firewall");
+    records.save(rec);  // addresses and ports known; kernel changes may start
+    for (size_t i = 0; i < p.networks.size(); i++) attach_bridge(host, p.networks[i], ns, rec.attachments[i]);
     {
       ScopedNetns inside(ns);
       NlSocket inner;
@@ -220,7 +214,6 @@ EndpointRecord setup_endpoint(const GlobalOptions& opts, const AdminConfig& cfg,
     }
     if (fw) {
       write_sysctl("/proc/sys/net/ipv4/ip_forward", "1");
-      step("firewall");
       for (size_t i = 0; i < p.networks.size(); i++) {
         const auto& net = p.networks[i];
         NetworkRules nr{net.name, net.bridge, net.subnet.str(), net.internal};

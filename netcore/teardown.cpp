@@ -80,7 +80,10 @@ void undo_record(const Paths& paths, const AdminConfig& cfg, const EndpointRecor
         detach_bridge(*host, rec.attachments[index]);
       } else if (kind == "ports") {
         with_lock();
-        PortTable(paths.ports_dir()).release(rec.id, rec.ports);
+        if (rec.ports.empty())  // crashed before the reserved ports were recorded
+          remove_owned_files(paths.ports_dir(), rec.id);
+        else
+          PortTable(paths.ports_dir()).release(rec.id, rec.ports);
       } else if (kind == "lease") {
         with_lock();
         const auto& a = rec.attachments[index];
