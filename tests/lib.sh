@@ -67,6 +67,7 @@ make_bundle() {
     '["OCINET_RUN_DIR=" + $r, "OCINET_LIB_DIR=" + $l, "OCINET_CONFIG=" + $c]')
   jq --argjson ann "$ann" --argjson args "$args" --arg hook "$HOOK" --argjson env "$env" --arg ns "$nspath" '
     .process.terminal = false | .process.args = $args | .root.readonly = false |
+    .process.capabilities |= with_entries(.value += ["CAP_NET_RAW"]) |
     .annotations = $ann |
     .hooks = {createRuntime: [{path: $hook, args: ["ocinet-hook", "createRuntime"], env: $env}],
               poststop: [{path: $hook, args: ["ocinet-hook", "poststop"], env: $env}]} |
