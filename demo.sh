@@ -21,6 +21,8 @@ step "container 'web': busybox httpd on :80, annotations io.ocinet.ports=8080:80
 make_bundle "$WORK/web" '{"io.ocinet.ports":"8080:80","io.ocinet.name":"web"}' '["httpd","-f","-p","80","-h","/www"]'
 run_container web "$WORK/web"
 ip netns exec "$HOSTNS" "$BIN/ocinet" ps
+echo "-- ocinet's firewall rules in the host namespace:"
+ip netns exec "$HOSTNS" iptables-legacy-save | grep -i ocinet
 echo "-- inside the container:"
 in_container web ip -4 addr show eth0 | grep inet
 in_container web ip route

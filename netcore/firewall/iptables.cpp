@@ -45,8 +45,8 @@ constexpr const char* kForwardChain = "OCINET-FORWARD";
 constexpr const char* kNatChains[] = {kDnatChain, kPostChain};
 constexpr const char* kFilterChains[] = {kForwardChain};
 
-// The lock every iptables binary (legacy and nft) takes; without it a concurrent iptables run
-// could commit a table read before our commit and silently drop our rules, or we theirs.
+// The lock iptables-legacy and iptables-legacy-restore take; without it a concurrent run could
+// commit a table it read before our commit and silently drop our rules, or we theirs.
 constexpr const char* kLockPath = "/run/xtables.lock";
 constexpr auto kLockWait = std::chrono::seconds(5);
 
@@ -238,10 +238,12 @@ class Rule {
       m.dpts[0] = m.dpts[1] = port;
       return match("udp", 0, m);
     }
+    // Laid out as libxt_sctp does (source range unset, unused chunk slots 0xff), so that
+    // iptables -C/-D by hand finds the rule; the kernel only reads what `flags` selects.
     xt_sctp_info m{};
-    m.spts[1] = 0xffff;
     m.dpts[0] = m.dpts[1] = port;
     m.flags = XT_SCTP_DEST_PORTS;
+    for (auto& f : m.flag_info) f.chunktype = 0xff;
     return match("sctp", 0, m);
   }
   Rule& comment(const std::string& text) {
@@ -295,8 +297,8 @@ class Rule {
     e->target_offset = static_cast<uint16_t>(sizeof(ipt_entry) + matches_.size());
     e->next_offset = static_cast<uint16_t>(size);
     auto* bytes = reinterpret_cast<unsigned char*>(buf_.data());
-    std::memcpy(bytes + sizeof(ipt_entry), matches_.data(), matches_.size());
-    std::memcpy(bytes + e->target_offset, target_.data(), target_.size());
+    std::copy(matches_.begin(), matches_.end(), bytes + sizeof(ipt_entry));
+    std::copy(target_.begin(), target_.end(), bytes + e->target_offset);
     return e;
   }
 

@@ -1,6 +1,7 @@
 // Root-only check of the iptables backend against the real kernel. It first moves itself into a
 // fresh network namespace, so only that namespace's tables are ever touched, never the host's.
 // Exit status: 0 all passed, 1 a check failed, 77 skipped (not root, no namespaces, no x_tables).
+#include <dlfcn.h>
 #include <fcntl.h>
 #include <libiptc/libiptc.h>
 #include <sched.h>
@@ -142,6 +143,20 @@ int total_ocinet_comments(const std::string& text) {
 }
 
 }  // namespace
+
+// Fault injection: the backend's commits resolve to this definition, so a test can make the
+// n-th commit from now fail as the kernel would (EAGAIN: the table changed under us).
+static int fail_nth_commit = -1;
+extern "C" int iptc_commit(xtc_handle* h) {
+  static auto real = reinterpret_cast<int (*)(xtc_handle*)>(dlsym(RTLD_NEXT, "iptc_commit"));
+  if (fail_nth_commit == 0) {
+    fail_nth_commit = -1;
+    errno = EAGAIN;
+    return 0;
+  }
+  if (fail_nth_commit > 0) --fail_nth_commit;
+  return real(h);
+}
 
 int main() {
   if (geteuid() != 0) {
@@ -338,6 +353,56 @@ int main() {
     std::string s = save();
     check(total_ocinet_comments(s) == 0, "no ocinet-commented rule left");
     check_line(s, "-A FORWARD -j DROP");
+  }
+
+  // A failed add_endpoint leaves nothing of its own behind, whichever commit fails.
+  {
+    NetworkRules fnet;
+    fnet.name = "failnet";
+    fnet.bridge = "ocinet2";
+    fnet.subnet = "10.98.0.0/24";
+    EndpointRules fep;
+    fep.tag = "jkl012";
+    fep.container_ip = "10.98.0.2";
+    fep.bridge = "ocinet2";
+    fep.ports = {{"", 8090, 90, "tcp"}};
+    auto nothing_left = [&] {
+      return count_comment("nat", "OCINET-DNAT", "ocinet:jkl012") == 0 &&
+             count_comment("nat", "OCINET-POSTROUTING", "ocinet:jkl012") == 0 &&
+             count_comment("nat", "OCINET-POSTROUTING", "ocinet-net:failnet") == 0 &&
+             count_comment("filter", "OCINET-FORWARD", "ocinet-net:failnet") == 0;
+    };
+    fail_nth_commit = 0;
+    check(throws([&] { fw->add_endpoint(fnet, fep); }, ErrorKind::System), "nat commit fails -> System error");
+    check(nothing_left(), "  and nothing of that call is in either table");
+    fail_nth_commit = 1;
+    check(throws([&] { fw->add_endpoint(fnet, fep); }, ErrorKind::System), "filter commit fails -> System error");
+    check(nothing_left(), "  and the already committed nat rules were rolled back");
+
+    // Rollback must not take network rules an earlier call made. Filter's copy is flushed by
+    // hand so that this call has something to commit there (and fail).
+    check(succeeds([&] { fw->add_endpoint(fnet, EndpointRules{"mno345", "10.98.0.3", "ocinet2", {}}); }),
+          "add_endpoint mno345 on failnet");
+    run("iptables-legacy -w -F OCINET-FORWARD");
+    fail_nth_commit = 1;
+    check(throws([&] { fw->add_endpoint(fnet, fep); }, ErrorKind::System), "filter commit fails again");
+    check(count_comment("nat", "OCINET-DNAT", "ocinet:jkl012") == 0 &&
+              count_comment("nat", "OCINET-POSTROUTING", "ocinet-net:failnet") == 1 &&
+              count_comment("filter", "OCINET-FORWARD", "ocinet-net:failnet") == 0,
+          "  endpoint rules rolled back, earlier MASQUERADE kept");
+    check(succeeds([&] { fw->remove_network("failnet"); }), "remove_network failnet");
+
+    // A real refusal by the kernel: DNAT is not allowed on the INPUT hook.
+    run("iptables-legacy -w -t nat -A INPUT -j OCINET-DNAT");
+    std::string why;
+    try {
+      fw->add_endpoint(fnet, fep);
+    } catch (const Error& e) {
+      why = e.what();
+    }
+    check(!why.empty(), "kernel refuses the nat table -> error: " + why);
+    check(nothing_left(), "  and nothing of that call is in either table");
+    run("iptables-legacy -w -t nat -D INPUT -j OCINET-DNAT");
   }
 
   // Timing of the product's headline path, for information only.
