@@ -407,6 +407,7 @@ int main() {
     auto t1 = std::chrono::steady_clock::now();
     ok = ok && succeeds([&] { fw->remove_endpoint(ep.tag); });
     auto t2 = std::chrono::steady_clock::now();
+    ok = ok && succeeds([&] { fw->remove_network(net.name); });
     using us = std::chrono::microseconds;
     check(ok, "add+remove round trip (add " + std::to_string(std::chrono::duration_cast<us>(t1 - t0).count()) +
                   " us, remove " + std::to_string(std::chrono::duration_cast<us>(t2 - t1).count()) + " us)");
