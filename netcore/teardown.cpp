@@ -74,7 +74,12 @@ void undo_record(const Paths& paths, const AdminConfig& cfg, const EndpointRecor
     if (index >= rec.attachments.size() && (kind == "veth" || kind == "lease")) continue;
     errors.run([&] {
       if (kind == "firewall") {
-        make_firewall(cfg.firewall_backend)->remove_endpoint(rec.short_id());
+        auto fw = make_firewall(cfg.firewall_backend);
+        for (size_t i = 0; i < rec.attachments.size(); i++) {
+          const auto& a = rec.attachments[i];
+          if (a.ip.empty()) continue;
+          fw->remove_endpoint_rules({rec.short_id(), a.ip, a.bridge, i == 0 ? rec.ports : std::vector<PortMapping>{}});
+        }
       } else if (kind == "veth") {
         if (!host) host.emplace();
         detach_bridge(*host, rec.attachments[index]);

@@ -17,11 +17,11 @@ class NoFirewall final : public FirewallBackend {
 }  // namespace
 
 std::unique_ptr<FirewallBackend> make_firewall(const std::string& backend) {
-  // "auto" means iptables until the nftables backend lands (see README, Firewall).
-  if (backend == "auto" || backend == "iptables") return make_iptables_backend();
+  if (backend == "auto") return nftables_available() ? make_nftables_backend() : make_iptables_backend();
+  if (backend == "nftables") return make_nftables_backend();
+  if (backend == "iptables") return make_iptables_backend();
   if (backend == "none") return std::make_unique<NoFirewall>();
-  if (backend == "nftables") fail_invalid("firewall_backend nftables is not available in this build yet; use auto or iptables");
-  fail_invalid("unknown firewall_backend \"" + backend + "\"");
+  fail_invalid("unknown firewall_backend \"" + backend + "\" (want auto, nftables, iptables or none)");
 }
 
 }  // namespace ocinet

@@ -40,14 +40,23 @@ class FirewallBackend {
   // Ensures the network's rules exist (idempotent) and adds the endpoint's rules, all in one
   // commit per table. On failure nothing of this call stays in the kernel.
   virtual void add_endpoint(const NetworkRules& net, const EndpointRules& ep) = 0;
-  // Removes every rule tagged with `tag`. Absent rules, chains or tables are success.
+  // Removes every rule tagged with `tag`. Absent rules, chains or tables are success. Used when
+  // only the container id is known (no endpoint record): may scan the backend's state.
   virtual void remove_endpoint(const std::string& tag) = 0;
+  // Removes exactly what add_endpoint(…, ep) added for this endpoint, from the recorded values
+  // (teardown's fast path: a backend with keyed sets deletes by key, without listing anything).
+  // Absent entries are success.
+  virtual void remove_endpoint_rules(const EndpointRules& ep) { remove_endpoint(ep.tag); }
   // Removes the network's own rules (used when the network itself goes away).
   virtual void remove_network(const std::string& name) = 0;
 };
 
+// "auto" (nftables where the kernel has nf_tables, else iptables), "nftables" (libnftables),
 // "iptables" (libiptc, legacy x_tables) or "none". Throws ocinet::Error for an unknown name.
 std::unique_ptr<FirewallBackend> make_firewall(const std::string& backend);
 std::unique_ptr<FirewallBackend> make_iptables_backend();
+std::unique_ptr<FirewallBackend> make_nftables_backend();
+// Whether the running kernel (in the current netns) accepts nf_tables commands.
+bool nftables_available();
 
 }  // namespace ocinet
