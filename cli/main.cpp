@@ -1,10 +1,10 @@
-// ocinet: the admin CLI. Shaped like `docker network`; this build has ps, gc and version
-// (network management lands with user-defined networks).
+// ocinet: the admin CLI, shaped like `docker network`: network management, ps, gc, version.
 #include <CLI/CLI.hpp>
 #include <nlohmann/json.hpp>
 
 #include <cstdio>
 
+#include "cli/network_cmd.h"
 #include "config/admin_config.h"
 #include "config/options.h"
 #include "netcore/endpoint_record.h"
@@ -91,25 +91,27 @@ int main(int argc, char** argv) {
   app.add_option("--lib-dir", opts.lib_dir, "persistent state directory");
   app.add_option("--log-level", opts.log_level, "trace, debug, info, warn, error");
   app.require_subcommand(1);
+  app.fallthrough();  // global options may follow the subcommand too
   std::string format = "table";
   auto* ps = app.add_subcommand("ps", "list endpoints");
   ps->add_option("--format", format, "table or json")->check(CLI::IsMember({"table", "json"}));
   auto* gc = app.add_subcommand("gc", "release endpoints whose network namespace is gone");
   auto* version = app.add_subcommand("version", "print the version");
+  int exit_code = 0;
+  add_network_commands(app, opts, exit_code);
   try {
     app.parse(argc, argv);
-  } catch (const CLI::ParseError& e) {
-    if (e.get_exit_code() == 0) return app.exit(e);
-    std::fprintf(stderr, "ocinet: %s\n", e.what());
-    return 1;
-  }
-  try {
+    if (exit_code) return exit_code;
     if (*version) {
       std::printf("ocinet 0.1.0\n");
       return 0;
     }
     if (*ps) return cmd_ps(opts, format);
     if (*gc) return cmd_gc(opts, load_admin_config(opts.config));
+  } catch (const CLI::ParseError& e) {
+    if (e.get_exit_code() == 0) return app.exit(e);
+    std::fprintf(stderr, "ocinet: %s\n", e.what());
+    return 1;
   } catch (const Error& e) {
     std::fprintf(stderr, "ocinet: %s\n", e.what());
     return e.exit_code();

@@ -3,11 +3,15 @@
 #include <arpa/inet.h>
 #include <fcntl.h>
 #include <linux/openat2.h>
+#include <sys/random.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <cstdint>
+#include <cstring>
+#include <optional>
 #include <sstream>
 
 #include "netcore/error.h"
@@ -18,6 +22,8 @@ namespace {
 
 constexpr off_t kMaxFileBytes = 1 << 20;
 
+// ---- text helpers -------------------------------------------------------------------------
+
 std::vector<std::string> split_lines(const std::string& text) {
   std::vector<std::string> lines;
   std::istringstream in(text);
@@ -25,77 +31,157 @@ std::vector<std::string> split_lines(const std::string& text) {
   return lines;
 }
 
-// glibc 2.36 has no openat2() wrapper; the syscall is what RESOLVE_IN_ROOT needs.
-int sys_openat2(int dirfd, const char* path, uint64_t flags, uint64_t mode, uint64_t resolve) {
-  open_how how{};
-  how.flags = flags;
-  how.mode = mode;
-  how.resolve = resolve;
-  return int(::syscall(SYS_openat2, dirfd, path, &how, sizeof how));
+// Markers are recognised even after an editor added trailing blanks or a CR.
+std::string rtrim(std::string s) {
+  while (!s.empty() && (s.back() == ' ' || s.back() == '\t' || s.back() == '\r')) s.pop_back();
+  return s;
+}
+bool is_begin(const std::string& line) { return rtrim(line) == kBlockBegin; }
+bool is_end(const std::string& line) { return rtrim(line) == kBlockEnd; }
+
+// A token for a hosts or resolv.conf line: whitespace would split it, a newline would forge
+// extra lines (even our end marker). Callers validate earlier; this is defence in depth.
+bool is_token(const std::string& s) {
+  if (s.empty()) return false;
+  return std::none_of(s.begin(), s.end(), [](unsigned char c) { return c <= ' ' || c == 0x7f; });
 }
 
-std::string dir_part(const std::string& rel) {
+std::string join(const std::vector<std::string>& v, const char* sep) {
+  std::string s;
+  for (size_t i = 0; i < v.size(); i++) s += (i ? sep : "") + v[i];
+  return s;
+}
+
+std::vector<std::string> tokens_only(const std::vector<std::string>& v) {
+  std::vector<std::string> out;
+  for (const auto& x : v)
+    if (is_token(x) && std::find(out.begin(), out.end(), x) == out.end()) out.push_back(x);
+  return out;
+}
+
+// A resolver usable from inside the container: a literal address (a zone id as in
+// "fe80::1%eth0" names a host interface) that is neither loopback nor unspecified. Those mean
+// "this machine", which inside the container's network namespace is its own lo.
+bool usable_resolver(const std::string& addr) {
+  in_addr a4{};
+  in6_addr a6{};
+  if (inet_pton(AF_INET6, addr.c_str(), &a6) == 1) {
+    if (IN6_IS_ADDR_LOOPBACK(&a6) || IN6_IS_ADDR_UNSPECIFIED(&a6)) return false;
+    if (!IN6_IS_ADDR_V4MAPPED(&a6)) return true;
+    std::memcpy(&a4, &a6.s6_addr[12], 4);  // ::ffff:127.0.0.1 is loopback as well
+  } else if (inet_pton(AF_INET, addr.c_str(), &a4) != 1) {
+    return false;
+  }
+  uint32_t h = ntohl(a4.s_addr);
+  return (h >> 24) != 127 && h != 0;
+}
+
+// ---- file helpers -------------------------------------------------------------------------
+
+// glibc here has no openat2() wrapper; the syscall is what RESOLVE_IN_ROOT needs. EAGAIN means
+// a concurrent rename raced the lookup (the kernel refuses to guess): simply try again.
+int sys_openat2(int dirfd, const std::string& path, int flags, uint64_t resolve) {
+  open_how how{};
+  how.flags = uint64_t(flags | O_CLOEXEC);
+  how.resolve = resolve;
+  for (int attempt = 0;; attempt++) {
+    int fd = int(::syscall(SYS_openat2, dirfd, path.c_str(), &how, sizeof how));
+    if (fd >= 0 || errno != EAGAIN || attempt == 8) return fd;
+  }
+}
+
+const char* file_kind(mode_t m) {
+  if (S_ISDIR(m)) return "directory";
+  if (S_ISFIFO(m)) return "FIFO";
+  if (S_ISSOCK(m)) return "socket";
+  if (S_ISCHR(m) || S_ISBLK(m)) return "device";
+  if (S_ISLNK(m)) return "symlink";
+  return "special file";
+}
+
+// relpath comes from ocinet itself ("etc/hosts"), but the leaf open below relies on its last
+// component being a plain name, so say so loudly rather than resolve something odd.
+void check_relpath(const std::string& rel) {
+  bool ok = !rel.empty() && rel.front() != '/' && rel.back() != '/';
+  std::istringstream in(rel);
+  for (std::string part; ok && std::getline(in, part, '/');) ok = !part.empty() && part != "." && part != "..";
+  if (!ok) fail_invalid(rel + ": not a plain relative path");
+}
+
+std::string parent_of(const std::string& rel) {
   auto slash = rel.rfind('/');
   return slash == std::string::npos ? "." : rel.substr(0, slash);
 }
-std::string base_part(const std::string& rel) {
-  auto slash = rel.rfind('/');
-  return slash == std::string::npos ? rel : rel.substr(slash + 1);
-}
+std::string leaf_of(const std::string& rel) { return rel.substr(rel.rfind('/') + 1); }
 
 // The directory holding the file, resolved as if the rootfs were "/": symlinks inside the
-// rootfs are followed but can never lead out of it, and /proc magic links are refused.
+// rootfs are followed but never lead out of it ("..", absolute links), /proc magic links are
+// refused.
 UniqueFd open_parent_in_root(const ContainerFileTarget& t) {
   UniqueFd root(::open(t.rootfs.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC));
-  if (!root) fail_system("opening rootfs " + t.rootfs, errno);
-  std::string dir = dir_part(t.relpath);
-  int fd = sys_openat2(root.get(), dir.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC, 0,
-                       RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS);
-  if (fd < 0) {
-    if (errno == ENOENT || errno == ENOTDIR) fail_invalid(t.relpath + ": directory " + dir + " missing in the rootfs");
-    if (errno == ENOSYS) fail_system(t.relpath + ": openat2 is not available (Linux >= 5.6 needed)", errno);
-    fail_system(t.relpath + ": resolving " + dir, errno);
+  if (!root) fail_system(t.relpath + ": opening rootfs " + t.rootfs, errno);
+  std::string dir = parent_of(t.relpath);
+  UniqueFd fd(sys_openat2(root.get(), dir, O_PATH | O_DIRECTORY, RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS));
+  if (!fd) {
+    int err = errno;
+    if (err == ENOENT || err == ENOTDIR) fail_invalid(t.relpath + ": no directory /" + dir + " in the rootfs");
+    if (err == ELOOP) fail_invalid(t.relpath + ": too many symlinks resolving /" + dir);
+    if (err == ENOSYS) fail_system(t.relpath + ": openat2 unavailable (Linux 5.6 or newer needed)", err);
+    fail_system(t.relpath + ": resolving /" + dir, err);
   }
-  return UniqueFd(fd);
+  return fd;
 }
 
-// The file itself, relative to its directory, following no symlink at all. O_NONBLOCK keeps a
-// FIFO from blocking the hook. Returns an invalid fd for a missing file, and for a symlink:
-// its target is never read or written; the rename in write_container_file replaces the link
-// itself (images ship /etc/resolv.conf as a symlink, Docker mounts over it).
-UniqueFd open_leaf(int dirfd, const std::string& name, int flags, const std::string& rel) {
-  int fd = sys_openat2(dirfd, name.c_str(), uint64_t(flags | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC), 0,
-                       RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS);
-  if (fd < 0) {
-    if (errno == ENOENT || errno == ELOOP) return UniqueFd();
-    if (errno == EISDIR) fail_invalid(rel + ": not a regular file (directory)");
-    fail_system(rel + ": opening", errno);
+// Looks at `path` without opening what it names: an O_PATH descriptor never triggers a device
+// driver's open or blocks on a FIFO. With O_NOFOLLOW a symlink yields the link itself, which
+// is refused (it could point at the host's files). Returns false when nothing is there.
+bool stat_regular(int dirfd, const std::string& path, uint64_t resolve, const std::string& rel, struct stat* st) {
+  UniqueFd fd(sys_openat2(dirfd, path, O_PATH | O_NOFOLLOW, resolve));
+  if (!fd) {
+    int err = errno;
+    if (err == ENOENT) return false;
+    if (err == ELOOP || err == EXDEV) fail_invalid(rel + ": refusing symlink");
+    fail_system(rel + ": opening", err);
   }
-  return UniqueFd(fd);
+  if (::fstat(fd.get(), st) != 0) fail_system(rel + ": stat", errno);
+  if (S_ISLNK(st->st_mode)) fail_invalid(rel + ": refusing symlink");
+  if (!S_ISREG(st->st_mode)) fail_invalid(rel + ": not a regular file (" + file_kind(st->st_mode) + ")");
+  return true;
 }
 
-void check_regular(int fd, const std::string& rel) {
+// Opens for I/O what stat_regular() approved, and checks it is still that file: the name may
+// have been swapped in between by whoever else can write the directory.
+UniqueFd open_same(int dirfd, const std::string& path, int flags, uint64_t resolve, const struct stat& want,
+                   const std::string& rel) {
+  UniqueFd fd(sys_openat2(dirfd, path, flags | O_NOFOLLOW | O_NONBLOCK, resolve));
+  if (!fd) {
+    int err = errno;
+    if (err == ELOOP || err == EXDEV) fail_invalid(rel + ": refusing symlink");
+    fail_system(rel + ": opening", err);
+  }
   struct stat st {};
-  if (::fstat(fd, &st) != 0) fail_system(rel + ": stat", errno);
-  if (!S_ISREG(st.st_mode)) fail_invalid(rel + ": not a regular file");
-  if (st.st_size > kMaxFileBytes) fail_invalid(rel + ": too large (over 1 MiB)");
+  if (::fstat(fd.get(), &st) != 0) fail_system(rel + ": stat", errno);
+  if (st.st_dev != want.st_dev || st.st_ino != want.st_ino || !S_ISREG(st.st_mode))
+    fail_invalid(rel + ": file replaced while opening it");
+  return fd;
 }
 
-std::string read_fd(int fd, const std::string& rel) {
+std::string read_all(int fd, const struct stat& st, const std::string& rel) {
+  if (st.st_size > kMaxFileBytes) fail_invalid(rel + ": too large (over 1 MiB)");
   std::string out;
   char buf[8192];
   for (;;) {
     ssize_t n = ::read(fd, buf, sizeof buf);
     if (n < 0 && errno == EINTR) continue;
     if (n < 0) fail_system(rel + ": reading", errno);
-    if (n == 0) break;
+    if (n == 0) return out;
     out.append(buf, size_t(n));
+    // The file may grow after fstat; the limit holds for what we actually read.
     if (out.size() > size_t(kMaxFileBytes)) fail_invalid(rel + ": too large (over 1 MiB)");
   }
-  return out;
 }
 
-void write_fd(int fd, const std::string& content, const std::string& rel) {
+void write_all(int fd, const std::string& content, const std::string& rel) {
   size_t off = 0;
   while (off < content.size()) {
     ssize_t n = ::write(fd, content.data() + off, content.size() - off);
@@ -105,137 +191,167 @@ void write_fd(int fd, const std::string& content, const std::string& rel) {
   }
 }
 
-UniqueFd open_bind_source(const std::string& path, int flags, const std::string& rel) {
-  int fd = ::open(path.c_str(), flags | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
-  if (fd < 0) {
-    if (errno == ELOOP) fail_invalid(rel + ": bind-mount source " + path + " is a symlink");
-    if (errno == ENOENT) fail_invalid(rel + ": bind-mount source " + path + " does not exist");
-    fail_system(rel + ": opening " + path, errno);
+// Leaf lookups under the parent fd: a single name, no symlink of any kind.
+constexpr uint64_t kLeafResolve = RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS;
+// The bind source is a host path chosen by the runtime; only its last component is checked
+// (O_NOFOLLOW), magic links are refused all the same.
+constexpr uint64_t kBindResolve = RESOLVE_NO_MAGICLINKS;
+
+struct stat stat_bind_source(const ContainerFileTarget& t) {
+  struct stat st {};
+  if (!stat_regular(AT_FDCWD, *t.bind_source, kBindResolve, t.relpath, &st))
+    fail_invalid(t.relpath + ": bind-mount source " + *t.bind_source + " does not exist");
+  return st;
+}
+
+std::string random_suffix() {
+  static const char kChars[] = "abcdefghijklmnopqrstuvwxyz0123456789";
+  static unsigned counter = 0;
+  unsigned char raw[8] = {};
+  if (::getrandom(raw, sizeof raw, GRND_NONBLOCK) != ssize_t(sizeof raw)) {
+    // Uniqueness, not secrecy, is what matters here: O_EXCL and the retry do the rest.
+    uint64_t v = (uint64_t(::getpid()) << 20) ^ counter++;
+    std::memcpy(raw, &v, sizeof raw);
   }
-  check_regular(fd, rel);
-  return UniqueFd(fd);
+  std::string s;
+  for (auto b : raw) s += kChars[b % (sizeof kChars - 1)];
+  return s;
+}
+
+// A new file in `dirfd` that nobody else can have opened: O_EXCL refuses any existing entry,
+// symlinks included.
+UniqueFd create_temp(int dirfd, const std::string& name, const std::string& rel, std::string* tmp_name) {
+  for (int attempt = 0; attempt < 16; attempt++) {
+    *tmp_name = name + ".ocinet-tmp-" + random_suffix();
+    int fd = ::openat(dirfd, tmp_name->c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+    if (fd >= 0) return UniqueFd(fd);
+    if (errno != EEXIST) fail_system(rel + ": creating temporary file", errno);
+  }
+  fail_system(rel + ": creating temporary file", EEXIST);
+}
+
+// Ownership and mode for the new file: those of the file it replaces, else the directory's
+// owner (a user-namespaced container's root, not the host's) with 0644. Set-id bits are
+// never carried over: root writes this file.
+void set_owner_and_mode(int fd, uid_t uid, gid_t gid, mode_t mode, const std::string& rel) {
+  // Unprivileged (tests, rootless runtimes) we cannot give files away; the file stays ours.
+  if (::fchown(fd, uid, gid) != 0 && errno != EPERM) fail_system(rel + ": chown", errno);
+  if (::fchmod(fd, mode & 0777) != 0) fail_system(rel + ": chmod", errno);
+}
+
+void write_in_rootfs(const ContainerFileTarget& t, const std::string& content) {
+  UniqueFd dir = open_parent_in_root(t);
+  std::string name = leaf_of(t.relpath);
+  struct stat cur {};
+  if (!stat_regular(dir.get(), name, kLeafResolve, t.relpath, &cur)) {
+    struct stat dst {};
+    if (::fstat(dir.get(), &dst) != 0) fail_system(t.relpath + ": stat of its directory", errno);
+    cur.st_uid = dst.st_uid;
+    cur.st_gid = dst.st_gid;
+    cur.st_mode = 0644;
+  }
+  std::string tmp;
+  UniqueFd fd = create_temp(dir.get(), name, t.relpath, &tmp);
+  try {
+    set_owner_and_mode(fd.get(), cur.st_uid, cur.st_gid, cur.st_mode, t.relpath);
+    write_all(fd.get(), content, t.relpath);
+    // rename replaces the directory entry, whatever it has become meanwhile: were it swapped
+    // for a symlink, the link is replaced, its target never touched.
+    if (::renameat(dir.get(), tmp.c_str(), dir.get(), name.c_str()) != 0) fail_system(t.relpath + ": renaming", errno);
+  } catch (...) {
+    ::unlinkat(dir.get(), tmp.c_str(), 0);
+    throw;
+  }
 }
 
 }  // namespace
 
 std::string merge_block(const std::string& existing, const std::vector<std::string>& block_lines) {
-  std::vector<std::string> foreign;
-  size_t insert_at = 0;
-  bool placed = false;
   auto lines = split_lines(existing);
+  std::vector<std::string> foreign;
+  std::optional<size_t> block_at;  // index into `foreign` where the first block stood
   for (size_t i = 0; i < lines.size(); i++) {
-    if (lines[i] == kBlockBegin) {
-      auto end = std::find(lines.begin() + long(i) + 1, lines.end(), std::string(kBlockEnd));
+    if (is_begin(lines[i])) {
+      auto end = std::find_if(lines.begin() + long(i) + 1, lines.end(), is_end);
       if (end != lines.end()) {
-        if (!placed) insert_at = foreign.size();
-        placed = true;
+        if (!block_at) block_at = foreign.size();  // later (stray) blocks are dropped
         i = size_t(end - lines.begin());
         continue;
       }
-      // A begin marker without an end: not ours to interpret; keep the rest as it is.
+      // A begin marker without an end: not ours to interpret, so it and the rest of the file
+      // stay as foreign text.
     }
     foreign.push_back(lines[i]);
   }
-  std::vector<std::string> out(foreign.begin(), foreign.begin() + long(insert_at));
+  std::vector<std::string> block;
   if (!block_lines.empty()) {
-    out.push_back(kBlockBegin);
-    out.insert(out.end(), block_lines.begin(), block_lines.end());
-    out.push_back(kBlockEnd);
+    block.push_back(kBlockBegin);
+    for (const auto& l : block_lines)  // a line with a newline or a marker would break the block
+      if (l.find_first_of("\r\n") == std::string::npos && !is_begin(l) && !is_end(l)) block.push_back(l);
+    block.push_back(kBlockEnd);
   }
-  out.insert(out.end(), foreign.begin() + long(insert_at), foreign.end());
+  // At the top by default: resolvers and host names listed first take precedence.
+  auto at = foreign.begin() + long(block_at.value_or(0));
+  foreign.insert(at, block.begin(), block.end());
   std::string text;
-  for (auto& l : out) text += l + "\n";
+  for (const auto& l : foreign) text += l + "\n";
   return text;
 }
 
 std::vector<std::string> hosts_lines(const std::vector<HostsEntry>& entries) {
   std::vector<std::string> out = {"127.0.0.1\tlocalhost", "::1\tlocalhost ip6-localhost ip6-loopback"};
   for (const auto& e : entries) {
-    std::vector<std::string> names;
-    for (const auto& n : e.names)
-      if (!n.empty() && std::find(names.begin(), names.end(), n) == names.end()) names.push_back(n);
-    if (names.empty() || e.ip.empty()) continue;
-    std::string line = e.ip + "\t";
-    for (size_t i = 0; i < names.size(); i++) line += (i ? " " : "") + names[i];
-    out.push_back(line);
+    auto names = tokens_only(e.names);
+    if (names.empty() || !is_token(e.ip)) continue;
+    out.push_back(e.ip + "\t" + join(names, " "));
   }
   return out;
 }
 
 std::vector<std::string> resolv_lines(const ResolvConf& conf) {
   std::vector<std::string> out;
-  for (const auto& ns : conf.nameservers) out.push_back("nameserver " + ns);
-  auto joined = [](const std::vector<std::string>& v) {
-    std::string s;
-    for (const auto& x : v) s += " " + x;
-    return s;
-  };
-  if (!conf.search.empty()) out.push_back("search" + joined(conf.search));
-  if (!conf.options.empty()) out.push_back("options" + joined(conf.options));
+  for (const auto& ns : tokens_only(conf.nameservers)) out.push_back("nameserver " + ns);
+  if (auto s = tokens_only(conf.search); !s.empty()) out.push_back("search " + join(s, " "));
+  if (auto o = tokens_only(conf.options); !o.empty()) out.push_back("options " + join(o, " "));
   return out;
 }
 
 std::vector<std::string> host_nameservers(const std::string& resolv_text) {
   std::vector<std::string> out;
   for (const auto& line : split_lines(resolv_text)) {
-    std::istringstream in(line);
+    std::istringstream in(line);  // >> skips leading blanks; "#nameserver" is no keyword
     std::string key, addr;
     if (!(in >> key >> addr) || key != "nameserver") continue;
-    in_addr a4{};
-    in6_addr a6{};
-    if (inet_pton(AF_INET, addr.c_str(), &a4) == 1) {
-      if ((ntohl(a4.s_addr) >> 24) == 127) continue;  // a resolver on the host's lo (systemd-resolved)
-    } else if (inet_pton(AF_INET6, addr.c_str(), &a6) == 1) {
-      if (IN6_IS_ADDR_LOOPBACK(&a6)) continue;
-    } else {
-      continue;
-    }
-    out.push_back(addr);
+    if (!usable_resolver(addr)) continue;
+    if (std::find(out.begin(), out.end(), addr) == out.end()) out.push_back(addr);
   }
   return out;
 }
 
 std::string read_container_file(const ContainerFileTarget& t) {
+  check_relpath(t.relpath);
+  struct stat st {};
   if (t.bind_source) {
-    auto fd = open_bind_source(*t.bind_source, O_RDONLY, t.relpath);
-    return read_fd(fd.get(), t.relpath);
+    st = stat_bind_source(t);
+    UniqueFd fd = open_same(AT_FDCWD, *t.bind_source, O_RDONLY, kBindResolve, st, t.relpath);
+    return read_all(fd.get(), st, t.relpath);
   }
-  auto dir = open_parent_in_root(t);
-  auto fd = open_leaf(dir.get(), base_part(t.relpath), O_RDONLY, t.relpath);
-  if (!fd) return "";
-  check_regular(fd.get(), t.relpath);
-  return read_fd(fd.get(), t.relpath);
+  UniqueFd dir = open_parent_in_root(t);
+  std::string name = leaf_of(t.relpath);
+  if (!stat_regular(dir.get(), name, kLeafResolve, t.relpath, &st)) return "";
+  UniqueFd fd = open_same(dir.get(), name, O_RDONLY, kLeafResolve, st, t.relpath);
+  return read_all(fd.get(), st, t.relpath);
 }
 
 void write_container_file(const ContainerFileTarget& t, const std::string& content) {
-  if (t.bind_source) {
-    // In place: a rename would replace the mount source's directory entry, not what the
-    // container sees through the bind mount.
-    auto fd = open_bind_source(*t.bind_source, O_WRONLY, t.relpath);
-    if (::ftruncate(fd.get(), 0) != 0) fail_system(t.relpath + ": truncating", errno);
-    write_fd(fd.get(), content, t.relpath);
-    return;
-  }
-  auto dir = open_parent_in_root(t);
-  std::string name = base_part(t.relpath);
-  mode_t mode = 0644;
-  if (auto cur = open_leaf(dir.get(), name, O_RDONLY, t.relpath)) {
-    check_regular(cur.get(), t.relpath);
-    struct stat st {};
-    if (::fstat(cur.get(), &st) == 0) mode = st.st_mode & 07777;
-  }
-  std::string tmp = "." + name + ".ocinet-" + std::to_string(::getpid());
-  int fd = ::openat(dir.get(), tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, mode);
-  if (fd < 0) fail_system(t.relpath + ": creating temporary file", errno);
-  UniqueFd guard(fd);
-  try {
-    write_fd(fd, content, t.relpath);
-    if (::fchmod(fd, mode) != 0) fail_system(t.relpath + ": chmod", errno);
-    if (::renameat(dir.get(), tmp.c_str(), dir.get(), name.c_str()) != 0) fail_system(t.relpath + ": renaming", errno);
-  } catch (...) {
-    ::unlinkat(dir.get(), tmp.c_str(), 0);
-    throw;
-  }
+  check_relpath(t.relpath);
+  if (!t.bind_source) return write_in_rootfs(t, content);
+  // In place: a rename would replace the mount source's directory entry, not the inode the
+  // container sees through its bind mount. No O_CREAT: the runtime mounted an existing file.
+  struct stat st = stat_bind_source(t);
+  UniqueFd fd = open_same(AT_FDCWD, *t.bind_source, O_WRONLY, kBindResolve, st, t.relpath);
+  if (::ftruncate(fd.get(), 0) != 0) fail_system(t.relpath + ": truncating", errno);
+  write_all(fd.get(), content, t.relpath);
 }
 
 }  // namespace ocinet

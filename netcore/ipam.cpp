@@ -55,6 +55,19 @@ void LeaseStore::release_at(const std::string& dir, const std::string& owner, ui
 
 std::optional<std::string> LeaseStore::owner_of(uint32_t ip) const { return read_file(path_of(ip)); }
 
+std::vector<std::pair<uint32_t, std::string>> LeaseStore::list_at(const std::string& dir) {
+  std::vector<std::pair<uint32_t, std::string>> out;
+  DIR* d = ::opendir(dir.c_str());
+  if (!d) return out;
+  while (dirent* e = ::readdir(d)) {
+    auto ip = parse_ipv4(e->d_name);
+    if (!ip) continue;
+    if (auto holder = read_file(dir + "/" + e->d_name)) out.emplace_back(*ip, *holder);
+  }
+  ::closedir(d);
+  return out;
+}
+
 std::optional<uint32_t> LeaseStore::find(const std::string& owner) const {
   DIR* d = ::opendir(dir_.c_str());
   if (!d) return std::nullopt;

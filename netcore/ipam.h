@@ -7,6 +7,8 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "config/validate.h"
 
@@ -28,6 +30,8 @@ class LeaseStore {
   // Lease held by owner, if any (scan: used only for recovery without an endpoint record).
   std::optional<uint32_t> find(const std::string& owner) const;
   std::optional<std::string> owner_of(uint32_t ip) const;
+  // Every lease of the network as (address, owner): the network's members.
+  static std::vector<std::pair<uint32_t, std::string>> list_at(const std::string& dir);
 
  private:
   std::string path_of(uint32_t ip) const;

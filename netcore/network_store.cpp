@@ -107,6 +107,78 @@ void NetworkStore::save(const NetworkDef& n) const {
   write_file_atomic(dir_ + "/" + n.name + ".json", network_to_json(n), /*durable=*/true);
 }
 
+void NetworkStore::remove(const std::string& name) const {
+  if (!is_valid_name(name)) fail_invalid("invalid network name \"" + name + "\"");
+  remove_file(dir_ + "/" + name + ".json");
+}
+
+NetworkDef create_network(const NetworkStore& store, const AdminConfig& cfg, const NetworkCreateRequest& req,
+                          const std::vector<Ipv4Net>& host_routes) {
+  if (!is_valid_name(req.name)) fail_invalid("invalid network name \"" + req.name + "\" (want [A-Za-z0-9][A-Za-z0-9_.-]*)");
+  if (req.name == "host" || req.name == "none" || req.name == kDefaultBridgeNetwork)
+    fail_invalid("network name \"" + req.name + "\" is reserved");
+  if (req.driver != "bridge") fail_invalid("driver \"" + req.driver + "\" is not supported by this build (bridge)");
+  if (req.ipv6) fail_invalid("--ipv6: IPv6 networks are not supported by this build yet");
+  if (req.subnets.size() > 1) fail_invalid("--subnet: one IPv4 subnet per network in this build");
+  if (req.gateways.size() > req.subnets.size()) fail_invalid("--gateway: needs a --subnet to belong to");
+  if (req.mtu != 0 && (req.mtu < 68 || req.mtu > 65535)) fail_invalid("--mtu: out of range 68-65535");
+  for (const auto& [k, v] : req.options)
+    if (k != "com.docker.network.driver.mtu" && k != "mtu")
+      fail_invalid("-o " + k + ": unknown option for the bridge driver");
+
+  NetworkDef n;
+  n.name = req.name;
+  n.driver = req.driver;
+  n.internal = req.internal;
+  n.mtu = req.mtu;
+  n.options = req.options;
+  for (const char* k : {"com.docker.network.driver.mtu", "mtu"})
+    if (auto it = req.options.find(k); it != req.options.end()) {
+      if (it->second.empty() || it->second.size() > 5 || it->second.find_first_not_of("0123456789") != std::string::npos)
+        fail_invalid(std::string("-o ") + k + ": not a number");
+      n.mtu = std::stoi(it->second);
+      if (n.mtu < 68 || n.mtu > 65535) fail_invalid(std::string("-o ") + k + ": out of range 68-65535");
+    }
+
+  FileLock lock(store.lock_path());
+  if (store.load(req.name)) fail_invalid("network \"" + req.name + "\" already exists");
+  auto others = store.list();
+  if (!req.subnets.empty()) {
+    auto subnet = parse_ipv4_net(req.subnets[0]);
+    if (!subnet) fail_invalid("--subnet \"" + req.subnets[0] + "\": not an IPv4 CIDR with its host bits clear");
+    if (subnet->prefix > 30) fail_invalid("--subnet " + subnet->str() + ": too small (at most /30)");
+    for (const auto& o : others)
+      if (o.subnet.overlaps(*subnet))
+        fail_invalid("--subnet " + subnet->str() + " overlaps network \"" + o.name + "\" (" + o.subnet.str() + ")");
+    for (const auto& r : host_routes)
+      if (r.overlaps(*subnet)) fail_invalid("--subnet " + subnet->str() + " overlaps the host route " + r.str());
+    n.subnet = *subnet;
+  } else {
+    std::vector<Ipv4Net> taken = host_routes;
+    for (const auto& o : others) taken.push_back(o.subnet);
+    n.subnet = pick_subnet(cfg.address_pools, taken);
+  }
+  n.gateway = n.subnet.first() + 1;
+  if (!req.gateways.empty()) {
+    auto gw = parse_ipv4(req.gateways[0]);
+    if (!gw || !n.subnet.contains(*gw) || *gw == n.subnet.first() || *gw == n.subnet.last())
+      fail_invalid("--gateway \"" + req.gateways[0] + "\": not a host address of " + n.subnet.str());
+    n.gateway = *gw;
+  }
+  if (!req.ip_range.empty()) {
+    auto range = parse_ipv4_net(req.ip_range);
+    if (!range || !n.subnet.contains(range->first()) || !n.subnet.contains(range->last()))
+      fail_invalid("--ip-range \"" + req.ip_range + "\": not a CIDR inside " + n.subnet.str());
+    n.ip_range = range;
+  }
+  n.id = random_hex_id();
+  // Docker names it br-<id12>; "ocbr-" + 10 hex keeps within IFNAMSIZ and says whose it is.
+  n.bridge = "ocbr-" + n.id.substr(0, 10);
+  n.created = now_rfc3339();
+  store.save(n);
+  return n;
+}
+
 NetworkDef NetworkStore::resolve(const std::string& name, const AdminConfig& cfg,
                                  const std::function<std::vector<Ipv4Net>()>& host_routes) const {
   if (auto n = load(name)) return *n;

@@ -43,6 +43,8 @@ class NetworkStore {
   std::optional<NetworkDef> load(const std::string& name) const;
   std::vector<NetworkDef> list() const;
   void save(const NetworkDef& n) const;
+  void remove(const std::string& name) const;
+  std::string lock_path() const { return dir_ + "/.lock"; }
   // Loads `name`; for the default network, defines it first if needed. `host_routes` is called
   // only then (it dumps the routing table). Invalid for an unknown user network.
   NetworkDef resolve(const std::string& name, const AdminConfig& cfg,
@@ -53,5 +55,23 @@ class NetworkStore {
 };
 
 std::string random_hex_id();
+
+// `ocinet network create`, validated. Only the bridge driver and IPv4 in this build.
+struct NetworkCreateRequest {
+  std::string name;
+  std::string driver = "bridge";
+  std::vector<std::string> subnets;
+  std::vector<std::string> gateways;
+  std::string ip_range;
+  bool internal = false;
+  bool ipv6 = false;
+  int mtu = 0;
+  std::map<std::string, std::string> options;
+};
+
+// Validates the request against the existing networks and the host's routes and saves the
+// definition under the store's lock. Invalid (exit 1) naming the conflict.
+NetworkDef create_network(const NetworkStore& store, const AdminConfig& cfg, const NetworkCreateRequest& req,
+                          const std::vector<Ipv4Net>& host_routes);
 
 }  // namespace ocinet

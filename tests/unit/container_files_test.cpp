@@ -1,8 +1,13 @@
 #include <catch2/catch.hpp>
 
+#include <dirent.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <cstring>
 #include <fstream>
 #include <sstream>
 
@@ -12,122 +17,281 @@
 
 using namespace ocinet;
 
-static std::string slurp(const std::string& p) {
+namespace {
+
+std::string slurp(const std::string& p) {
   std::ifstream in(p);
   std::ostringstream ss;
   ss << in.rdbuf();
   return ss.str();
 }
-static void spit(const std::string& p, const std::string& s) { std::ofstream(p) << s; }
+void spit(const std::string& p, const std::string& s) { std::ofstream(p) << s; }
 
-TEST_CASE("merge_block keeps foreign lines and replaces only ocinet's block") {
-  std::string user = "# image's own\n10.0.0.9\tlegacy\n";
-  auto once = merge_block(user, {"1.2.3.4\tweb"});
-  CHECK(once.find("10.0.0.9\tlegacy") != std::string::npos);
-  CHECK(once.rfind(kBlockBegin, 0) == 0);  // our block first: our resolvers take precedence
-  auto twice = merge_block(once, {"5.6.7.8\tweb"});
-  CHECK(twice.find("1.2.3.4") == std::string::npos);
-  CHECK(twice.find("5.6.7.8\tweb") != std::string::npos);
-  CHECK(twice.find("# image's own\n10.0.0.9\tlegacy\n") != std::string::npos);
-  CHECK(merge_block(twice, {}) == user);  // removal restores the foreign text exactly
-  // A begin marker without an end stays as foreign text.
-  auto broken = std::string(kBlockBegin) + "\nx\n";
-  auto fixed = merge_block(broken, {"a"});
-  CHECK(fixed.find("x\n") != std::string::npos);
-  CHECK(merge_block("", {}) == "");
+const std::string B = std::string(kBlockBegin) + "\n";
+const std::string E = std::string(kBlockEnd) + "\n";
+
+// The message of the ocinet::Error `expr` throws ("" when none).
+#define ERROR_TEXT(expr) ([&]() -> std::string { try { expr; } catch (const ocinet::Error& e) { return e.what(); } return ""; }())
+
+// Names in a directory, to spot leftover temporary files.
+std::vector<std::string> entries(const std::string& dir) {
+  std::vector<std::string> out;
+  if (DIR* d = ::opendir(dir.c_str())) {
+    while (auto* e = ::readdir(d))
+      if (std::string(e->d_name) != "." && std::string(e->d_name) != "..") out.push_back(e->d_name);
+    ::closedir(d);
+  }
+  std::sort(out.begin(), out.end());
+  return out;
 }
 
-TEST_CASE("hosts and resolv.conf rendering") {
-  auto h = hosts_lines({{"172.17.0.2", {"web", "web", "host1"}}, {"172.17.0.3", {}}});
-  REQUIRE(h.size() == 3);
-  CHECK(h[0] == "127.0.0.1\tlocalhost");
-  CHECK(h[2] == "172.17.0.2\tweb host1");
-  auto r = resolv_lines({{"1.1.1.1"}, {"a.example", "b.example"}, {"ndots:2"}});
-  CHECK(r == std::vector<std::string>{"nameserver 1.1.1.1", "search a.example b.example", "options ndots:2"});
-  CHECK(host_nameservers("# c\nnameserver 127.0.0.53\nnameserver ::1\nnameserver 10.0.0.2\n nameserver  fd00::53 \nnameserver bogus\n") ==
-        std::vector<std::string>{"10.0.0.2", "fd00::53"});
-}
-
+// A rootfs with an empty etc/, next to a host file it must never be able to reach.
 struct Rootfs {
   TempDir t;
   std::string root = t.path + "/rootfs";
+  std::string etc = root + "/etc";
   std::string outside = t.path + "/outside";
   Rootfs() {
     ::mkdir(root.c_str(), 0755);
-    ::mkdir((root + "/etc").c_str(), 0755);
+    ::mkdir(etc.c_str(), 0755);
     spit(outside, "secret\n");
   }
   ContainerFileTarget hosts() const { return {root, "etc/hosts", std::nullopt}; }
 };
 
-TEST_CASE("container files: write then read back, keeping the file's mode") {
-  Rootfs r;
-  CHECK(read_container_file(r.hosts()).empty());
-  write_container_file(r.hosts(), "a\n");
-  CHECK(read_container_file(r.hosts()) == "a\n");
-  ::chmod((r.root + "/etc/hosts").c_str(), 0600);
-  write_container_file(r.hosts(), "b\n");
-  struct stat st {};
-  ::stat((r.root + "/etc/hosts").c_str(), &st);
-  CHECK((st.st_mode & 0777) == 0600);
-  CHECK(slurp(r.root + "/etc/hosts") == "b\n");
+}  // namespace
+
+// ---- rendering ----------------------------------------------------------------------------
+
+TEST_CASE("merge_block puts a new block on top and keeps foreign lines in order") {
+  std::string user = "# image's own\n10.0.0.9\tlegacy\n\n10.0.0.8\tother";  // no trailing newline
+  CHECK(merge_block(user, {"1.2.3.4\tweb"}) == B + "1.2.3.4\tweb\n" + E + "# image's own\n10.0.0.9\tlegacy\n\n10.0.0.8\tother\n");
+  CHECK(merge_block("", {"a"}) == B + "a\n" + E);
+  CHECK(merge_block("", {}) == "");
+  CHECK(merge_block("x", {}) == "x\n");  // trailing newline ensured
 }
 
-TEST_CASE("container files: a symlink to a host file is replaced, never followed") {
+TEST_CASE("merge_block replaces an existing block in place and drops stray ones") {
+  std::string text = "head\n" + B + "old1\nold2\n" + E + "middle\n" + B + "stray\n" + E + "tail\n";
+  CHECK(merge_block(text, {"new"}) == "head\n" + B + "new\n" + E + "middle\ntail\n");
+  // Markers edited with trailing blanks or CRLF are still recognised.
+  std::string crlf = std::string(kBlockBegin) + "\r\nold\r\n" + kBlockEnd + "  \r\nforeign\r\n";
+  CHECK(merge_block(crlf, {"new"}) == B + "new\n" + E + "foreign\r\n");
+}
+
+TEST_CASE("merge_block with no lines removes the block, restoring the foreign text") {
+  std::string user = "# image's own\n10.0.0.9\tlegacy\n";
+  auto once = merge_block(user, {"1.2.3.4\tweb"});
+  auto twice = merge_block(once, {"5.6.7.8\tweb"});
+  CHECK(twice == B + "5.6.7.8\tweb\n" + E + user);
+  CHECK(merge_block(twice, {}) == user);
+  CHECK(merge_block(user, {}) == user);
+}
+
+TEST_CASE("merge_block keeps a begin marker without end, and the rest of the file, as foreign") {
+  std::string broken = "a\n" + B + "x\ny\n";
+  auto fixed = merge_block(broken, {"new"});
+  CHECK(fixed == B + "new\n" + E + broken);
+  CHECK(merge_block(fixed, {"newer"}) == B + "newer\n" + E + broken);  // stable on re-runs
+  CHECK(merge_block(fixed, {}) == broken);
+}
+
+TEST_CASE("merge_block refuses block lines that would forge lines or markers") {
+  auto out = merge_block("", {"ok", "evil\n" + std::string(kBlockEnd), kBlockEnd, kBlockBegin});
+  CHECK(out == B + "ok\n" + E);
+}
+
+TEST_CASE("hosts_lines: localhost lines, then one line per entry") {
+  auto h = hosts_lines({{"172.17.0.2", {"web", "web", "host1", "", "web"}},
+                        {"172.17.0.3", {}},
+                        {"172.17.0.4", {""}},
+                        {"172.17.0.5", {"db", "bad name", "evil\n1.2.3.4"}},
+                        {"fd00::5", {"v6"}}});
+  CHECK(h == std::vector<std::string>{"127.0.0.1\tlocalhost", "::1\tlocalhost ip6-localhost ip6-loopback",
+                                      "172.17.0.2\tweb host1", "172.17.0.5\tdb", "fd00::5\tv6"});
+  CHECK(hosts_lines({}).size() == 2);
+}
+
+TEST_CASE("resolv_lines renders nameservers, search and options") {
+  CHECK(resolv_lines({{"1.1.1.1", "fd00::53"}, {"a.example", "b.example"}, {"ndots:2", "edns0"}}) ==
+        std::vector<std::string>{"nameserver 1.1.1.1", "nameserver fd00::53", "search a.example b.example",
+                                 "options ndots:2 edns0"});
+  CHECK(resolv_lines({{"1.1.1.1"}, {}, {}}) == std::vector<std::string>{"nameserver 1.1.1.1"});
+  CHECK(resolv_lines({}).empty());
+}
+
+TEST_CASE("host_nameservers keeps reachable resolvers only") {
+  std::string text =
+      "# generated by resolved\n"
+      "nameserver 127.0.0.53\n"
+      "nameserver ::1\n"
+      "nameserver 127.1.2.3\n"
+      "nameserver ::ffff:127.0.0.1\n"
+      "nameserver 0.0.0.0\n"
+      "#nameserver 9.9.9.9\n"
+      "; nameserver 8.8.4.4\n"
+      "nameserver 10.0.0.2\n"
+      "\t nameserver   fd00::53  \n"
+      "nameserver fe80::1%eth0\n"
+      "nameserver bogus\n"
+      "nameserver\n"
+      "search example.com\n"
+      "nameserver 10.0.0.2\n";
+  CHECK(host_nameservers(text) == std::vector<std::string>{"10.0.0.2", "fd00::53"});
+  CHECK(host_nameservers("nameserver 127.0.0.53\noptions edns0\n").empty());
+  CHECK(host_nameservers("").empty());
+}
+
+// ---- files under the rootfs ---------------------------------------------------------------
+
+TEST_CASE("container files: write then read back, no temporary file left") {
   Rootfs r;
-  REQUIRE(::symlink(r.outside.c_str(), (r.root + "/etc/hosts").c_str()) == 0);
-  CHECK(read_container_file(r.hosts()).empty());
-  write_container_file(r.hosts(), "mine\n");
+  CHECK(read_container_file(r.hosts()).empty());  // missing = ""
+  mode_t old = ::umask(077);
+  write_container_file(r.hosts(), "a\n");
+  ::umask(old);
+  CHECK(read_container_file(r.hosts()) == "a\n");
+  struct stat st {};
+  REQUIRE(::stat((r.etc + "/hosts").c_str(), &st) == 0);
+  CHECK((st.st_mode & 07777) == 0644);  // not subject to the hook's umask
+  write_container_file(r.hosts(), merge_block(read_container_file(r.hosts()), {"1.2.3.4\tweb"}));
+  CHECK(slurp(r.etc + "/hosts") == B + "1.2.3.4\tweb\n" + E + "a\n");
+  CHECK(entries(r.etc) == std::vector<std::string>{"hosts"});
+}
+
+TEST_CASE("container files: an existing file's mode is kept, set-id bits are not") {
+  Rootfs r;
+  spit(r.etc + "/hosts", "old\n");
+  ::chmod((r.etc + "/hosts").c_str(), 0600);
+  write_container_file(r.hosts(), "new\n");
+  struct stat st {};
+  REQUIRE(::stat((r.etc + "/hosts").c_str(), &st) == 0);
+  CHECK((st.st_mode & 07777) == 0600);
+  ::chmod((r.etc + "/hosts").c_str(), 04755);
+  write_container_file(r.hosts(), "newer\n");
+  REQUIRE(::stat((r.etc + "/hosts").c_str(), &st) == 0);
+  CHECK((st.st_mode & 07777) == 0755);
+  CHECK(slurp(r.etc + "/hosts") == "newer\n");
+}
+
+TEST_CASE("container files: a symlinked file is refused, its target untouched") {
+  Rootfs r;
+  REQUIRE(::symlink(r.outside.c_str(), (r.etc + "/hosts").c_str()) == 0);
+  CHECK(ERROR_TEXT(read_container_file(r.hosts())) == "etc/hosts: refusing symlink");
+  CHECK(ERROR_KIND(read_container_file(r.hosts())) == 1);
+  CHECK(ERROR_KIND(write_container_file(r.hosts(), "mine\n")) == 1);
   CHECK(slurp(r.outside) == "secret\n");
   struct stat st {};
-  REQUIRE(::lstat((r.root + "/etc/hosts").c_str(), &st) == 0);
-  CHECK(S_ISREG(st.st_mode));
+  REQUIRE(::lstat((r.etc + "/hosts").c_str(), &st) == 0);
+  CHECK(S_ISLNK(st.st_mode));
+  CHECK(entries(r.etc) == std::vector<std::string>{"hosts"});
+
+  // Even a link that stays inside the rootfs is refused, relative or absolute.
+  spit(r.etc + "/real", "inside\n");
+  ContainerFileTarget rel{r.root, "etc/rel", std::nullopt}, abs{r.root, "etc/abs", std::nullopt};
+  REQUIRE(::symlink("real", (r.etc + "/rel").c_str()) == 0);
+  REQUIRE(::symlink("/etc/real", (r.etc + "/abs").c_str()) == 0);
+  CHECK(ERROR_KIND(read_container_file(rel)) == 1);
+  CHECK(ERROR_KIND(write_container_file(abs, "x")) == 1);
+  CHECK(slurp(r.etc + "/real") == "inside\n");
 }
 
-TEST_CASE("container files: an etc symlink pointing out of the rootfs stays inside it") {
+TEST_CASE("container files: a symlinked etc never leads out of the rootfs") {
   Rootfs r;
-  ::rmdir((r.root + "/etc").c_str());
-  REQUIRE(::symlink("../../../../../../..", (r.root + "/etc").c_str()) == 0);
-  // "etc" resolves to the rootfs itself under RESOLVE_IN_ROOT: the file lands in the rootfs.
+  REQUIRE(::rmdir(r.etc.c_str()) == 0);
+  REQUIRE(::symlink("../../..", r.etc.c_str()) == 0);
+  // Under RESOLVE_IN_ROOT ".." stops at the rootfs: "etc" is the rootfs itself.
   write_container_file(r.hosts(), "x\n");
   CHECK(slurp(r.root + "/hosts") == "x\n");
+  CHECK(entries(r.t.path) == std::vector<std::string>{"outside", "rootfs"});
   CHECK(slurp(r.outside) == "secret\n");
+
+  // An absolute link is resolved against the rootfs, where the host path does not exist.
   REQUIRE(::symlink(r.t.path.c_str(), (r.root + "/abs").c_str()) == 0);
-  // An absolute link is resolved against the rootfs, where that path does not exist.
-  CHECK(ERROR_KIND(write_container_file({r.root, "abs/outside", std::nullopt}, "y\n")) == 1);
+  ContainerFileTarget via_abs{r.root, "abs/outside", std::nullopt};
+  CHECK(ERROR_KIND(write_container_file(via_abs, "y\n")) == 1);
+  CHECK(ERROR_KIND(read_container_file(via_abs)) == 1);
   CHECK(slurp(r.outside) == "secret\n");
 }
 
-TEST_CASE("container files: directories, FIFOs and huge files are refused") {
+TEST_CASE("container files: a missing directory or an odd relpath is an Invalid error") {
   Rootfs r;
-  ::mkdir((r.root + "/etc/hosts").c_str(), 0755);
-  CHECK(ERROR_KIND(write_container_file(r.hosts(), "x")) == 1);
-  ::rmdir((r.root + "/etc/hosts").c_str());
-  REQUIRE(::mkfifo((r.root + "/etc/hosts").c_str(), 0644) == 0);
-  CHECK(ERROR_KIND(read_container_file(r.hosts())) == 1);  // must not block
-  CHECK(ERROR_KIND(write_container_file(r.hosts(), "x")) == 1);
-  ::unlink((r.root + "/etc/hosts").c_str());
-  REQUIRE(::truncate((r.root + "/etc/hosts").c_str(), 0) != 0);
-  spit(r.root + "/etc/hosts", "");
-  REQUIRE(::truncate((r.root + "/etc/hosts").c_str(), 2l << 30) == 0);  // sparse 2 GiB
-  CHECK(ERROR_KIND(read_container_file(r.hosts())) == 1);
   CHECK(ERROR_KIND(write_container_file({r.root, "nodir/hosts", std::nullopt}, "x")) == 1);
+  CHECK(ERROR_KIND(read_container_file({r.root, "nodir/hosts", std::nullopt})) == 1);
+  CHECK(ERROR_KIND(write_container_file({r.root, "etc/../../outside", std::nullopt}, "x")) == 1);
+  CHECK(ERROR_KIND(write_container_file({r.root, "/etc/hosts", std::nullopt}, "x")) == 1);
+  CHECK(slurp(r.outside) == "secret\n");
 }
 
-TEST_CASE("container files: a bind-mount source is rewritten in place; a symlinked one is refused") {
+TEST_CASE("container files: directories, FIFOs, sockets and huge files are refused") {
   Rootfs r;
-  std::string src = r.t.path + "/podman-hosts";
-  spit(src, "127.0.0.1 localhost\n");
+  std::string hosts = r.etc + "/hosts";
+  REQUIRE(::mkdir(hosts.c_str(), 0755) == 0);
+  CHECK(ERROR_TEXT(read_container_file(r.hosts())) == "etc/hosts: not a regular file (directory)");
+  CHECK(ERROR_KIND(write_container_file(r.hosts(), "x")) == 1);
+  REQUIRE(::rmdir(hosts.c_str()) == 0);
+
+  REQUIRE(::mkfifo(hosts.c_str(), 0644) == 0);
+  ::alarm(10);  // a blocking open would hang here: turn that into a visible failure
+  CHECK(ERROR_TEXT(read_container_file(r.hosts())) == "etc/hosts: not a regular file (FIFO)");
+  CHECK(ERROR_KIND(write_container_file(r.hosts(), "x")) == 1);
+  ::alarm(0);
+  REQUIRE(::unlink(hosts.c_str()) == 0);
+
+  int s = ::socket(AF_UNIX, SOCK_STREAM, 0);
+  REQUIRE(s >= 0);
+  sockaddr_un sa{};
+  sa.sun_family = AF_UNIX;
+  REQUIRE(hosts.size() < sizeof sa.sun_path);
+  std::strcpy(sa.sun_path, hosts.c_str());
+  REQUIRE(::bind(s, reinterpret_cast<sockaddr*>(&sa), sizeof sa) == 0);
+  CHECK(ERROR_KIND(read_container_file(r.hosts())) == 1);
+  CHECK(ERROR_KIND(write_container_file(r.hosts(), "x")) == 1);
+  ::close(s);
+  REQUIRE(::unlink(hosts.c_str()) == 0);
+
+  spit(hosts, "");
+  REQUIRE(::truncate(hosts.c_str(), 2 << 20) == 0);  // 2 MiB, sparse
+  CHECK(ERROR_TEXT(read_container_file(r.hosts())) == "etc/hosts: too large (over 1 MiB)");
+  spit(hosts, std::string(1 << 20, 'x'));  // exactly 1 MiB is fine
+  CHECK(read_container_file(r.hosts()).size() == size_t(1) << 20);
+}
+
+// ---- bind-mount sources -------------------------------------------------------------------
+
+TEST_CASE("container files: a bind-mount source is rewritten in place") {
+  Rootfs r;
+  std::string src = r.t.path + "/engine-hosts";
+  spit(src, "127.0.0.1 localhost\n# long enough to need truncating on rewrite\n");
   struct stat before {}, after {};
-  ::stat(src.c_str(), &before);
+  REQUIRE(::stat(src.c_str(), &before) == 0);
   ContainerFileTarget t{r.root, "etc/hosts", src};
   write_container_file(t, merge_block(read_container_file(t), {"1.2.3.4\tweb"}));
-  ::stat(src.c_str(), &after);
+  write_container_file(t, "short\n");
+  REQUIRE(::stat(src.c_str(), &after) == 0);
   CHECK(before.st_ino == after.st_ino);
-  CHECK(slurp(src).find("127.0.0.1 localhost") != std::string::npos);
-  CHECK(slurp(src).find("1.2.3.4\tweb") != std::string::npos);
+  CHECK(slurp(src) == "short\n");
+  CHECK(read_container_file(t) == "short\n");
+  CHECK(entries(r.etc).empty());  // the rootfs copy is not touched
+}
+
+TEST_CASE("container files: a symlinked, missing or special bind-mount source is refused") {
+  Rootfs r;
   std::string link = r.t.path + "/link";
   REQUIRE(::symlink(r.outside.c_str(), link.c_str()) == 0);
-  CHECK(ERROR_KIND(write_container_file({r.root, "etc/hosts", link}, "x")) == 1);
+  ContainerFileTarget t{r.root, "etc/hosts", link};
+  CHECK(ERROR_TEXT(write_container_file(t, "x")) == "etc/hosts: refusing symlink");
+  CHECK(ERROR_KIND(read_container_file(t)) == 1);
   CHECK(slurp(r.outside) == "secret\n");
+
+  CHECK(ERROR_KIND(write_container_file({r.root, "etc/hosts", r.t.path + "/missing"}, "x")) == 1);
+  CHECK(entries(r.t.path) == std::vector<std::string>{"link", "outside", "rootfs"});  // nothing created
+
+  std::string fifo = r.t.path + "/fifo";
+  REQUIRE(::mkfifo(fifo.c_str(), 0644) == 0);
+  ::alarm(10);
+  CHECK(ERROR_KIND(read_container_file({r.root, "etc/hosts", fifo})) == 1);
+  CHECK(ERROR_KIND(write_container_file({r.root, "etc/hosts", fifo}, "x")) == 1);
+  ::alarm(0);
+  CHECK(ERROR_KIND(write_container_file({r.root, "etc/hosts", r.t.path}, "x")) == 1);
 }

@@ -1,0 +1,188 @@
+#include "cli/network_cmd.h"
+
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstdio>
+#include <nlohmann/json.hpp>
+
+#include "config/admin_config.h"
+#include "netcore/endpoint_record.h"
+#include "netcore/error.h"
+#include "netcore/firewall/firewall.h"
+#include "netcore/fsutil.h"
+#include "netcore/ipam.h"
+#include "netcore/netlink.h"
+#include "netcore/network_store.h"
+#include "netcore/setup.h"
+
+namespace ocinet {
+namespace {
+
+using nlohmann::json;
+
+std::vector<Ipv4Net> host_routes() {
+  NlSocket nl;
+  return ipv4_routes(nl);
+}
+
+// Every network, with the default one defined on first sight (Docker always lists it).
+std::vector<NetworkDef> all_networks(const GlobalOptions& o, const AdminConfig& cfg) {
+  NetworkStore store(o.lib_dir);
+  store.resolve(kDefaultBridgeNetwork, cfg, host_routes);
+  auto nets = store.list();
+  std::sort(nets.begin(), nets.end(), [](const NetworkDef& a, const NetworkDef& b) { return a.name < b.name; });
+  return nets;
+}
+
+NetworkDef find_network(const GlobalOptions& o, const AdminConfig& cfg, const std::string& name) {
+  NetworkStore store(o.lib_dir);
+  if (name == kDefaultBridgeNetwork) return store.resolve(name, cfg, host_routes);
+  auto n = store.load(name);
+  if (!n) fail_invalid("network \"" + name + "\" not found");
+  return *n;
+}
+
+std::vector<std::pair<uint32_t, std::string>> members(const GlobalOptions& o, const std::string& network) {
+  return LeaseStore::list_at(Paths{o.run_dir, o.lib_dir}.lease_dir(network));
+}
+
+json inspect_json(const GlobalOptions& o, const NetworkDef& n) {
+  json ipam_cfg{{"Subnet", n.subnet.str()}, {"Gateway", ipv4_str(n.gateway)}};
+  if (n.ip_range) ipam_cfg["IPRange"] = n.ip_range->str();
+  json options = n.options;
+  options["com.docker.network.bridge.name"] = n.bridge;
+  if (n.mtu) options["com.docker.network.driver.mtu"] = std::to_string(n.mtu);
+  json containers = json::object();
+  RecordStore records(o.run_dir);
+  for (const auto& [ip, id] : members(o, n.name)) {
+    json c{{"Name", ""}, {"IPv4Address", ipv4_str(ip) + "/" + std::to_string(n.subnet.prefix)}, {"MacAddress", ""},
+           {"IPv6Address", ""}};
+    if (is_valid_name(id, 128))
+      if (auto r = records.load(id)) {
+        c["Name"] = r->name;
+        for (const auto& a : r->attachments)
+          if (a.network == n.name) c["MacAddress"] = a.mac;
+      }
+    containers[id] = c;
+  }
+  return json{{"Name", n.name},
+              {"Id", n.id},
+              {"Created", n.created},
+              {"Scope", "local"},
+              {"Driver", n.driver},
+              {"EnableIPv6", n.ipv6},
+              {"IPAM", {{"Driver", "default"}, {"Options", json::object()}, {"Config", json::array({ipam_cfg})}}},
+              {"Internal", n.internal},
+              {"Attachable", false},
+              {"Containers", containers},
+              {"Options", options},
+              {"Labels", json::object()}};
+}
+
+// Removes a network with no endpoints: its bridge, its firewall rules, its leases dir, its file.
+void remove_network(const GlobalOptions& o, const AdminConfig& cfg, const NetworkDef& n) {
+  if (n.name == kDefaultBridgeNetwork) fail_invalid("network \"bridge\" is the default network and cannot be removed");
+  Paths paths{o.run_dir, o.lib_dir};
+  NetworkStore store(o.lib_dir);
+  FileLock store_lock(store.lock_path());
+  FileLock alloc_lock(paths.alloc_lock());
+  auto m = members(o, n.name);
+  if (!m.empty())
+    fail_invalid("network \"" + n.name + "\" has " + std::to_string(m.size()) + " active endpoint(s) (e.g. container " +
+                 m[0].second.substr(0, 12) + "); disconnect them first");
+  make_firewall(cfg.firewall_backend)->remove_network(n.name);
+  NlSocket nl;
+  delete_link(nl, n.bridge);
+  remove_file(paths.lease_dir(n.name) + "/next");
+  ::rmdir(paths.lease_dir(n.name).c_str());
+  store.remove(n.name);
+}
+
+}  // namespace
+
+void add_network_commands(CLI::App& app, GlobalOptions& opts, int& exit_code) {
+  auto* net = app.add_subcommand("network", "manage networks");
+  net->require_subcommand(1);
+
+  auto* create = net->add_subcommand("create", "create a network");
+  auto req = std::make_shared<NetworkCreateRequest>();
+  auto opt_list = std::make_shared<std::vector<std::string>>();
+  create->add_option("-d,--driver", req->driver, "driver (bridge)");
+  create->add_option("--subnet", req->subnets, "subnet in CIDR form");
+  create->add_option("--gateway", req->gateways, "gateway address");
+  create->add_option("--ip-range", req->ip_range, "allocate addresses from this sub-range");
+  create->add_flag("--internal", req->internal, "no NAT, no route off the bridge");
+  create->add_flag("--ipv6", req->ipv6, "enable IPv6");
+  create->add_option("--mtu", req->mtu, "MTU of the bridge and the containers' interfaces");
+  create->add_option("-o,--opt", *opt_list, "driver option KEY=VALUE");
+  create->add_option("name", req->name, "network name")->required();
+  create->callback([&opts, req, opt_list] {
+    for (const auto& kv : *opt_list) {
+      auto eq = kv.find('=');
+      if (eq == std::string::npos || eq == 0) fail_invalid("-o \"" + kv + "\": want KEY=VALUE");
+      req->options[kv.substr(0, eq)] = kv.substr(eq + 1);
+    }
+    auto cfg = load_admin_config(opts.config);
+    auto n = create_network(NetworkStore(opts.lib_dir), cfg, *req, host_routes());
+    std::printf("%s\n", n.id.c_str());
+  });
+
+  auto* ls = net->add_subcommand("ls", "list networks");
+  auto format = std::make_shared<std::string>("table");
+  ls->add_option("--format", *format, "table or json")->check(CLI::IsMember({"table", "json"}));
+  ls->callback([&opts, format] {
+    auto nets = all_networks(opts, load_admin_config(opts.config));
+    if (*format == "json") {
+      json out = json::array();
+      for (const auto& n : nets)
+        out.push_back({{"Name", n.name}, {"Id", n.id}, {"Driver", n.driver}, {"Scope", "local"}, {"Subnet", n.subnet.str()},
+                       {"Internal", n.internal}});
+      std::printf("%s\n", out.dump(2).c_str());
+      return;
+    }
+    std::printf("%-12s  %-20s  %-8s  %-6s  %s\n", "NETWORK ID", "NAME", "DRIVER", "SCOPE", "SUBNET");
+    for (const auto& n : nets)
+      std::printf("%-12s  %-20s  %-8s  %-6s  %s\n", n.id.substr(0, 12).c_str(), n.name.c_str(), n.driver.c_str(), "local",
+                  n.subnet.str().c_str());
+  });
+
+  auto* inspect = net->add_subcommand("inspect", "show networks as JSON");
+  auto names = std::make_shared<std::vector<std::string>>();
+  inspect->add_option("names", *names, "network names")->required();
+  inspect->callback([&opts, names] {
+    auto cfg = load_admin_config(opts.config);
+    json out = json::array();
+    for (const auto& name : *names) out.push_back(inspect_json(opts, find_network(opts, cfg, name)));
+    std::printf("%s\n", out.dump(4).c_str());
+  });
+
+  auto* rm = net->add_subcommand("rm", "remove networks (refused while endpoints are attached)");
+  auto rm_names = std::make_shared<std::vector<std::string>>();
+  rm->add_option("names", *rm_names, "network names")->required();
+  rm->callback([&opts, rm_names, &exit_code] {
+    auto cfg = load_admin_config(opts.config);
+    for (const auto& name : *rm_names) {
+      // Docker goes on with the other names and fails at the end; so does ocinet.
+      try {
+        remove_network(opts, cfg, find_network(opts, cfg, name));
+        std::printf("%s\n", name.c_str());
+      } catch (const Error& e) {
+        std::fprintf(stderr, "ocinet: %s\n", e.what());
+        exit_code = std::max(exit_code, e.exit_code());
+      }
+    }
+  });
+
+  auto* prune = net->add_subcommand("prune", "remove every network without endpoints");
+  prune->callback([&opts] {
+    auto cfg = load_admin_config(opts.config);
+    for (const auto& n : NetworkStore(opts.lib_dir).list()) {
+      if (n.name == kDefaultBridgeNetwork || !members(opts, n.name).empty()) continue;
+      remove_network(opts, cfg, n);
+      std::printf("Deleted Network: %s\n", n.name.c_str());
+    }
+  });
+}
+
+}  // namespace ocinet
