@@ -134,16 +134,22 @@ UniqueFd open_parent_in_root(const ContainerFileTarget& t) {
 
 // Looks at `path` without opening what it names: an O_PATH descriptor never triggers a device
 // driver's open or blocks on a FIFO. With O_NOFOLLOW a symlink yields the link itself, which
-// is refused (it could point at the host's files). Returns false when nothing is there.
-bool stat_regular(int dirfd, const std::string& path, uint64_t resolve, const std::string& rel, struct stat* st) {
+// is refused (it could point at the host's files) unless `link_is_absent`: then the link counts
+// as no file at all, so its target is never read and the rename in write_in_rootfs replaces the
+// link itself (images ship /etc/resolv.conf as a symlink; Docker mounts over it). Returns false
+// when nothing is there.
+bool stat_regular(int dirfd, const std::string& path, uint64_t resolve, const std::string& rel, struct stat* st,
+                  bool link_is_absent = false) {
   UniqueFd fd(sys_openat2(dirfd, path, O_PATH | O_NOFOLLOW, resolve));
   if (!fd) {
     int err = errno;
     if (err == ENOENT) return false;
+    if ((err == ELOOP || err == EXDEV) && link_is_absent) return false;
     if (err == ELOOP || err == EXDEV) fail_invalid(rel + ": refusing symlink");
     fail_system(rel + ": opening", err);
   }
   if (::fstat(fd.get(), st) != 0) fail_system(rel + ": stat", errno);
+  if (S_ISLNK(st->st_mode) && link_is_absent) return false;
   if (S_ISLNK(st->st_mode)) fail_invalid(rel + ": refusing symlink");
   if (!S_ISREG(st->st_mode)) fail_invalid(rel + ": not a regular file (" + file_kind(st->st_mode) + ")");
   return true;
@@ -243,7 +249,7 @@ void write_in_rootfs(const ContainerFileTarget& t, const std::string& content) {
   UniqueFd dir = open_parent_in_root(t);
   std::string name = leaf_of(t.relpath);
   struct stat cur {};
-  if (!stat_regular(dir.get(), name, kLeafResolve, t.relpath, &cur)) {
+  if (!stat_regular(dir.get(), name, kLeafResolve, t.relpath, &cur, /*link_is_absent=*/true)) {
     struct stat dst {};
     if (::fstat(dir.get(), &dst) != 0) fail_system(t.relpath + ": stat of its directory", errno);
     cur.st_uid = dst.st_uid;
@@ -338,7 +344,7 @@ std::string read_container_file(const ContainerFileTarget& t) {
   }
   UniqueFd dir = open_parent_in_root(t);
   std::string name = leaf_of(t.relpath);
-  if (!stat_regular(dir.get(), name, kLeafResolve, t.relpath, &st)) return "";
+  if (!stat_regular(dir.get(), name, kLeafResolve, t.relpath, &st, /*link_is_absent=*/true)) return "";
   UniqueFd fd = open_same(dir.get(), name, O_RDONLY, kLeafResolve, st, t.relpath);
   return read_all(fd.get(), st, t.relpath);
 }

@@ -23,7 +23,7 @@ void from_json(const json& j, PortMapping& m) {
 }
 void to_json(json& j, const Attachment& a) {
   j = json{{"network", a.network}, {"bridge", a.bridge}, {"host_ifname", a.host_ifname}, {"ifname", a.ifname},
-           {"ip", a.ip}, {"prefix", a.prefix}, {"gateway", a.gateway}, {"mac", a.mac}, {"mtu", a.mtu}};
+           {"ip", a.ip}, {"prefix", a.prefix}, {"gateway", a.gateway}, {"mac", a.mac}, {"mtu", a.mtu}, {"aliases", a.aliases}};
 }
 void from_json(const json& j, Attachment& a) {
   a.network = j.at("network").get<std::string>();
@@ -35,6 +35,7 @@ void from_json(const json& j, Attachment& a) {
   a.gateway = j.at("gateway").get<std::string>();
   a.mac = j.at("mac").get<std::string>();
   a.mtu = j.at("mtu").get<int>();
+  a.aliases = j.value("aliases", std::vector<std::string>{});
 }
 
 RecordStore::RecordStore(std::string run_dir) : dir_(std::move(run_dir) + "/endpoints") {}
@@ -57,6 +58,8 @@ std::optional<EndpointRecord> RecordStore::load(const std::string& id) const {
     r.state = j.at("state").get<std::string>();
     r.pid = j.at("pid").get<int>();
     r.netns = j.at("netns").get<std::string>();
+    r.rootfs = j.value("rootfs", "");
+    r.hosts_source = j.value("hosts_source", "");
     r.attachments = j.at("attachments").get<std::vector<Attachment>>();
     r.ports = j.at("ports").get<std::vector<PortMapping>>();
     r.steps = j.at("steps").get<std::vector<std::string>>();
@@ -68,7 +71,7 @@ std::optional<EndpointRecord> RecordStore::load(const std::string& id) const {
 
 void RecordStore::save(const EndpointRecord& r) const {
   json j{{"id", r.id},       {"name", r.name},   {"mode", r.mode},
-         {"state", r.state}, {"pid", r.pid},     {"netns", r.netns},
+         {"state", r.state}, {"pid", r.pid},     {"netns", r.netns}, {"rootfs", r.rootfs}, {"hosts_source", r.hosts_source},
          {"attachments", r.attachments}, {"ports", r.ports}, {"steps", r.steps}};
   write_file_atomic(path_of(r.id), j.dump() + "\n");
 }

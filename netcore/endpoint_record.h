@@ -21,6 +21,7 @@ struct Attachment {
   std::string gateway;
   std::string mac;
   int mtu = 0;
+  std::vector<std::string> aliases;  // network-scoped names (io.ocinet.aliases, connect --alias)
 };
 
 struct EndpointRecord {
@@ -30,9 +31,11 @@ struct EndpointRecord {
   std::string state = "creating";  // creating -> ready
   int pid = 0;
   std::string netns;               // path the hook configured
+  std::string rootfs;              // where its /etc/hosts lives, for peers' name discovery
+  std::string hosts_source;        // bind-mount source of /etc/hosts, "" when none
   std::vector<Attachment> attachments;
   std::vector<PortMapping> ports;
-  std::vector<std::string> steps;  // write-ahead log: "lease:<i>", "name", "ports", "veth:<i>", "firewall", "files"
+  std::vector<std::string> steps;  // write-ahead log: "name", "lease:<i>", "ports", "veth:<i>", "firewall", "peers"
 
   bool ready() const { return state == "ready"; }
   std::string short_id() const { return id.substr(0, 12); }

@@ -4,6 +4,7 @@
 
 #include "config/annotations.h"
 #include "netcore/container_files.h"
+#include "netcore/discovery.h"
 #include "netcore/drivers/bridge.h"
 #include "netcore/error.h"
 #include "netcore/firewall/firewall.h"
@@ -96,7 +97,7 @@ void update_file(const BundleConfig& b, const std::string& dest, const std::vect
   }
 }
 
-void write_files(const Plan& p, const EndpointRecord& rec) {
+void write_files(const Plan& p, const EndpointRecord& rec, const std::vector<PeerEntry>& peers) {
   std::vector<HostsEntry> entries;
   for (const auto& a : rec.attachments) {
     HostsEntry own{a.ip, {p.name}};
@@ -106,7 +107,9 @@ void write_files(const Plan& p, const EndpointRecord& rec) {
   }
   entries.insert(entries.end(), p.link_entries.begin(), p.link_entries.end());
   for (const auto& h : p.ann.hosts) entries.push_back({h.ip, {h.hostname}});
-  update_file(p.bundle, "/etc/hosts", hosts_lines(entries));
+  auto lines = hosts_lines(entries);
+  for (const auto& l : peer_lines(peers)) lines.push_back(l);
+  update_file(p.bundle, "/etc/hosts", lines);
 
   ResolvConf rc{p.ann.dns, p.ann.dns_search, p.ann.dns_options};
   if (rc.nameservers.empty()) {
@@ -176,9 +179,12 @@ EndpointRecord setup_endpoint(const GlobalOptions& opts, const AdminConfig& cfg,
   rec.mode = p.ann.mode;
   rec.pid = state.pid;
   rec.netns = ns_path;
+  rec.rootfs = p.bundle.rootfs;
+  if (auto it = p.bundle.file_mounts.find("/etc/hosts"); it != p.bundle.file_mounts.end()) rec.hosts_source = it->second;
   for (size_t i = 0; i < p.networks.size(); i++) {
     Attachment a;
     plan_bridge_attachment(p.networks[i], state.id, i, p.ann.mtu.value_or(0), i == 0 ? p.ann.mac.value_or("") : "", a);
+    if (p.networks[i].name != kDefaultBridgeNetwork) a.aliases = p.ann.aliases;
     rec.attachments.push_back(a);
   }
 
@@ -222,9 +228,21 @@ EndpointRecord setup_endpoint(const GlobalOptions& opts, const AdminConfig& cfg,
         fw->add_endpoint(nr, er);
       }
     }
-    write_files(p, rec);
-    rec.state = "ready";
-    records.save(rec);
+    auto discovery = discovery_networks(rec);
+    if (discovery.empty()) {
+      write_files(p, rec, {});
+      rec.state = "ready";
+      records.save(rec);
+    } else {
+      rec.steps.push_back("peers");
+      records.save(rec);
+      // Announce and become ready under the networks' locks: a peer starting concurrently
+      // either sees this endpoint ready or is seen by it, never neither.
+      DiscoveryLocks locks(paths, discovery);
+      write_files(p, rec, announce(paths, records, rec));
+      rec.state = "ready";
+      records.save(rec);
+    }
   } catch (...) {
     try {
       undo_record(paths, cfg, rec);

@@ -3,6 +3,7 @@
 
 #include <optional>
 
+#include "netcore/discovery.h"
 #include "netcore/drivers/bridge.h"
 #include "netcore/error.h"
 #include "netcore/firewall/firewall.h"
@@ -73,7 +74,10 @@ void undo_record(const Paths& paths, const AdminConfig& cfg, const EndpointRecor
     size_t index = colon == std::string::npos ? 0 : std::stoul(s.substr(colon + 1));
     if (index >= rec.attachments.size() && (kind == "veth" || kind == "lease")) continue;
     errors.run([&] {
-      if (kind == "firewall") {
+      if (kind == "peers") {
+        DiscoveryLocks locks(paths, discovery_networks(rec));
+        withdraw(paths, RecordStore(paths.run_dir), rec);
+      } else if (kind == "firewall") {
         auto fw = make_firewall(cfg.firewall_backend);
         for (size_t i = 0; i < rec.attachments.size(); i++) {
           const auto& a = rec.attachments[i];

@@ -1,0 +1,132 @@
+#include "netcore/discovery.h"
+
+#include <algorithm>
+#include <set>
+
+#include "netcore/error.h"
+#include "netcore/ipam.h"
+#include "netcore/network_store.h"
+
+namespace ocinet {
+namespace {
+
+ContainerFileTarget hosts_target(const EndpointRecord& r) {
+  ContainerFileTarget t{r.rootfs, "etc/hosts", std::nullopt};
+  if (!r.hosts_source.empty()) t.bind_source = r.hosts_source;
+  return t;
+}
+
+HostsEntry entry_on(const EndpointRecord& r, const Attachment& a) {
+  HostsEntry e{a.ip, {r.name}};
+  e.names.insert(e.names.end(), a.aliases.begin(), a.aliases.end());
+  return e;
+}
+
+const Attachment* attachment_on(const EndpointRecord& r, const std::string& network) {
+  for (const auto& a : r.attachments)
+    if (a.network == network && !a.ip.empty()) return &a;
+  return nullptr;
+}
+
+// Other endpoints on `network`, from its leases (the membership list ocinet already keeps).
+std::vector<EndpointRecord> peers_on(const Paths& paths, const RecordStore& records, const std::string& network,
+                                     const std::string& self) {
+  std::vector<EndpointRecord> out;
+  for (const auto& [ip, id] : LeaseStore::list_at(paths.lease_dir(network))) {
+    if (id == self || !is_valid_name(id, 128)) continue;
+    if (auto r = records.load(id); r && r->ready() && !r->rootfs.empty()) out.push_back(std::move(*r));
+  }
+  return out;
+}
+
+void rewrite_peer(const EndpointRecord& peer, const std::string& owner, const std::vector<HostsEntry>& lines) {
+  try {
+    auto t = hosts_target(peer);
+    write_container_file(t, set_peer_lines(read_container_file(t), owner, lines));
+  } catch (const Error&) {
+    // The peer's rootfs is gone or refuses the write (e.g. a hostile symlink): its problem.
+  }
+}
+
+}  // namespace
+
+std::string peer_marker(const std::string& id) { return "# ocinet-peer:" + id.substr(0, 12); }
+
+std::vector<std::string> peer_lines(const std::vector<PeerEntry>& peers) {
+  std::vector<std::string> out;
+  for (const auto& p : peers) {
+    auto rendered = hosts_lines({p.entry});
+    // hosts_lines starts with the localhost lines; the peer's own line (if any) follows.
+    for (size_t i = 2; i < rendered.size(); i++) out.push_back(rendered[i] + "\t" + peer_marker(p.owner));
+  }
+  return out;
+}
+
+std::string set_peer_lines(const std::string& text, const std::string& owner, const std::vector<HostsEntry>& lines) {
+  std::string marker = peer_marker(owner);
+  auto ends_with_marker = [&](const std::string& l) {
+    return l.size() >= marker.size() && l.compare(l.size() - marker.size(), marker.size(), marker) == 0;
+  };
+  // Take the current block's lines, edit them, and merge the block back in.
+  std::vector<std::string> block;
+  bool in_block = false, found = false;
+  size_t start = 0;
+  while (start < text.size()) {
+    size_t nl = text.find('\n', start);
+    std::string l = text.substr(start, nl == std::string::npos ? std::string::npos : nl - start);
+    start = nl == std::string::npos ? text.size() : nl + 1;
+    if (!found && l == kBlockBegin) {
+      in_block = found = true;
+      continue;
+    }
+    if (in_block && l == kBlockEnd) {
+      in_block = false;
+      continue;
+    }
+    if (in_block && !ends_with_marker(l)) block.push_back(l);
+  }
+  if (!found) block = hosts_lines({});
+  std::vector<PeerEntry> peers;
+  for (const auto& e : lines) peers.push_back({owner, e});
+  for (const auto& l : peer_lines(peers)) block.push_back(l);
+  return merge_block(text, block);
+}
+
+std::vector<std::string> discovery_networks(const EndpointRecord& rec) {
+  std::set<std::string> nets;
+  for (const auto& a : rec.attachments)
+    if (a.network != kDefaultBridgeNetwork) nets.insert(a.network);
+  return {nets.begin(), nets.end()};
+}
+
+DiscoveryLocks::DiscoveryLocks(const Paths& paths, const std::vector<std::string>& networks) {
+  for (const auto& n : networks) locks_.push_back(std::make_unique<FileLock>(paths.run_dir + "/locks/net-" + n + ".lock"));
+}
+
+std::vector<PeerEntry> announce(const Paths& paths, const RecordStore& records, const EndpointRecord& self) {
+  std::vector<PeerEntry> mine;
+  for (const auto& net : discovery_networks(self)) {
+    const Attachment* own = attachment_on(self, net);
+    if (!own) continue;
+    for (const auto& peer : peers_on(paths, records, net, self.id)) {
+      const Attachment* theirs = attachment_on(peer, net);
+      if (!theirs) continue;
+      mine.push_back({peer.id, entry_on(peer, *theirs)});
+      // The peer may share several networks with self: give it all of self's addresses.
+      std::vector<HostsEntry> lines;
+      for (const auto& shared : discovery_networks(self))
+        if (attachment_on(peer, shared)) lines.push_back(entry_on(self, *attachment_on(self, shared)));
+      rewrite_peer(peer, self.id, lines);
+    }
+  }
+  return mine;
+}
+
+void withdraw(const Paths& paths, const RecordStore& records, const EndpointRecord& self) {
+  std::set<std::string> done;
+  for (const auto& net : discovery_networks(self))
+    for (const auto& peer : peers_on(paths, records, net, self.id))
+      if (done.insert(peer.id).second) rewrite_peer(peer, self.id, {});
+}
+
+}  // namespace ocinet
