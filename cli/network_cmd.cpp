@@ -3,6 +3,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <array>
 #include <cstdio>
 #include <nlohmann/json.hpp>
 
@@ -173,6 +174,23 @@ void add_network_commands(CLI::App& app, GlobalOptions& opts, int& exit_code) {
       }
     }
   });
+
+  auto* connect = net->add_subcommand("connect", "connect a running container to a network");
+  auto conn = std::make_shared<std::array<std::string, 3>>();  // network, container, ip
+  auto conn_aliases = std::make_shared<std::vector<std::string>>();
+  connect->add_option("--ip", (*conn)[2], "static IPv4 address");
+  connect->add_option("--alias", *conn_aliases, "network-scoped alias");
+  connect->add_option("network", (*conn)[0], "network name")->required();
+  connect->add_option("container", (*conn)[1], "container name or id")->required();
+  connect->callback([&opts, conn, conn_aliases] {
+    connect_endpoint(opts, load_admin_config(opts.config), (*conn)[0], (*conn)[1], (*conn)[2], *conn_aliases);
+  });
+
+  auto* disconnect = net->add_subcommand("disconnect", "disconnect a running container from a network");
+  auto disc = std::make_shared<std::array<std::string, 2>>();
+  disconnect->add_option("network", (*disc)[0], "network name")->required();
+  disconnect->add_option("container", (*disc)[1], "container name or id")->required();
+  disconnect->callback([&opts, disc] { disconnect_endpoint(opts, load_admin_config(opts.config), (*disc)[0], (*disc)[1]); });
 
   auto* prune = net->add_subcommand("prune", "remove every network without endpoints");
   prune->callback([&opts] {

@@ -18,6 +18,7 @@ ContainerFileTarget hosts_target(const EndpointRecord& r) {
 
 HostsEntry entry_on(const EndpointRecord& r, const Attachment& a) {
   HostsEntry e{a.ip, {r.name}};
+  if (!r.hostname.empty()) e.names.push_back(r.hostname);
   e.names.insert(e.names.end(), a.aliases.begin(), a.aliases.end());
   return e;
 }
@@ -28,7 +29,15 @@ const Attachment* attachment_on(const EndpointRecord& r, const std::string& netw
   return nullptr;
 }
 
-// Other endpoints on `network`, from its leases (the membership list ocinet already keeps).
+// What `peer` should list for `of`: its address on every discovery network both are on.
+std::vector<HostsEntry> shared_entries(const EndpointRecord& of, const EndpointRecord& peer) {
+  std::vector<HostsEntry> out;
+  for (const auto& net : discovery_networks(of))
+    if (attachment_on(peer, net)) out.push_back(entry_on(of, *attachment_on(of, net)));
+  return out;
+}
+
+// Other ready endpoints on `network`, from its leases (the membership list ocinet keeps).
 std::vector<EndpointRecord> peers_on(const Paths& paths, const RecordStore& records, const std::string& network,
                                      const std::string& self) {
   std::vector<EndpointRecord> out;
@@ -39,10 +48,20 @@ std::vector<EndpointRecord> peers_on(const Paths& paths, const RecordStore& reco
   return out;
 }
 
-void rewrite_peer(const EndpointRecord& peer, const std::string& owner, const std::vector<HostsEntry>& lines) {
+// Rewrites some owners' lines in `target`'s hosts file under its leaf lock.
+void edit_hosts(const Paths& paths, const EndpointRecord& target,
+                const std::vector<std::pair<std::string, std::vector<HostsEntry>>>& edits) {
+  FileLock lock(paths.run_dir + "/locks/hosts-" + target.id + ".lock");
+  auto t = hosts_target(target);
+  std::string text = read_container_file(t);
+  for (const auto& [owner, lines] : edits) text = set_peer_lines(text, owner, lines);
+  write_container_file(t, text);
+}
+
+void edit_peer(const Paths& paths, const EndpointRecord& peer, const std::string& owner,
+               const std::vector<HostsEntry>& lines) {
   try {
-    auto t = hosts_target(peer);
-    write_container_file(t, set_peer_lines(read_container_file(t), owner, lines));
+    edit_hosts(paths, peer, {{owner, lines}});
   } catch (const Error&) {
     // The peer's rootfs is gone or refuses the write (e.g. a hostile symlink): its problem.
   }
@@ -56,7 +75,7 @@ std::vector<std::string> peer_lines(const std::vector<PeerEntry>& peers) {
   std::vector<std::string> out;
   for (const auto& p : peers) {
     auto rendered = hosts_lines({p.entry});
-    // hosts_lines starts with the localhost lines; the peer's own line (if any) follows.
+    // hosts_lines starts with the two localhost lines; the entry's own line (if valid) follows.
     for (size_t i = 2; i < rendered.size(); i++) out.push_back(rendered[i] + "\t" + peer_marker(p.owner));
   }
   return out;
@@ -86,39 +105,40 @@ std::string set_peer_lines(const std::string& text, const std::string& owner, co
     if (in_block && !ends_with_marker(l)) block.push_back(l);
   }
   if (!found) block = hosts_lines({});
-  std::vector<PeerEntry> peers;
-  for (const auto& e : lines) peers.push_back({owner, e});
-  for (const auto& l : peer_lines(peers)) block.push_back(l);
+  std::vector<PeerEntry> entries;
+  for (const auto& e : lines) entries.push_back({owner, e});
+  for (const auto& l : peer_lines(entries)) block.push_back(l);
   return merge_block(text, block);
 }
 
 std::vector<std::string> discovery_networks(const EndpointRecord& rec) {
   std::set<std::string> nets;
   for (const auto& a : rec.attachments)
-    if (a.network != kDefaultBridgeNetwork) nets.insert(a.network);
+    if (a.network != kDefaultBridgeNetwork && !a.ip.empty()) nets.insert(a.network);
   return {nets.begin(), nets.end()};
 }
 
+std::vector<HostsEntry> own_entries(const EndpointRecord& rec) {
+  std::vector<HostsEntry> out;
+  for (const auto& a : rec.attachments)
+    if (!a.ip.empty()) out.push_back(entry_on(rec, a));
+  return out;
+}
+
 DiscoveryLocks::DiscoveryLocks(const Paths& paths, const std::vector<std::string>& networks) {
-  for (const auto& n : networks) locks_.push_back(std::make_unique<FileLock>(paths.run_dir + "/locks/net-" + n + ".lock"));
+  std::set<std::string> sorted(networks.begin(), networks.end());
+  for (const auto& n : sorted) locks_.push_back(std::make_unique<FileLock>(paths.run_dir + "/locks/net-" + n + ".lock"));
 }
 
 std::vector<PeerEntry> announce(const Paths& paths, const RecordStore& records, const EndpointRecord& self) {
   std::vector<PeerEntry> mine;
-  for (const auto& net : discovery_networks(self)) {
-    const Attachment* own = attachment_on(self, net);
-    if (!own) continue;
+  std::set<std::string> done;
+  for (const auto& net : discovery_networks(self))
     for (const auto& peer : peers_on(paths, records, net, self.id)) {
-      const Attachment* theirs = attachment_on(peer, net);
-      if (!theirs) continue;
-      mine.push_back({peer.id, entry_on(peer, *theirs)});
-      // The peer may share several networks with self: give it all of self's addresses.
-      std::vector<HostsEntry> lines;
-      for (const auto& shared : discovery_networks(self))
-        if (attachment_on(peer, shared)) lines.push_back(entry_on(self, *attachment_on(self, shared)));
-      rewrite_peer(peer, self.id, lines);
+      if (!done.insert(peer.id).second) continue;  // shares several networks: once is enough
+      for (auto& e : shared_entries(peer, self)) mine.push_back({peer.id, e});
+      edit_peer(paths, peer, self.id, shared_entries(self, peer));
     }
-  }
   return mine;
 }
 
@@ -126,7 +146,17 @@ void withdraw(const Paths& paths, const RecordStore& records, const EndpointReco
   std::set<std::string> done;
   for (const auto& net : discovery_networks(self))
     for (const auto& peer : peers_on(paths, records, net, self.id))
-      if (done.insert(peer.id).second) rewrite_peer(peer, self.id, {});
+      if (done.insert(peer.id).second) edit_peer(paths, peer, self.id, {});
+}
+
+void sync_network(const Paths& paths, const RecordStore& records, const EndpointRecord& self, const std::string& network) {
+  std::vector<std::pair<std::string, std::vector<HostsEntry>>> own_edits = {{self.id, own_entries(self)}};
+  if (network != kDefaultBridgeNetwork)
+    for (const auto& peer : peers_on(paths, records, network, self.id)) {
+      edit_peer(paths, peer, self.id, shared_entries(self, peer));
+      own_edits.push_back({peer.id, shared_entries(peer, self)});
+    }
+  edit_hosts(paths, self, own_edits);
 }
 
 }  // namespace ocinet

@@ -1,8 +1,14 @@
 // Name discovery without a daemon: containers on the same user-defined network find each other
-// through /etc/hosts. When an endpoint joins, ocinet adds the running peers to its hosts file
-// and itself to each peer's; when it leaves, it takes its lines out of the peers' files. Each
-// peer line ends with a marker naming its owner, so updates touch only that owner's lines.
-// The default network `bridge` has no discovery (Docker's rule); links still work there.
+// through /etc/hosts. When an endpoint joins a network, ocinet adds the running peers to its
+// hosts file and itself to each peer's; when it leaves, it takes its lines out of the peers'
+// files. Every such line ends with a marker naming its owner ("# ocinet-peer:<id12>"), so an
+// update touches only that owner's lines. The container's own addresses are marked with its
+// own id, so connect/disconnect can re-render them. The default network `bridge` has no
+// discovery (Docker's rule); links still work there.
+//
+// Locking: the caller holds DiscoveryLocks for the networks concerned (name order); each hosts
+// file is rewritten under its own leaf lock (RUN/locks/hosts-<id>.lock), because a container
+// on two networks can be updated from either.
 #pragma once
 #include <memory>
 #include <string>
@@ -29,8 +35,9 @@ std::string set_peer_lines(const std::string& hosts_text, const std::string& own
 
 // Networks of `rec` that have discovery (every one but the default network), sorted.
 std::vector<std::string> discovery_networks(const EndpointRecord& rec);
+// The container's own entries (name, hostname, aliases) for each of its attachments.
+std::vector<HostsEntry> own_entries(const EndpointRecord& rec);
 
-// Holds the discovery locks of a set of networks, taken in name order (the global lock order).
 class DiscoveryLocks {
  public:
   DiscoveryLocks(const Paths& paths, const std::vector<std::string>& networks);
@@ -39,11 +46,14 @@ class DiscoveryLocks {
   std::vector<std::unique_ptr<FileLock>> locks_;
 };
 
-// Caller holds the DiscoveryLocks of discovery_networks(self). Adds `self` to the hosts file
-// of every ready peer and returns the peers' entries for self's own file. A peer whose file
-// cannot be written is skipped: one broken container must not stop others from starting.
+// Adds `self` to the hosts file of every ready peer on its discovery networks and returns the
+// peers' entries for self's own file. A peer whose file cannot be written is skipped: one
+// broken container must not stop others from starting.
 std::vector<PeerEntry> announce(const Paths& paths, const RecordStore& records, const EndpointRecord& self);
-// Caller holds the locks. Removes self's lines from every member's hosts file.
+// Removes self's lines from every peer's hosts file.
 void withdraw(const Paths& paths, const RecordStore& records, const EndpointRecord& self);
+// After self's attachments changed on `network` (connect/disconnect): brings self's lines in
+// the peers' files and the peers' lines in self's file in line with the shared networks.
+void sync_network(const Paths& paths, const RecordStore& records, const EndpointRecord& self, const std::string& network);
 
 }  // namespace ocinet

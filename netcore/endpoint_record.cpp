@@ -59,6 +59,7 @@ std::optional<EndpointRecord> RecordStore::load(const std::string& id) const {
     r.pid = j.at("pid").get<int>();
     r.netns = j.at("netns").get<std::string>();
     r.rootfs = j.value("rootfs", "");
+    r.hostname = j.value("hostname", "");
     r.hosts_source = j.value("hosts_source", "");
     r.attachments = j.at("attachments").get<std::vector<Attachment>>();
     r.ports = j.at("ports").get<std::vector<PortMapping>>();
@@ -71,7 +72,7 @@ std::optional<EndpointRecord> RecordStore::load(const std::string& id) const {
 
 void RecordStore::save(const EndpointRecord& r) const {
   json j{{"id", r.id},       {"name", r.name},   {"mode", r.mode},
-         {"state", r.state}, {"pid", r.pid},     {"netns", r.netns}, {"rootfs", r.rootfs}, {"hosts_source", r.hosts_source},
+         {"state", r.state}, {"pid", r.pid},     {"netns", r.netns}, {"rootfs", r.rootfs}, {"hosts_source", r.hosts_source}, {"hostname", r.hostname},
          {"attachments", r.attachments}, {"ports", r.ports}, {"steps", r.steps}};
   write_file_atomic(path_of(r.id), j.dump() + "\n");
 }

@@ -27,6 +27,7 @@ struct Attachment {
 struct EndpointRecord {
   std::string id;
   std::string name;
+  std::string hostname;            // config.json hostname, "" when none
   std::string mode = "bridge";
   std::string state = "creating";  // creating -> ready
   int pid = 0;

@@ -98,17 +98,14 @@ void update_file(const BundleConfig& b, const std::string& dest, const std::vect
 }
 
 void write_files(const Plan& p, const EndpointRecord& rec, const std::vector<PeerEntry>& peers) {
-  std::vector<HostsEntry> entries;
-  for (const auto& a : rec.attachments) {
-    HostsEntry own{a.ip, {p.name}};
-    if (!p.hostname.empty() && p.hostname != p.name) own.names.push_back(p.hostname);
-    for (auto& al : p.ann.aliases) own.names.push_back(al);
-    entries.push_back(own);
-  }
-  entries.insert(entries.end(), p.link_entries.begin(), p.link_entries.end());
+  std::vector<HostsEntry> entries = p.link_entries;
   for (const auto& h : p.ann.hosts) entries.push_back({h.ip, {h.hostname}});
   auto lines = hosts_lines(entries);
-  for (const auto& l : peer_lines(peers)) lines.push_back(l);
+  // Own addresses carry the container's own marker so connect/disconnect can re-render them.
+  std::vector<PeerEntry> marked;
+  for (const auto& e : own_entries(rec)) marked.push_back({rec.id, e});
+  marked.insert(marked.end(), peers.begin(), peers.end());
+  for (const auto& l : peer_lines(marked)) lines.push_back(l);
   update_file(p.bundle, "/etc/hosts", lines);
 
   ResolvConf rc{p.ann.dns, p.ann.dns_search, p.ann.dns_options};
@@ -180,6 +177,7 @@ EndpointRecord setup_endpoint(const GlobalOptions& opts, const AdminConfig& cfg,
   rec.pid = state.pid;
   rec.netns = ns_path;
   rec.rootfs = p.bundle.rootfs;
+  rec.hostname = p.hostname == p.name ? "" : p.hostname;
   if (auto it = p.bundle.file_mounts.find("/etc/hosts"); it != p.bundle.file_mounts.end()) rec.hosts_source = it->second;
   for (size_t i = 0; i < p.networks.size(); i++) {
     Attachment a;

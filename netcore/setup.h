@@ -31,3 +31,14 @@ namespace ocinet {
 // Best effort: every step is tried; the first error is rethrown at the end.
 void undo_record(const Paths& paths, const AdminConfig& cfg, const EndpointRecord& rec);
 }  // namespace ocinet
+
+namespace ocinet {
+// `ocinet network connect/disconnect` on a running container (given by name or id): adds or
+// removes an ethN live, with its lease, firewall rules and name discovery. All or nothing.
+void connect_endpoint(const GlobalOptions& opts, const AdminConfig& cfg, const std::string& network,
+                      const std::string& container, const std::string& static_ip, const std::vector<std::string>& aliases);
+void disconnect_endpoint(const GlobalOptions& opts, const AdminConfig& cfg, const std::string& network,
+                         const std::string& container);
+// Container id for a name or an id known to ocinet; Invalid when unknown.
+std::string resolve_container(const GlobalOptions& opts, const std::string& name_or_id);
+}  // namespace ocinet

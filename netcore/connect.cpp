@@ -1,0 +1,178 @@
+// Live attach/detach of a running container to a network: the same steps as setup for one
+// attachment, logged in the same endpoint record so teardown and gc release them too.
+#include <algorithm>
+
+#include "netcore/discovery.h"
+#include "netcore/drivers/bridge.h"
+#include "netcore/error.h"
+#include "netcore/firewall/firewall.h"
+#include "netcore/fsutil.h"
+#include "netcore/ipam.h"
+#include "netcore/netlink.h"
+#include "netcore/netns.h"
+#include "netcore/network_store.h"
+#include "netcore/setup.h"
+
+namespace ocinet {
+namespace {
+
+bool has_step(const EndpointRecord& r, const std::string& s) {
+  return std::find(r.steps.begin(), r.steps.end(), s) != r.steps.end();
+}
+
+void add_step(EndpointRecord& r, const std::string& s) {
+  if (!has_step(r, s)) r.steps.push_back(s);
+}
+
+// Lowest ethN index not in use, so a disconnect followed by a connect reuses its name.
+size_t free_index(const EndpointRecord& r) {
+  for (size_t i = 0;; i++) {
+    bool used = false;
+    for (const auto& a : r.attachments) used = used || a.ifname == "eth" + std::to_string(i);
+    if (!used) return i;
+  }
+}
+
+EndpointRecord load_running(const RecordStore& records, const std::string& id) {
+  auto rec = records.load(id);
+  if (!rec || !rec->ready()) fail_invalid("container " + id.substr(0, 12) + " has no ready endpoint");
+  return *rec;
+}
+
+}  // namespace
+
+std::string resolve_container(const GlobalOptions& opts, const std::string& ref) {
+  if (!is_valid_name(ref, 128)) fail_invalid("invalid container reference \"" + ref + "\"");
+  RecordStore records(opts.run_dir);
+  if (records.load(ref)) return ref;
+  if (auto id = read_file(Paths{opts.run_dir, opts.lib_dir}.names_dir() + "/" + ref); id && records.load(*id)) return *id;
+  fail_invalid("no container \"" + ref + "\" known to ocinet");
+}
+
+void connect_endpoint(const GlobalOptions& opts, const AdminConfig& cfg, const std::string& network,
+                      const std::string& container, const std::string& static_ip, const std::vector<std::string>& aliases) {
+  const Paths paths{opts.run_dir, opts.lib_dir};
+  RecordStore records(opts.run_dir);
+  std::string id = resolve_container(opts, container);
+  EndpointRecord rec = load_running(records, id);
+  for (const auto& al : aliases)
+    if (!is_valid_name(al)) fail_invalid("--alias \"" + al + "\": invalid name");
+  std::optional<uint32_t> want_ip;
+  if (!static_ip.empty()) {
+    want_ip = parse_ipv4(static_ip);
+    if (!want_ip) fail_invalid("--ip \"" + static_ip + "\": not an IPv4 address");
+    if (!cfg.policy.allow_static_ip) fail_invalid("policy allow_static_ip: static addresses are not allowed");
+  }
+  if (rec.mode != "bridge" && rec.mode != "none") fail_invalid("container " + rec.short_id() + " uses mode " + rec.mode);
+  if (!cfg.policy.allowed_networks.empty() &&
+      std::find(cfg.policy.allowed_networks.begin(), cfg.policy.allowed_networks.end(), network) ==
+          cfg.policy.allowed_networks.end())
+    fail_invalid("policy allowed_networks: network " + network + " is not allowed");
+  for (const auto& a : rec.attachments)
+    if (a.network == network) fail_invalid("container " + rec.name + " is already connected to network " + network);
+  NlSocket host;
+  NetworkDef net = NetworkStore(opts.lib_dir).resolve(network, cfg, [&] { return ipv4_routes(host); });
+  Netns ns = Netns::open(rec.netns);
+  if (ns.is_current()) fail_invalid("refusing to configure the host's own network namespace");
+
+  size_t i = free_index(rec);
+  Attachment a;
+  plan_bridge_attachment(net, id, i, 0, "", a);
+  if (net.name != kDefaultBridgeNetwork) a.aliases = aliases;
+  EndpointRecord before = rec;  // what to restore in the record on failure
+  rec.attachments.push_back(a);
+  size_t at = rec.attachments.size() - 1;
+  // Write-ahead, as in setup: every undo tolerates a step that never ran.
+  add_step(rec, "lease:" + std::to_string(at));
+  records.save(rec);
+  auto fw = make_firewall(cfg.firewall_backend);
+  try {
+    {
+      FileLock lock(paths.alloc_lock());
+      LeaseStore leases(paths.lease_dir(net.name), net.subnet, net.gateway, net.ip_range);
+      uint32_t ip = want_ip ? leases.allocate_static(id, *want_ip) : leases.allocate(id);
+      rec.attachments[at].ip = ipv4_str(ip);
+      rec.attachments[at].mac = mac_for_ip(ip);
+    }
+    add_step(rec, "veth:" + std::to_string(at));
+    add_step(rec, "firewall");
+    records.save(rec);
+    attach_bridge(host, net, ns, rec.attachments[at]);
+    {
+      ScopedNetns inside(ns);
+      NlSocket inner;
+      // The default route stays where it is unless the container had no network at all.
+      configure_container_side(inner, rec.attachments[at], at == 0);
+    }
+    write_sysctl("/proc/sys/net/ipv4/ip_forward", "1");
+    fw->add_endpoint({net.name, net.bridge, net.subnet.str(), net.internal},
+                     {rec.short_id(), rec.attachments[at].ip, net.bridge, {}});
+    add_step(rec, "peers");
+    records.save(rec);
+    DiscoveryLocks locks(paths, {net.name});
+    sync_network(paths, records, rec, net.name);
+  } catch (...) {
+    // Undo exactly this attachment, then put the record back as it was.
+    EndpointRecord only = rec;
+    only.attachments = {rec.attachments[at]};
+    only.ports.clear();
+    only.steps = {"lease:0", "veth:0"};
+    try {
+      undo_record(paths, cfg, only);
+      records.save(before);
+      DiscoveryLocks locks(paths, {net.name});
+      sync_network(paths, records, before, net.name);
+    } catch (...) {
+      // The original error is the one to report; `ocinet gc` or teardown releases the rest.
+    }
+    throw;
+  }
+}
+
+void disconnect_endpoint(const GlobalOptions& opts, const AdminConfig& cfg, const std::string& network,
+                         const std::string& container) {
+  const Paths paths{opts.run_dir, opts.lib_dir};
+  RecordStore records(opts.run_dir);
+  std::string id = resolve_container(opts, container);
+  EndpointRecord rec = load_running(records, id);
+  auto it = std::find_if(rec.attachments.begin(), rec.attachments.end(),
+                         [&](const Attachment& a) { return a.network == network; });
+  if (it == rec.attachments.end()) fail_invalid("container " + rec.name + " is not connected to network " + network);
+  if (!rec.ports.empty() && it == rec.attachments.begin())
+    fail_invalid("container " + rec.name + " publishes ports through network " + network + "; they would stop working");
+  Attachment gone = *it;
+  rec.attachments.erase(it);
+  // Steps name attachments by index: renumber by rebuilding the index-bearing steps.
+  std::vector<std::string> steps;
+  for (const auto& s : rec.steps)
+    if (s.rfind("lease:", 0) != 0 && s.rfind("veth:", 0) != 0) steps.push_back(s);
+  for (size_t i = 0; i < rec.attachments.size(); i++) {
+    steps.insert(steps.begin(), "lease:" + std::to_string(i));
+    steps.push_back("veth:" + std::to_string(i));
+  }
+  // Keep the canonical order: name, leases, ports, veths, firewall, peers.
+  std::stable_sort(steps.begin(), steps.end(), [](const std::string& a, const std::string& b) {
+    auto rank = [](const std::string& s) {
+      for (auto [p, r] : {std::pair<const char*, int>{"name", 0}, {"lease:", 1}, {"ports", 2}, {"veth:", 3},
+                          {"firewall", 4}, {"peers", 5}})
+        if (s.rfind(p, 0) == 0) return r;
+      return 6;
+    };
+    return rank(a) < rank(b);
+  });
+  rec.steps = steps;
+  {
+    DiscoveryLocks locks(paths, {network});
+    records.save(rec);  // from here on, peers and teardown see the container without it
+    sync_network(paths, records, rec, network);
+  }
+  EndpointRecord only = rec;
+  only.attachments = {gone};
+  only.ports.clear();
+  only.steps = {"lease:0", "veth:0"};
+  // Only the first attachment carries per-container firewall rules (published ports), and it
+  // cannot be disconnected while it does: nothing to remove from the firewall here.
+  undo_record(paths, cfg, only);
+}
+
+}  // namespace ocinet
