@@ -75,6 +75,29 @@ make_bundle() {
   ' "$b/config.json" >"$b/config.json.new" && mv "$b/config.json.new" "$b/config.json"
 }
 
+# start NAME NETWORK: a busybox container that sleeps, named NAME, on NETWORK ("" = default).
+start() {
+  local ann
+  ann=$(jq -cn --arg n "$1" --arg net "$2" '{"io.ocinet.name": $n} + (if $net != "" then {"io.ocinet.network": $net} else {} end)')
+  make_bundle "$WORK/$1" "$ann" '["sleep","3600"]'
+  run_container "$1" "$WORK/$1"
+}
+
+# bundle_for NAME NETNS_PATH: a minimal bundle for running the hook by hand against a pre-made
+# netns (no runtime needed).
+bundle_for() {
+  local b="$WORK/b-$1"
+  mkdir -p "$b"
+  [ -d "$WORK/rootfs" ] || make_rootfs "$WORK/rootfs"
+  ln -sfn "$WORK/rootfs" "$b/rootfs"
+  jq -n --arg ns "$2" '{root: {path: "rootfs"}, hostname: "h1", linux: {namespaces: [{type: "network", path: $ns}]}}' >"$b/config.json"
+  echo "$b"
+}
+# state ID BUNDLE ANNOTATIONS_JSON: the OCI state a runtime passes at create time.
+state() { jq -cn --arg id "$1" --arg b "$2" --argjson a "$3" '{ociVersion: "1.0.2", id: $id, status: "creating", pid: 0, bundle: $b, annotations: $a}'; }
+
+ocinet() { ip netns exec "$HOSTNS" "$BIN/ocinet" "$@"; }
+
 # run_container ID BUNDLE: starts it detached, with the runtime (and so the hook) in $HOSTNS.
 run_container() {
   CONTAINERS+=("$1")

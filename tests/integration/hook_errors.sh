@@ -9,17 +9,6 @@ pass=0
 ok() { echo "ok - $*"; pass=$((pass + 1)); }
 
 new_netns "$HOSTNS"
-make_rootfs "$WORK/rootfs"
-
-# bundle_for NAME NETNS ANNOTATIONS: a bundle whose config.json points at a pre-made netns.
-bundle_for() {
-  local b="$WORK/b-$1"
-  mkdir -p "$b"
-  ln -sfn "$WORK/rootfs" "$b/rootfs"
-  jq -n --arg ns "$2" '{root: {path: "rootfs"}, hostname: "h1", linux: {namespaces: [{type: "network", path: $ns}]}}' >"$b/config.json"
-  echo "$b"
-}
-state() { jq -cn --arg id "$1" --arg b "$2" --argjson a "$3" '{ociVersion: "1.0.2", id: $id, status: "creating", pid: 0, bundle: $b, annotations: $a}'; }
 
 # expect_fail CODE PATTERN STAGE STATE: exit status and a single stderr line "ocinet: <id>: ...".
 expect_fail() {

@@ -1,0 +1,103 @@
+#!/usr/bin/env bash
+# User-defined networks with real runc containers: the seeds' four-container tutorial
+# (alpine1, alpine2, alpine4 on alpine-net; alpine3 on the default bridge; alpine4 also
+# connected to bridge), live connect/disconnect, rm refused while attached, gc after a netns
+# vanished without poststop, and 20 parallel setups on one network.
+set -euo pipefail
+BIN=${1:?usage: runc_networks.sh BIN_DIR}
+[ "$(id -u)" = 0 ] || { echo "SKIP: needs root to create network namespaces"; exit 77; }
+command -v runc >/dev/null || { echo "SKIP: runc is not installed"; exit 77; }
+. "$(dirname "$0")/../lib.sh"
+pass=0
+ok() { echo "ok - $*"; pass=$((pass + 1)); }
+can_ping() { in_container "$1" ping -c 1 -W 2 "$2" >/dev/null 2>&1; }
+ip_of() { jq -r --arg n "$2" '.attachments[] | select(.network == $n) | .ip' "$OCINET_RUN_DIR/endpoints/$1.json"; }
+
+new_netns "$HOSTNS"
+new_netns "${TAG}-out"
+link_netns "$HOSTNS" 10.88.0.1 "${TAG}-out" 10.88.0.2 ou
+
+ocinet network create --driver bridge alpine-net >/dev/null
+ocinet network ls | grep -q ' alpine-net ' || die "network ls does not list alpine-net"
+ocinet network inspect alpine-net | jq -e '.[0] | .Name == "alpine-net" and .Driver == "bridge" and (.IPAM.Config[0].Subnet | test("/"))' >/dev/null ||
+  die "inspect JSON lacks Name/Driver/IPAM.Config[0].Subnet"
+ok "network create, ls and inspect"
+
+start alpine1 alpine-net
+start alpine2 alpine-net
+start alpine3 ""
+start alpine4 alpine-net
+ocinet network connect bridge alpine4
+[ "$(ocinet network inspect alpine-net | jq '.[0].Containers | length')" = 3 ] || die "alpine-net should list 3 containers"
+ocinet network inspect alpine-net | jq -e '[.[0].Containers[].Name] | sort == ["alpine1","alpine2","alpine4"]' >/dev/null ||
+  die "inspect Containers names wrong"
+in_container alpine4 ip link show eth1 >/dev/null || die "connect did not add eth1 to alpine4"
+ok "four containers up, alpine4 connected to bridge live (eth1)"
+
+for peer in alpine1 alpine2; do
+  can_ping alpine4 "$peer" || die "alpine4 cannot ping $peer by name"
+  can_ping alpine4 "$(ip_of $peer alpine-net)" || die "alpine4 cannot ping $peer by IP"
+done
+ok "alpine4 reaches alpine1 and alpine2 by name and by IP"
+can_ping alpine4 "$(ip_of alpine3 bridge)" || die "alpine4 cannot ping alpine3 by IP"
+! can_ping alpine4 alpine3 || die "alpine4 resolved alpine3 by name on the default bridge"
+ok "alpine4 reaches alpine3 by IP only (no discovery on the default bridge)"
+can_ping alpine1 alpine4 || die "alpine1 (started earlier) cannot ping alpine4 by name"
+can_ping alpine2 alpine1 || die "alpine2 cannot ping alpine1 by name"
+! can_ping alpine1 alpine3 || die "alpine1 resolved alpine3"
+! can_ping alpine3 alpine1 || die "alpine3 resolved alpine1"
+ok "discovery works both ways, also for containers started later, and only within alpine-net"
+can_ping alpine1 10.88.0.2 || die "alpine1 (alpine-net) cannot reach the outside"
+can_ping alpine3 10.88.0.2 || die "alpine3 (bridge) cannot reach the outside"
+ok "both bridge networks reach the outside"
+
+# connect with an alias, then disconnect: names appear and disappear in the peers' files live.
+ocinet network connect --alias db alpine-net alpine3
+can_ping alpine1 db || die "alpine1 cannot ping alpine3 by its alias after connect"
+can_ping alpine3 alpine2 || die "alpine3 cannot ping alpine2 by name after connect"
+ocinet network disconnect alpine-net alpine3
+! can_ping alpine1 db || die "alpine1 still resolves alpine3's alias after disconnect"
+! in_container alpine3 ip link show eth1 >/dev/null 2>&1 || die "eth1 left in alpine3 after disconnect"
+can_ping alpine3 "$(ip_of alpine4 bridge)" || die "alpine3 lost its own network after disconnect"
+ok "connect --alias and disconnect update names live"
+
+rc=0
+ocinet network rm alpine-net 2>"$WORK/rm.err" || rc=$?
+[ "$rc" = 1 ] && grep -q "active endpoint" "$WORK/rm.err" || die "network rm while attached: want exit 1, got $rc: $(cat "$WORK/rm.err")"
+ok "network rm is refused while endpoints are attached"
+
+# gc: an endpoint whose netns vanished without poststop.
+new_netns "${TAG}-ghost"
+B=$(bundle_for ghost "/run/netns/${TAG}-ghost")
+hook createRuntime "$(state ghost "$B" '{"io.ocinet.network":"alpine-net","io.ocinet.name":"ghost","io.ocinet.ports":"7070:70"}')"
+can_ping alpine1 ghost || die "alpine1 cannot resolve ghost"
+ip netns del "${TAG}-ghost"
+ocinet gc | grep -q "ghost" || die "gc did not release ghost"
+grep -q ghost "$WORK/alpine1/rootfs/etc/hosts" && die "ghost still in alpine1's /etc/hosts after gc"
+[ -z "$(grep -rl ghost "$OCINET_RUN_DIR/ipam" "$OCINET_RUN_DIR/names" "$OCINET_RUN_DIR/ports" 2>/dev/null)" ] || die "ghost's state left after gc"
+[ "$(fw_rules 'ocinet:ghost')" = 0 ] || die "ghost's firewall rules left after gc"
+ok "gc releases lease, rules and peers' hosts lines of an endpoint whose netns is gone"
+
+for c in alpine1 alpine2 alpine3 alpine4; do stop_container "$c"; done
+CONTAINERS=()
+ocinet network rm alpine-net >/dev/null
+! ocinet network ls | grep -q ' alpine-net ' || die "alpine-net still listed after rm"
+[ "$(ip -n "$HOSTNS" -br link | grep -c '^ocbr-')" = 0 ] || die "the network's bridge is left after rm"
+ok "after the containers stop, network rm succeeds and removes the bridge"
+
+# 20 concurrent setups on one network: 20 distinct addresses, then 20 concurrent teardowns.
+ocinet network create par >/dev/null
+for i in $(seq 20); do new_netns "${TAG}-p$i"; done
+for i in $(seq 20); do
+  B=$(bundle_for "p$i" "/run/netns/${TAG}-p$i")
+  hook createRuntime "$(state "p$i" "$B" '{"io.ocinet.network":"par"}')" &
+done
+wait
+ips=$(for i in $(seq 20); do ip_of "p$i" par; done | sort -u | wc -l)
+[ "$ips" = 20 ] || die "20 parallel setups gave $ips distinct addresses"
+for i in $(seq 20); do hook poststop "{\"id\":\"p$i\",\"status\":\"stopped\",\"pid\":0}" & done
+wait
+[ -z "$(find "$OCINET_RUN_DIR/ipam/par" -type f ! -name next)" ] || die "leases left after 20 parallel teardowns"
+ok "20 parallel setups on one network get 20 distinct addresses; parallel teardowns release them"
+
+echo "$pass passed, 0 failed"
