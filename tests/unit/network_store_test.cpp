@@ -32,3 +32,68 @@ TEST_CASE("pick_subnet: exhausted pools are exit 1") {
   CHECK(pick_subnet(pools, {*parse_ipv4_net("10.0.0.0/24")}).str() == "10.0.1.0/24");
   CHECK(ERROR_KIND(pick_subnet(pools, {*parse_ipv4_net("10.0.0.0/8")})) == 1);
 }
+
+TEST_CASE("create_network: validation, overlap with networks and host routes, round trip") {
+  TempDir t;
+  NetworkStore store(t.path);
+  auto cfg = default_admin_config();
+  std::vector<Ipv4Net> routes{*parse_ipv4_net("10.0.0.0/8")};
+  NetworkCreateRequest r;
+  r.name = "front";
+  r.subnets = {"192.168.50.0/24"};
+  r.gateways = {"192.168.50.254"};
+  r.ip_range = "192.168.50.128/25";
+  r.options = {{"com.docker.network.driver.mtu", "1400"}};
+  auto n = create_network(store, cfg, r, routes);
+  CHECK(n.bridge.rfind("ocbr-", 0) == 0);
+  CHECK(n.bridge.size() <= 15);
+  CHECK(n.mtu == 1400);
+  auto back = store.load("front");
+  REQUIRE(back);
+  CHECK(back->subnet.str() == "192.168.50.0/24");
+  CHECK(ipv4_str(back->gateway) == "192.168.50.254");
+  CHECK(back->ip_range->str() == "192.168.50.128/25");
+  CHECK(back->id == n.id);
+
+  auto fails_with = [&](NetworkCreateRequest req, const std::string& text) {
+    try {
+      create_network(store, cfg, req, routes);
+      FAIL("accepted: " << text);
+    } catch (const Error& e) {
+      CHECK(e.exit_code() == 1);
+      CHECK_THAT(e.what(), Catch::Contains(text));
+    }
+  };
+  fails_with(r, "already exists");
+  NetworkCreateRequest o;
+  o.name = "other";
+  o.subnets = {"192.168.50.128/26"};
+  fails_with(o, "overlaps network \"front\"");
+  o.subnets = {"10.1.0.0/16"};
+  fails_with(o, "overlaps the host route 10.0.0.0/8");
+  o.subnets = {"172.30.0.1/16"};
+  fails_with(o, "host bits");
+  o.subnets = {"172.30.0.0/16"};
+  o.gateways = {"172.31.0.1"};
+  fails_with(o, "--gateway");
+  o.gateways.clear();
+  o.ip_range = "172.29.0.0/24";
+  fails_with(o, "--ip-range");
+  o.ip_range.clear();
+  o.driver = "weird";
+  fails_with(o, "driver");
+  o.driver = "bridge";
+  o.name = "bad/name";
+  fails_with(o, "invalid network name");
+  o.name = "host";
+  fails_with(o, "reserved");
+  o.name = "other";
+  o.options = {{"foo", "bar"}};
+  fails_with(o, "unknown option");
+  o.options.clear();
+  o.subnets.clear();
+  // Without --subnet: the first pool subnet that overlaps neither networks nor routes.
+  auto auto_net = create_network(store, cfg, o, {*parse_ipv4_net("172.17.0.0/16")});
+  CHECK(auto_net.subnet.str() == "172.18.0.0/16");
+  CHECK(store.list().size() == 2);
+}
