@@ -51,6 +51,8 @@ std::vector<std::pair<uint32_t, std::string>> members(const GlobalOptions& o, co
 json inspect_json(const GlobalOptions& o, const NetworkDef& n) {
   json ipam_cfg{{"Subnet", n.subnet.str()}, {"Gateway", ipv4_str(n.gateway)}};
   if (n.ip_range) ipam_cfg["IPRange"] = n.ip_range->str();
+  json ipam_configs = json::array({ipam_cfg});
+  if (n.subnet6) ipam_configs.push_back({{"Subnet", n.subnet6->str()}, {"Gateway", n.gateway6}});
   json options = n.options;
   options["com.docker.network.bridge.name"] = n.bridge;
   if (n.mtu) options["com.docker.network.driver.mtu"] = std::to_string(n.mtu);
@@ -63,7 +65,10 @@ json inspect_json(const GlobalOptions& o, const NetworkDef& n) {
       if (auto r = records.load(id)) {
         c["Name"] = r->name;
         for (const auto& a : r->attachments)
-          if (a.network == n.name) c["MacAddress"] = a.mac;
+          if (a.network == n.name) {
+            c["MacAddress"] = a.mac;
+            if (!a.ip6.empty()) c["IPv6Address"] = a.ip6 + "/" + std::to_string(a.prefix6);
+          }
       }
     containers[id] = c;
   }
@@ -73,7 +78,7 @@ json inspect_json(const GlobalOptions& o, const NetworkDef& n) {
               {"Scope", "local"},
               {"Driver", n.driver},
               {"EnableIPv6", n.ipv6},
-              {"IPAM", {{"Driver", "default"}, {"Options", json::object()}, {"Config", json::array({ipam_cfg})}}},
+              {"IPAM", {{"Driver", "default"}, {"Options", json::object()}, {"Config", ipam_configs}}},
               {"Internal", n.internal},
               {"Attachable", false},
               {"Containers", containers},
@@ -95,8 +100,10 @@ void remove_network(const GlobalOptions& o, const AdminConfig& cfg, const Networ
   make_firewall(cfg.firewall_backend)->remove_network(n.name);
   NlSocket nl;
   delete_link(nl, n.bridge);
-  remove_file(paths.lease_dir(n.name) + "/next");
-  ::rmdir(paths.lease_dir(n.name).c_str());
+  for (const auto& dir : {paths.lease_dir(n.name) + "/v6", paths.lease_dir(n.name)}) {
+    remove_file(dir + "/next");
+    ::rmdir(dir.c_str());
+  }
   store.remove(n.name);
 }
 

@@ -2,7 +2,9 @@
 
 #include <arpa/inet.h>
 
+#include <algorithm>
 #include <cstdio>
+#include <cstring>
 
 namespace ocinet {
 
@@ -55,6 +57,83 @@ std::string ipv4_str(uint32_t addr) {
   in_addr a{htonl(addr)};
   inet_ntop(AF_INET, &a, buf, sizeof buf);
   return buf;
+}
+
+namespace {
+void mask6(unsigned char a[16], int prefix) {
+  for (int i = 0; i < 16; i++) {
+    int bits = std::max(0, std::min(8, prefix - i * 8));
+    a[i] &= bits == 0 ? 0 : static_cast<unsigned char>(0xff << (8 - bits));
+  }
+}
+}  // namespace
+
+bool Ipv6Net::contains(const unsigned char ip[16]) const {
+  unsigned char m[16];
+  std::memcpy(m, ip, 16);
+  mask6(m, prefix);
+  return std::memcmp(m, addr, 16) == 0;
+}
+
+bool Ipv6Net::overlaps(const Ipv6Net& o) const {
+  const Ipv6Net& wider = prefix <= o.prefix ? *this : o;
+  const Ipv6Net& narrower = prefix <= o.prefix ? o : *this;
+  return wider.contains(narrower.addr);
+}
+
+uint32_t Ipv6Net::capacity() const {
+  int host_bits = 128 - prefix;
+  return host_bits >= 32 ? 0xffffffffu : (uint32_t(1) << host_bits) - 1;
+}
+
+std::string Ipv6Net::at(uint32_t index) const {
+  unsigned char a[16];
+  std::memcpy(a, addr, 16);
+  uint32_t low = (uint32_t(a[12]) << 24 | uint32_t(a[13]) << 16 | uint32_t(a[14]) << 8 | a[15]) + index;
+  for (int i = 0; i < 4; i++) a[15 - i] = static_cast<unsigned char>(low >> (8 * i));
+  char buf[INET6_ADDRSTRLEN];
+  inet_ntop(AF_INET6, a, buf, sizeof buf);
+  return buf;
+}
+
+std::optional<uint32_t> Ipv6Net::index_of(const std::string& ip) const {
+  unsigned char a[16];
+  if (ip.size() > 45 || inet_pton(AF_INET6, ip.c_str(), a) != 1 || !contains(a)) return std::nullopt;
+  // The index is the host part, which must fit in the low 32 bits.
+  unsigned char hi[16];
+  std::memcpy(hi, a, 16);
+  std::memset(hi + 12, 0, 4);
+  if (std::memcmp(hi, addr, 12) != 0) return std::nullopt;
+  uint32_t idx = (uint32_t(a[12]) << 24 | uint32_t(a[13]) << 16 | uint32_t(a[14]) << 8 | a[15]) -
+                 (uint32_t(addr[12]) << 24 | uint32_t(addr[13]) << 16 | uint32_t(addr[14]) << 8 | addr[15]);
+  if (idx > capacity()) return std::nullopt;
+  return idx;
+}
+
+std::string Ipv6Net::str() const {
+  char buf[INET6_ADDRSTRLEN];
+  inet_ntop(AF_INET6, addr, buf, sizeof buf);
+  return std::string(buf) + "/" + std::to_string(prefix);
+}
+
+std::optional<Ipv6Net> parse_ipv6_net(const std::string& s, bool strict) {
+  auto slash = s.find('/');
+  if (slash == std::string::npos || slash + 1 >= s.size() || s.size() - slash > 4 || slash > 45) return std::nullopt;
+  Ipv6Net n;
+  std::string a = s.substr(0, slash);
+  if (inet_pton(AF_INET6, a.c_str(), n.addr) != 1) return std::nullopt;
+  int prefix = 0;
+  for (size_t i = slash + 1; i < s.size(); i++) {
+    if (s[i] < '0' || s[i] > '9') return std::nullopt;
+    prefix = prefix * 10 + (s[i] - '0');
+  }
+  if (prefix > 128) return std::nullopt;
+  unsigned char orig[16];
+  std::memcpy(orig, n.addr, 16);
+  n.prefix = prefix;
+  mask6(n.addr, prefix);
+  if (strict && std::memcmp(orig, n.addr, 16) != 0) return std::nullopt;
+  return n;
 }
 
 bool is_valid_ipv6(const std::string& s) {

@@ -27,6 +27,22 @@ struct Ipv4Net {
   std::string str() const;  // "a.b.c.d/p"
 };
 
+// An IPv6 prefix. Hosts are numbered by an index added to the low 32 bits of the prefix:
+// ocinet never hands out more than 2^32 addresses of one subnet.
+struct Ipv6Net {
+  unsigned char addr[16] = {};  // masked to the prefix
+  int prefix = 0;
+  bool contains(const unsigned char ip[16]) const;
+  bool overlaps(const Ipv6Net& o) const;
+  // Number of usable host indexes (capped at 2^32 - 1).
+  uint32_t capacity() const;
+  std::string at(uint32_t index) const;  // address string of host `index`
+  // Index of `ip` inside this prefix, when its host part fits the index space.
+  std::optional<uint32_t> index_of(const std::string& ip) const;
+  std::string str() const;
+};
+std::optional<Ipv6Net> parse_ipv6_net(const std::string& s, bool strict = true);
+
 std::optional<uint32_t> parse_ipv4(const std::string& s);  // host byte order
 std::string ipv4_str(uint32_t addr);
 bool is_valid_ipv6(const std::string& s);

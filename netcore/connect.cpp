@@ -89,10 +89,7 @@ void connect_endpoint(const GlobalOptions& opts, const AdminConfig& cfg, const s
   try {
     {
       FileLock lock(paths.alloc_lock());
-      LeaseStore leases(paths.lease_dir(net.name), net.subnet, net.gateway, net.ip_range);
-      uint32_t ip = want_ip ? leases.allocate_static(id, *want_ip) : leases.allocate(id);
-      rec.attachments[at].ip = ipv4_str(ip);
-      rec.attachments[at].mac = mac_for_ip(ip);
+      lease_addresses(paths, net, id, want_ip, std::nullopt, rec.attachments[at]);
     }
     add_step(rec, "veth:" + std::to_string(at));
     add_step(rec, "firewall");

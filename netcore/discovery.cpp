@@ -16,11 +16,17 @@ ContainerFileTarget hosts_target(const EndpointRecord& r) {
   return t;
 }
 
-HostsEntry entry_on(const EndpointRecord& r, const Attachment& a) {
+// The entries naming `r` on attachment `a`: one per address family it has there.
+std::vector<HostsEntry> entries_on(const EndpointRecord& r, const Attachment& a) {
   HostsEntry e{a.ip, {r.name}};
   if (!r.hostname.empty()) e.names.push_back(r.hostname);
   e.names.insert(e.names.end(), a.aliases.begin(), a.aliases.end());
-  return e;
+  std::vector<HostsEntry> out{e};
+  if (!a.ip6.empty()) {
+    e.ip = a.ip6;
+    out.push_back(e);
+  }
+  return out;
 }
 
 const Attachment* attachment_on(const EndpointRecord& r, const std::string& network) {
@@ -33,7 +39,8 @@ const Attachment* attachment_on(const EndpointRecord& r, const std::string& netw
 std::vector<HostsEntry> shared_entries(const EndpointRecord& of, const EndpointRecord& peer) {
   std::vector<HostsEntry> out;
   for (const auto& net : discovery_networks(of))
-    if (attachment_on(peer, net)) out.push_back(entry_on(of, *attachment_on(of, net)));
+    if (attachment_on(peer, net))
+      for (auto& e : entries_on(of, *attachment_on(of, net))) out.push_back(e);
   return out;
 }
 
@@ -121,7 +128,8 @@ std::vector<std::string> discovery_networks(const EndpointRecord& rec) {
 std::vector<HostsEntry> own_entries(const EndpointRecord& rec) {
   std::vector<HostsEntry> out;
   for (const auto& a : rec.attachments)
-    if (!a.ip.empty()) out.push_back(entry_on(rec, a));
+    if (!a.ip.empty())
+      for (auto& e : entries_on(rec, a)) out.push_back(e);
   return out;
 }
 

@@ -23,7 +23,8 @@ void from_json(const json& j, PortMapping& m) {
 }
 void to_json(json& j, const Attachment& a) {
   j = json{{"network", a.network}, {"bridge", a.bridge}, {"host_ifname", a.host_ifname}, {"ifname", a.ifname},
-           {"ip", a.ip}, {"prefix", a.prefix}, {"gateway", a.gateway}, {"mac", a.mac}, {"mtu", a.mtu}, {"aliases", a.aliases}};
+           {"ip", a.ip}, {"prefix", a.prefix}, {"gateway", a.gateway}, {"mac", a.mac}, {"mtu", a.mtu}, {"aliases", a.aliases},
+           {"ip6", a.ip6}, {"prefix6", a.prefix6}, {"gateway6", a.gateway6}};
 }
 void from_json(const json& j, Attachment& a) {
   a.network = j.at("network").get<std::string>();
@@ -36,6 +37,9 @@ void from_json(const json& j, Attachment& a) {
   a.mac = j.at("mac").get<std::string>();
   a.mtu = j.at("mtu").get<int>();
   a.aliases = j.value("aliases", std::vector<std::string>{});
+  a.ip6 = j.value("ip6", "");
+  a.prefix6 = j.value("prefix6", 0);
+  a.gateway6 = j.value("gateway6", "");
 }
 
 RecordStore::RecordStore(std::string run_dir) : dir_(std::move(run_dir) + "/endpoints") {}

@@ -21,6 +21,9 @@ struct Attachment {
   std::string gateway;
   std::string mac;
   int mtu = 0;
+  std::string ip6;          // dual-stack networks only
+  int prefix6 = 0;
+  std::string gateway6;
   std::vector<std::string> aliases;  // network-scoped names (io.ocinet.aliases, connect --alias)
 };
 

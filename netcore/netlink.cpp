@@ -2,6 +2,7 @@
 
 #include <fcntl.h>
 #include <linux/if.h>
+#include <linux/if_addr.h>
 #include <linux/rtnetlink.h>
 #include <netlink/netlink.h>
 #include <netlink/route/addr.h>
@@ -140,6 +141,38 @@ void add_address(NlSocket& nl, int ifindex, uint32_t ip, int prefix) {
   }
   int err = rtnl_addr_add(nl.get(), addr.get(), 0);
   if (err < 0 && err != -NLE_EXIST) nl_fail("adding address " + ipv4_str(ip), err);
+}
+
+static NlAddrPtr parse_addr(const std::string& text) {
+  nl_addr* raw = nullptr;
+  if (int err = nl_addr_parse(text.c_str(), AF_INET6, &raw); err < 0) nl_fail("parsing " + text, err);
+  return NlAddrPtr(raw);
+}
+
+void add_address6(NlSocket& nl, int ifindex, const std::string& ip, int prefix) {
+  AddrPtr addr(rtnl_addr_alloc());
+  rtnl_addr_set_ifindex(addr.get(), ifindex);
+  auto local = parse_addr(ip + "/" + std::to_string(prefix));
+  rtnl_addr_set_local(addr.get(), local.get());
+  rtnl_addr_set_flags(addr.get(), IFA_F_NODAD);
+  int err = rtnl_addr_add(nl.get(), addr.get(), 0);
+  if (err < 0 && err != -NLE_EXIST) nl_fail("adding address " + ip, err);
+}
+
+void add_default_route6(NlSocket& nl, const std::string& gateway, int ifindex) {
+  RoutePtr route(rtnl_route_alloc());
+  rtnl_route_set_family(route.get(), AF_INET6);
+  rtnl_route_set_table(route.get(), RT_TABLE_MAIN);
+  rtnl_route_set_protocol(route.get(), RTPROT_BOOT);
+  auto dst = parse_addr("::/0");
+  rtnl_route_set_dst(route.get(), dst.get());
+  rtnl_nexthop* nh = rtnl_route_nh_alloc();
+  auto gw = parse_addr(gateway);
+  rtnl_route_nh_set_gateway(nh, gw.get());
+  rtnl_route_nh_set_ifindex(nh, ifindex);
+  rtnl_route_add_nexthop(route.get(), nh);
+  int err = rtnl_route_add(nl.get(), route.get(), NLM_F_CREATE);
+  if (err < 0 && err != -NLE_EXIST) nl_fail("adding IPv6 default route via " + gateway, err);
 }
 
 void set_link_up(NlSocket& nl, int ifindex) {

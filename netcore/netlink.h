@@ -37,6 +37,10 @@ void create_veth(NlSocket& nl, const std::string& host_name, int master_ifindex,
 // Deletes a link by name. Returns false when it did not exist.
 bool delete_link(NlSocket& nl, const std::string& name);
 void add_address(NlSocket& nl, int ifindex, uint32_t ip, int prefix);
+// IPv6 address "addr/prefix" without duplicate address detection (the address is ours by
+// lease; DAD would only delay it by a second). An existing address is fine.
+void add_address6(NlSocket& nl, int ifindex, const std::string& addr, int prefix);
+void add_default_route6(NlSocket& nl, const std::string& gateway, int ifindex);
 void set_link_up(NlSocket& nl, int ifindex);
 void add_default_route(NlSocket& nl, uint32_t gateway, int ifindex);
 // Destinations of the IPv4 routes of the main table (default route excluded).

@@ -3,6 +3,7 @@
 #include <dirent.h>
 #include <sys/random.h>
 
+#include <cstring>
 #include <ctime>
 #include <nlohmann/json.hpp>
 
@@ -40,6 +41,10 @@ std::string network_to_json(const NetworkDef& n) {
          {"internal", n.internal},  {"ipv6", n.ipv6},       {"mtu", n.mtu},
          {"options", n.options},    {"created", n.created}};
   if (n.ip_range) j["ip_range"] = n.ip_range->str();
+  if (n.subnet6) {
+    j["subnet6"] = n.subnet6->str();
+    j["gateway6"] = n.gateway6;
+  }
   return j.dump(2) + "\n";
 }
 
@@ -57,6 +62,11 @@ NetworkDef network_from_json(const std::string& text) {
     n.subnet = *subnet;
     n.gateway = *gw;
     if (j.contains("ip_range")) n.ip_range = parse_ipv4_net(j["ip_range"].get<std::string>());
+    if (j.contains("subnet6")) {
+      n.subnet6 = parse_ipv6_net(j["subnet6"].get<std::string>());
+      n.gateway6 = j.at("gateway6").get<std::string>();
+      if (!n.subnet6 || !n.subnet6->index_of(n.gateway6)) throw std::runtime_error("bad");
+    }
     n.internal = j.value("internal", false);
     n.ipv6 = j.value("ipv6", false);
     n.mtu = j.value("mtu", 0);
@@ -118,9 +128,14 @@ NetworkDef create_network(const NetworkStore& store, const AdminConfig& cfg, con
   if (req.name == "host" || req.name == "none" || req.name == kDefaultBridgeNetwork)
     fail_invalid("network name \"" + req.name + "\" is reserved");
   if (req.driver != "bridge") fail_invalid("driver \"" + req.driver + "\" is not supported by this build (bridge)");
-  if (req.ipv6) fail_invalid("--ipv6: IPv6 networks are not supported by this build yet");
-  if (req.subnets.size() > 1) fail_invalid("--subnet: one IPv4 subnet per network in this build");
-  if (req.gateways.size() > req.subnets.size()) fail_invalid("--gateway: needs a --subnet to belong to");
+  // Each family gets at most one subnet (and gateway), matched by the address form.
+  std::vector<std::string> v4_subnets, v6_subnets, v4_gateways, v6_gateways;
+  for (const auto& sn : req.subnets) (sn.find(':') == std::string::npos ? v4_subnets : v6_subnets).push_back(sn);
+  for (const auto& gw : req.gateways) (gw.find(':') == std::string::npos ? v4_gateways : v6_gateways).push_back(gw);
+  if (v4_subnets.size() > 1 || v6_subnets.size() > 1) fail_invalid("--subnet: at most one IPv4 and one IPv6 subnet");
+  if (!v6_subnets.empty() && !req.ipv6) fail_invalid("--subnet " + v6_subnets[0] + ": an IPv6 subnet needs --ipv6");
+  if (v4_gateways.size() > v4_subnets.size() || v6_gateways.size() > v6_subnets.size())
+    fail_invalid("--gateway: needs a --subnet of its family to belong to");
   if (req.mtu != 0 && (req.mtu < 68 || req.mtu > 65535)) fail_invalid("--mtu: out of range 68-65535");
   for (const auto& [k, v] : req.options)
     if (k != "com.docker.network.driver.mtu" && k != "mtu")
@@ -143,9 +158,9 @@ NetworkDef create_network(const NetworkStore& store, const AdminConfig& cfg, con
   FileLock lock(store.lock_path());
   if (store.load(req.name)) fail_invalid("network \"" + req.name + "\" already exists");
   auto others = store.list();
-  if (!req.subnets.empty()) {
-    auto subnet = parse_ipv4_net(req.subnets[0]);
-    if (!subnet) fail_invalid("--subnet \"" + req.subnets[0] + "\": not an IPv4 CIDR with its host bits clear");
+  if (!v4_subnets.empty()) {
+    auto subnet = parse_ipv4_net(v4_subnets[0]);
+    if (!subnet) fail_invalid("--subnet \"" + v4_subnets[0] + "\": not an IPv4 CIDR with its host bits clear");
     if (subnet->prefix > 30) fail_invalid("--subnet " + subnet->str() + ": too small (at most /30)");
     for (const auto& o : others)
       if (o.subnet.overlaps(*subnet))
@@ -159,12 +174,38 @@ NetworkDef create_network(const NetworkStore& store, const AdminConfig& cfg, con
     n.subnet = pick_subnet(cfg.address_pools, taken);
   }
   n.gateway = n.subnet.first() + 1;
-  if (!req.gateways.empty()) {
-    auto gw = parse_ipv4(req.gateways[0]);
+  if (!v4_gateways.empty()) {
+    auto gw = parse_ipv4(v4_gateways[0]);
     if (!gw || !n.subnet.contains(*gw) || *gw == n.subnet.first() || *gw == n.subnet.last())
-      fail_invalid("--gateway \"" + req.gateways[0] + "\": not a host address of " + n.subnet.str());
+      fail_invalid("--gateway \"" + v4_gateways[0] + "\": not a host address of " + n.subnet.str());
     n.gateway = *gw;
   }
+  if (req.ipv6) {
+    if (!v6_subnets.empty()) {
+      n.subnet6 = parse_ipv6_net(v6_subnets[0]);
+      if (!n.subnet6) fail_invalid("--subnet \"" + v6_subnets[0] + "\": not an IPv6 CIDR with its host bits clear");
+      if (n.subnet6->prefix > 120) fail_invalid("--subnet " + n.subnet6->str() + ": too small (at most /120)");
+      for (const auto& o : others)
+        if (o.subnet6 && o.subnet6->overlaps(*n.subnet6))
+          fail_invalid("--subnet " + n.subnet6->str() + " overlaps network \"" + o.name + "\" (" + o.subnet6->str() + ")");
+    } else {
+      // Like Docker without a configured pool: a random unique local /64 (RFC 4193).
+      unsigned char rnd[5];
+      if (::getrandom(rnd, sizeof rnd, 0) != sizeof rnd) fail_system("getrandom", errno);
+      Ipv6Net ula;
+      ula.addr[0] = 0xfd;
+      std::memcpy(ula.addr + 1, rnd, 5);
+      ula.prefix = 64;
+      n.subnet6 = ula;
+    }
+    n.gateway6 = n.subnet6->at(1);
+    if (!v6_gateways.empty()) {
+      auto idx = n.subnet6->index_of(v6_gateways[0]);
+      if (!idx || *idx == 0) fail_invalid("--gateway \"" + v6_gateways[0] + "\": not a host address of " + n.subnet6->str());
+      n.gateway6 = n.subnet6->at(*idx);
+    }
+  }
+  n.ipv6 = req.ipv6;
   if (!req.ip_range.empty()) {
     auto range = parse_ipv4_net(req.ip_range);
     if (!range || !n.subnet.contains(range->first()) || !n.subnet.contains(range->last()))

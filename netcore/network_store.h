@@ -24,6 +24,8 @@ struct NetworkDef {
   Ipv4Net subnet;
   uint32_t gateway = 0;
   std::optional<Ipv4Net> ip_range;
+  std::optional<Ipv6Net> subnet6;  // dual stack (--ipv6)
+  std::string gateway6;
   bool internal = false;
   bool ipv6 = false;
   int mtu = 0;  // 0 = kernel default (1500)

@@ -126,6 +126,37 @@ void write_files(const Plan& p, const EndpointRecord& rec, const std::vector<Pee
 
 }  // namespace
 
+namespace {
+// Leases of a dual-stack network's IPv6 subnet: host indexes in an IPv4-shaped index space, so
+// the same O(1), O_EXCL-based LeaseStore serves both families (see Ipv6Net).
+LeaseStore v6_leases(const Paths& paths, const NetworkDef& net) {
+  int host_bits = std::min(32, 128 - net.subnet6->prefix);
+  return LeaseStore(paths.lease_dir(net.name) + "/v6", Ipv4Net{0, 32 - host_bits}, *net.subnet6->index_of(net.gateway6));
+}
+}  // namespace
+
+void lease_addresses(const Paths& paths, const NetworkDef& net, const std::string& id, std::optional<uint32_t> ip,
+                     const std::optional<std::string>& ip6, Attachment& a) {
+  LeaseStore leases(paths.lease_dir(net.name), net.subnet, net.gateway, net.ip_range);
+  uint32_t v4 = ip ? leases.allocate_static(id, *ip) : leases.allocate(id);
+  a.ip = ipv4_str(v4);
+  if (a.mac.empty()) a.mac = mac_for_ip(v4);
+  if (!net.subnet6) {
+    if (ip6) fail_invalid("io.ocinet.ip6: network " + net.name + " has no IPv6 subnet");
+    return;
+  }
+  auto store = v6_leases(paths, net);
+  uint32_t idx;
+  if (ip6) {
+    auto want = net.subnet6->index_of(*ip6);
+    if (!want) fail_invalid("io.ocinet.ip6: " + *ip6 + " is outside " + net.subnet6->str());
+    idx = store.allocate_static(id, *want);
+  } else {
+    idx = store.allocate(id);
+  }
+  a.ip6 = net.subnet6->at(idx);
+}
+
 EndpointRecord setup_endpoint(const GlobalOptions& opts, const AdminConfig& cfg, const OciState& state) {
   const Paths paths{opts.run_dir, opts.lib_dir};
   RecordStore records(opts.run_dir);
@@ -199,10 +230,9 @@ EndpointRecord setup_endpoint(const GlobalOptions& opts, const AdminConfig& cfg,
       register_name(paths, records, p.name, rec.id);
       for (size_t i = 0; i < p.networks.size(); i++) {
         const auto& net = p.networks[i];
-        LeaseStore leases(paths.lease_dir(net.name), net.subnet, net.gateway, net.ip_range);
-        uint32_t ip = i == 0 && p.ann.ip ? leases.allocate_static(rec.id, *parse_ipv4(*p.ann.ip)) : leases.allocate(rec.id);
-        rec.attachments[i].ip = ipv4_str(ip);
-        if (rec.attachments[i].mac.empty()) rec.attachments[i].mac = mac_for_ip(ip);
+        std::optional<uint32_t> ip;
+        if (i == 0 && p.ann.ip) ip = parse_ipv4(*p.ann.ip);
+        lease_addresses(paths, net, rec.id, ip, i == 0 ? p.ann.ip6 : std::nullopt, rec.attachments[i]);
       }
       if (!p.ann.ports.empty()) rec.ports = PortTable(paths.ports_dir()).reserve(rec.id, p.ann.ports);
     }

@@ -1,6 +1,7 @@
 // The two verbs of the hook. Setup: validate everything, then apply steps under a write-ahead
 // endpoint record, rolling back on any failure. Teardown: replay the record backwards.
 #pragma once
+#include <optional>
 #include <string>
 
 #include "config/admin_config.h"
@@ -27,6 +28,15 @@ void teardown_endpoint(const GlobalOptions& opts, const AdminConfig& cfg, const 
 }  // namespace ocinet
 
 namespace ocinet {
+struct NetworkDef;
+struct Attachment;
+// Takes the attachment's leases on `net` (IPv4, and IPv6 on dual-stack networks), static when
+// asked; fills a.ip/a.ip6 (and a.mac when empty). Caller holds the allocation lock.
+void lease_addresses(const Paths& paths, const NetworkDef& net, const std::string& id, std::optional<uint32_t> ip,
+                     const std::optional<std::string>& ip6, Attachment& a);
+// Releases them; an empty address (crash before it was recorded) is found by owner.
+void release_addresses(const Paths& paths, const std::string& id, const Attachment& a);
+
 // Undoes the record's steps in reverse order (shared by rollback, teardown and gc).
 // Best effort: every step is tried; the first error is rethrown at the end.
 void undo_record(const Paths& paths, const AdminConfig& cfg, const EndpointRecord& rec);

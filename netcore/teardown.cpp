@@ -60,6 +60,19 @@ void remove_owned_files(const std::string& dir, const std::string& owner) {
 
 }  // namespace
 
+void release_addresses(const Paths& paths, const std::string& id, const Attachment& a) {
+  std::string dir = paths.lease_dir(a.network);
+  if (a.ip.empty()) {  // crashed between logging the step and recording the address
+    remove_owned_files(dir, id);
+    return;
+  }
+  if (auto ip = parse_ipv4(a.ip)) LeaseStore::release_at(dir, id, *ip);
+  if (a.ip6.empty()) return;
+  // IPv6 leases are named by host index within the subnet (see lease_addresses).
+  auto subnet6 = parse_ipv6_net(a.ip6 + "/" + std::to_string(a.prefix6), /*strict=*/false);
+  if (auto idx = subnet6 ? subnet6->index_of(a.ip6) : std::nullopt) LeaseStore::release_at(dir + "/v6", id, *idx);
+}
+
 void undo_record(const Paths& paths, const AdminConfig& cfg, const EndpointRecord& rec) {
   Errors errors;
   std::optional<NlSocket> host;
@@ -95,11 +108,7 @@ void undo_record(const Paths& paths, const AdminConfig& cfg, const EndpointRecor
           PortTable(paths.ports_dir()).release(rec.id, rec.ports);
       } else if (kind == "lease") {
         with_lock();
-        const auto& a = rec.attachments[index];
-        if (a.ip.empty())  // crashed between logging the step and recording the address
-          remove_owned_files(paths.lease_dir(a.network), rec.id);
-        else if (auto ip = parse_ipv4(a.ip))
-          LeaseStore::release_at(paths.lease_dir(a.network), rec.id, *ip);
+        release_addresses(paths, rec.id, rec.attachments[index]);
       } else if (kind == "name") {
         with_lock();
         std::string path = paths.names_dir() + "/" + rec.name;

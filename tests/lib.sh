@@ -83,13 +83,11 @@ start() {
   run_container "$1" "$WORK/$1"
 }
 
-# bundle_for NAME NETNS_PATH: a minimal bundle for running the hook by hand against a pre-made
-# netns (no runtime needed).
+# bundle_for NAME NETNS_PATH: a minimal bundle (own rootfs with just etc/) for running the hook
+# by hand against a pre-made netns (no runtime needed).
 bundle_for() {
   local b="$WORK/b-$1"
-  mkdir -p "$b"
-  [ -d "$WORK/rootfs" ] || make_rootfs "$WORK/rootfs"
-  ln -sfn "$WORK/rootfs" "$b/rootfs"
+  mkdir -p "$b/rootfs/etc"  # the hook only writes etc/hosts, etc/resolv.conf, etc/hostname
   jq -n --arg ns "$2" '{root: {path: "rootfs"}, hostname: "h1", linux: {namespaces: [{type: "network", path: $ns}]}}' >"$b/config.json"
   echo "$b"
 }

@@ -25,10 +25,18 @@ void plan_bridge_attachment(const NetworkDef& net, const std::string& id, size_t
   a.gateway = ipv4_str(net.gateway);
   a.mtu = mtu_override > 0 ? mtu_override : net.mtu;
   a.mac = static_mac;
+  if (net.subnet6) {
+    a.prefix6 = net.subnet6->prefix;
+    a.gateway6 = net.gateway6;
+  }
 }
 
 void attach_bridge(NlSocket& host, const NetworkDef& net, const Netns& ns, const Attachment& a) {
   int br = ensure_bridge(host, net.bridge, net.subnet, net.gateway, net.mtu);
+  if (net.subnet6) {
+    add_address6(host, br, net.gateway6, net.subnet6->prefix);  // idempotent
+    write_sysctl("/proc/sys/net/ipv6/conf/all/forwarding", "1");
+  }
   create_veth(host, a.host_ifname, br, a.mtu, a.ifname, ns.fd(), a.mac);
 }
 
@@ -36,8 +44,10 @@ void configure_container_side(NlSocket& inner, const Attachment& a, bool default
   int idx = link_index(inner, a.ifname);
   if (!idx) fail_system(a.ifname + " did not appear in the container's network namespace", 0);
   add_address(inner, idx, *parse_ipv4(a.ip), a.prefix);
+  if (!a.ip6.empty()) add_address6(inner, idx, a.ip6, a.prefix6);
   set_link_up(inner, idx);
   if (default_route) add_default_route(inner, *parse_ipv4(a.gateway), idx);
+  if (default_route && !a.ip6.empty()) add_default_route6(inner, a.gateway6, idx);
 }
 
 void detach_bridge(NlSocket& host, const Attachment& a) { delete_link(host, a.host_ifname); }

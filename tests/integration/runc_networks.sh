@@ -100,4 +100,26 @@ wait
 [ -z "$(find "$OCINET_RUN_DIR/ipam/par" -type f ! -name next)" ] || die "leases left after 20 parallel teardowns"
 ok "20 parallel setups on one network get 20 distinct addresses; parallel teardowns release them"
 
+# Dual stack: --ipv6 networks give each endpoint an IPv6 address and default route too.
+ocinet network create --ipv6 --subnet 10.66.0.0/24 --subnet fd00:66::/64 v6net >/dev/null
+ocinet network inspect v6net | jq -e '.[0].EnableIPv6 and (.[0].IPAM.Config | map(.Subnet) | index("fd00:66::/64"))' >/dev/null ||
+  die "inspect v6net lacks EnableIPv6 / the IPv6 subnet"
+for c in v6a v6b; do
+  new_netns "${TAG}-$c"
+  B=$(bundle_for "$c" "/run/netns/${TAG}-$c")
+  hook createRuntime "$(state "$c" "$B" "{\"io.ocinet.network\":\"v6net\",\"io.ocinet.name\":\"$c\"}")"
+done
+a6=$(jq -r '.attachments[0].ip6' "$OCINET_RUN_DIR/endpoints/v6a.json")
+b6=$(jq -r '.attachments[0].ip6' "$OCINET_RUN_DIR/endpoints/v6b.json")
+[[ "$a6" == fd00:66::* && "$b6" == fd00:66::* && "$a6" != "$b6" ]] || die "IPv6 addresses wrong: '$a6' '$b6'"
+ip -n "${TAG}-v6a" -6 route show default | grep -q "via fd00:66::1" || die "no IPv6 default route in v6a"
+ip netns exec "${TAG}-v6a" busybox ping -6 -c 1 -W 2 "$b6" >/dev/null || die "v6a cannot ping v6b over IPv6"
+ip netns exec "${TAG}-v6a" busybox ping -6 -c 1 -W 2 fd00:66::1 >/dev/null || die "v6a cannot ping the IPv6 gateway"
+br=$(ocinet network inspect v6net | jq -r '.[0].Options["com.docker.network.bridge.name"]')
+[ "$(ip netns exec "$HOSTNS" cat /proc/sys/net/ipv6/conf/$br/accept_ra)" = 0 ] || die "accept_ra is not 0 on $br"
+grep -q "^$b6[[:space:]]v6b" "$WORK/b-v6a/rootfs/etc/hosts" || die "v6a's /etc/hosts lacks v6b's IPv6 address"
+for c in v6a v6b; do hook poststop "{\"id\":\"$c\",\"status\":\"stopped\",\"pid\":0}"; done
+[ -z "$(find "$OCINET_RUN_DIR/ipam/v6net" -type f ! -name next)" ] || die "IPv6 leases left after teardown"
+ok "dual stack: IPv6 addresses, default route, ping, accept_ra=0, hosts lines, leases released"
+
 echo "$pass passed, 0 failed"
