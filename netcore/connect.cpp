@@ -89,6 +89,7 @@ void connect_endpoint(const GlobalOptions& opts, const AdminConfig& cfg, const s
   try {
     {
       FileLock lock(paths.alloc_lock());
+      if (!NetworkStore(opts.lib_dir).exists(net.name)) fail_invalid("network " + net.name + " was removed meanwhile");
       lease_addresses(paths, net, id, want_ip, std::nullopt, rec.attachments[at]);
     }
     add_step(rec, "veth:" + std::to_string(at));

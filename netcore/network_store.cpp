@@ -2,6 +2,7 @@
 
 #include <dirent.h>
 #include <sys/random.h>
+#include <unistd.h>
 
 #include <cstring>
 #include <ctime>
@@ -115,6 +116,10 @@ std::vector<NetworkDef> NetworkStore::list() const {
 
 void NetworkStore::save(const NetworkDef& n) const {
   write_file_atomic(dir_ + "/" + n.name + ".json", network_to_json(n), /*durable=*/true);
+}
+
+bool NetworkStore::exists(const std::string& name) const {
+  return ::access((dir_ + "/" + name + ".json").c_str(), F_OK) == 0;
 }
 
 void NetworkStore::remove(const std::string& name) const {

@@ -46,6 +46,9 @@ class NetworkStore {
   std::vector<NetworkDef> list() const;
   void save(const NetworkDef& n) const;
   void remove(const std::string& name) const;
+  // Cheap existence check (no parsing): used under the allocation lock to catch a network
+  // removed between reading its definition and taking a lease on it.
+  bool exists(const std::string& name) const;
   std::string lock_path() const { return dir_ + "/.lock"; }
   // Loads `name`; for the default network, defines it first if needed. `host_routes` is called
   // only then (it dumps the routing table). Invalid for an unknown user network.

@@ -230,6 +230,7 @@ EndpointRecord setup_endpoint(const GlobalOptions& opts, const AdminConfig& cfg,
       register_name(paths, records, p.name, rec.id);
       for (size_t i = 0; i < p.networks.size(); i++) {
         const auto& net = p.networks[i];
+        if (!store.exists(net.name)) fail_invalid("network " + net.name + " was removed while this container started");
         std::optional<uint32_t> ip;
         if (i == 0 && p.ann.ip) ip = parse_ipv4(*p.ann.ip);
         lease_addresses(paths, net, rec.id, ip, i == 0 ? p.ann.ip6 : std::nullopt, rec.attachments[i]);
