@@ -63,6 +63,7 @@ Annotations parse_annotations(const std::map<std::string, std::string>& ann) {
     if (has_control_chars(v)) bad(key, "value contains control characters");
     std::string k = key.substr(10);
     if (k == "mode") {
+      a.mode_given = true;
       if (v.compare(0, 10, "container:") == 0) {
         a.mode = "container";
         a.mode_container = v.substr(10);

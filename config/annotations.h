@@ -21,6 +21,7 @@ struct ExtraHost {
 
 struct Annotations {
   std::string mode = "bridge";     // bridge, host, none, container, macvlan, ipvlan, overlay
+  bool mode_given = false;         // io.ocinet.mode present (else the network's driver decides)
   std::string mode_container;      // for container:<id-or-name>
   std::vector<std::string> networks;
   std::optional<std::string> name;

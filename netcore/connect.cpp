@@ -3,7 +3,7 @@
 #include <algorithm>
 
 #include "netcore/discovery.h"
-#include "netcore/drivers/bridge.h"
+#include "netcore/drivers/driver.h"
 #include "netcore/error.h"
 #include "netcore/firewall/firewall.h"
 #include "netcore/fsutil.h"
@@ -63,7 +63,8 @@ void connect_endpoint(const GlobalOptions& opts, const AdminConfig& cfg, const s
     if (!want_ip) fail_invalid("--ip \"" + static_ip + "\": not an IPv4 address");
     if (!cfg.policy.allow_static_ip) fail_invalid("policy allow_static_ip: static addresses are not allowed");
   }
-  if (rec.mode != "bridge" && rec.mode != "none") fail_invalid("container " + rec.short_id() + " uses mode " + rec.mode);
+  if (rec.mode == "host" || rec.mode == "container")
+    fail_invalid("container " + rec.name + " shares another network namespace (mode " + rec.mode + ")");
   if (!cfg.policy.allowed_networks.empty() &&
       std::find(cfg.policy.allowed_networks.begin(), cfg.policy.allowed_networks.end(), network) ==
           cfg.policy.allowed_networks.end())
@@ -78,6 +79,7 @@ void connect_endpoint(const GlobalOptions& opts, const AdminConfig& cfg, const s
   size_t i = free_index(rec);
   Attachment a;
   plan_bridge_attachment(net, id, i, 0, "", a);
+  a.driver = net.driver;
   if (net.name != kDefaultBridgeNetwork) a.aliases = aliases;
   EndpointRecord before = rec;  // what to restore in the record on failure
   rec.attachments.push_back(a);
@@ -95,16 +97,18 @@ void connect_endpoint(const GlobalOptions& opts, const AdminConfig& cfg, const s
     add_step(rec, "veth:" + std::to_string(at));
     add_step(rec, "firewall");
     records.save(rec);
-    attach_bridge(host, net, ns, rec.attachments[at]);
+    attach_network(host, net, ns, rec.attachments[at]);
     {
       ScopedNetns inside(ns);
       NlSocket inner;
       // The default route stays where it is unless the container had no network at all.
       configure_container_side(inner, rec.attachments[at], at == 0);
     }
-    write_sysctl("/proc/sys/net/ipv4/ip_forward", "1");
-    fw->add_endpoint({net.name, net.bridge, net.subnet.str(), net.internal},
-                     {rec.short_id(), rec.attachments[at].ip, net.bridge, {}});
+    if (net.driver == "bridge") {
+      write_sysctl("/proc/sys/net/ipv4/ip_forward", "1");
+      fw->add_endpoint({net.name, net.bridge, net.subnet.str(), net.internal},
+                       {rec.short_id(), rec.attachments[at].ip, net.bridge, {}});
+    }
     add_step(rec, "peers");
     records.save(rec);
     DiscoveryLocks locks(paths, {net.name});

@@ -62,6 +62,15 @@ std::vector<std::string> tokens_only(const std::vector<std::string>& v) {
 // A resolver usable from inside the container: a literal address (a zone id as in
 // "fe80::1%eth0" names a host interface) that is neither loopback nor unspecified. Those mean
 // "this machine", which inside the container's network namespace is its own lo.
+bool is_ipv4(const std::string& a) {
+  in_addr x{};
+  return inet_pton(AF_INET, a.c_str(), &x) == 1;
+}
+bool is_ipv6(const std::string& a) {
+  in6_addr x{};
+  return inet_pton(AF_INET6, a.c_str(), &x) == 1;
+}
+
 bool usable_resolver(const std::string& addr) {
   in_addr a4{};
   in6_addr a6{};
@@ -322,13 +331,13 @@ std::vector<std::string> resolv_lines(const ResolvConf& conf) {
   return out;
 }
 
-std::vector<std::string> host_nameservers(const std::string& resolv_text) {
+std::vector<std::string> host_nameservers(const std::string& resolv_text, bool keep_loopback) {
   std::vector<std::string> out;
   for (const auto& line : split_lines(resolv_text)) {
     std::istringstream in(line);  // >> skips leading blanks; "#nameserver" is no keyword
     std::string key, addr;
     if (!(in >> key >> addr) || key != "nameserver") continue;
-    if (!usable_resolver(addr)) continue;
+    if (!usable_resolver(addr) && !(keep_loopback && (is_ipv4(addr) || is_ipv6(addr)))) continue;
     if (std::find(out.begin(), out.end(), addr) == out.end()) out.push_back(addr);
   }
   return out;

@@ -30,7 +30,8 @@ std::vector<std::string> resolv_lines(const ResolvConf& conf);
 
 // The host's resolvers from a resolv.conf text, minus loopback ones (they would point at the
 // container's own lo). Returns {} when none is left.
-std::vector<std::string> host_nameservers(const std::string& resolv_text);
+// With keep_loopback (host mode: the container shares the host's lo), loopback resolvers stay.
+std::vector<std::string> host_nameservers(const std::string& resolv_text, bool keep_loopback = false);
 
 // Where a container file lives: the bind-mount source when config.json mounts a file at that
 // destination, else the same path under the rootfs, resolved without leaving it.

@@ -22,13 +22,14 @@ void from_json(const json& j, PortMapping& m) {
   m.proto = j.at("proto").get<std::string>();
 }
 void to_json(json& j, const Attachment& a) {
-  j = json{{"network", a.network}, {"bridge", a.bridge}, {"host_ifname", a.host_ifname}, {"ifname", a.ifname},
+  j = json{{"network", a.network}, {"driver", a.driver}, {"bridge", a.bridge}, {"host_ifname", a.host_ifname}, {"ifname", a.ifname},
            {"ip", a.ip}, {"prefix", a.prefix}, {"gateway", a.gateway}, {"mac", a.mac}, {"mtu", a.mtu}, {"aliases", a.aliases},
            {"ip6", a.ip6}, {"prefix6", a.prefix6}, {"gateway6", a.gateway6}};
 }
 void from_json(const json& j, Attachment& a) {
   a.network = j.at("network").get<std::string>();
   a.bridge = j.at("bridge").get<std::string>();
+  a.driver = j.value("driver", "bridge");
   a.host_ifname = j.at("host_ifname").get<std::string>();
   a.ifname = j.at("ifname").get<std::string>();
   a.ip = j.at("ip").get<std::string>();
@@ -63,6 +64,8 @@ std::optional<EndpointRecord> RecordStore::load(const std::string& id) const {
     r.pid = j.at("pid").get<int>();
     r.netns = j.at("netns").get<std::string>();
     r.rootfs = j.value("rootfs", "");
+    r.netns_id = j.value("netns_id", "");
+    r.owner = j.value("owner", "");
     r.hostname = j.value("hostname", "");
     r.hosts_source = j.value("hosts_source", "");
     r.attachments = j.at("attachments").get<std::vector<Attachment>>();
@@ -76,7 +79,7 @@ std::optional<EndpointRecord> RecordStore::load(const std::string& id) const {
 
 void RecordStore::save(const EndpointRecord& r) const {
   json j{{"id", r.id},       {"name", r.name},   {"mode", r.mode},
-         {"state", r.state}, {"pid", r.pid},     {"netns", r.netns}, {"rootfs", r.rootfs}, {"hosts_source", r.hosts_source}, {"hostname", r.hostname},
+         {"state", r.state}, {"pid", r.pid},     {"netns", r.netns}, {"rootfs", r.rootfs}, {"hosts_source", r.hosts_source}, {"hostname", r.hostname}, {"netns_id", r.netns_id}, {"owner", r.owner},
          {"attachments", r.attachments}, {"ports", r.ports}, {"steps", r.steps}};
   write_file_atomic(path_of(r.id), j.dump() + "\n");
 }

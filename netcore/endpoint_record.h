@@ -13,6 +13,7 @@ namespace ocinet {
 
 struct Attachment {
   std::string network;
+  std::string driver = "bridge";  // bridge, macvlan, ipvlan
   std::string bridge;       // host bridge device
   std::string host_ifname;  // host end of the veth
   std::string ifname;       // inside the container: eth0, eth1, ...
@@ -35,6 +36,8 @@ struct EndpointRecord {
   std::string state = "creating";  // creating -> ready
   int pid = 0;
   std::string netns;               // path the hook configured
+  std::string netns_id;            // its "dev:ino", to tell it from a later netns at that path
+  std::string owner;               // mode container: the id whose netns this one joined
   std::string rootfs;              // where its /etc/hosts lives, for peers' name discovery
   std::string hosts_source;        // bind-mount source of /etc/hosts, "" when none
   std::vector<Attachment> attachments;

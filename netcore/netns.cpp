@@ -32,6 +32,12 @@ bool Netns::is_current() const {
   return mine.st_dev == theirs.st_dev && mine.st_ino == theirs.st_ino;
 }
 
+std::string Netns::identity() const {
+  struct stat st {};
+  if (::fstat(fd(), &st) != 0) fail_system("stat " + path_, errno);
+  return std::to_string(st.st_dev) + ":" + std::to_string(st.st_ino);
+}
+
 ScopedNetns::ScopedNetns(const Netns& target) {
   orig_ = UniqueFd(::open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC));
   if (!orig_) fail_system("opening own network namespace", errno);

@@ -16,6 +16,8 @@ class Netns {
   const std::string& path() const { return path_; }
   // True when this is the netns the hook itself runs in (device and inode compared).
   bool is_current() const;
+  // "dev:ino" of the namespace: tells it apart from a later one at the same /proc path.
+  std::string identity() const;
 
  private:
   Netns(UniqueFd fd, std::string path) : fd_(std::move(fd)), path_(std::move(path)) {}

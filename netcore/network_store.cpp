@@ -59,7 +59,8 @@ NetworkDef network_from_json(const std::string& text) {
     n.bridge = j.at("bridge").get<std::string>();
     auto subnet = parse_ipv4_net(j.at("subnet").get<std::string>());
     auto gw = parse_ipv4(j.at("gateway").get<std::string>());
-    if (!subnet || !gw || !is_valid_name(n.name) || !is_valid_name(n.bridge, 15)) throw std::runtime_error("bad");
+    if (!subnet || !gw || !is_valid_name(n.name)) throw std::runtime_error("bad");
+    if (n.driver == "bridge" && !is_valid_name(n.bridge, 15)) throw std::runtime_error("bad");
     n.subnet = *subnet;
     n.gateway = *gw;
     if (j.contains("ip_range")) n.ip_range = parse_ipv4_net(j["ip_range"].get<std::string>());
@@ -127,12 +128,39 @@ void NetworkStore::remove(const std::string& name) const {
   remove_file(dir_ + "/" + name + ".json");
 }
 
+void validate_driver_options(const std::string& driver, const std::map<std::string, std::string>& options) {
+  auto one_of = [](const std::string& v, std::initializer_list<const char*> allowed) {
+    for (const char* a : allowed)
+      if (v == a) return true;
+    return false;
+  };
+  for (const auto& [k, v] : options) {
+    if (k == "com.docker.network.driver.mtu" || k == "mtu") continue;
+    if (driver == "macvlan" && k == "macvlan_mode") {
+      if (!one_of(v, {"bridge", "private", "vepa", "passthru"}))
+        fail_invalid("-o macvlan_mode=" + v + ": want bridge, private, vepa or passthru");
+      continue;
+    }
+    if (driver == "ipvlan" && k == "ipvlan_mode") {
+      if (!one_of(v, {"l2", "l3", "l3s"})) fail_invalid("-o ipvlan_mode=" + v + ": want l2, l3 or l3s");
+      continue;
+    }
+    if (driver != "bridge" && k == "parent") {
+      if (!is_valid_name(v, 15)) fail_invalid("-o parent=" + v + ": not an interface name");
+      continue;
+    }
+    fail_invalid("-o " + k + ": unknown option for the " + driver + " driver");
+  }
+  if (driver != "bridge" && !options.count("parent")) fail_invalid("-o parent=IFACE is required for the " + driver + " driver");
+}
+
 NetworkDef create_network(const NetworkStore& store, const AdminConfig& cfg, const NetworkCreateRequest& req,
                           const std::vector<Ipv4Net>& host_routes) {
   if (!is_valid_name(req.name)) fail_invalid("invalid network name \"" + req.name + "\" (want [A-Za-z0-9][A-Za-z0-9_.-]*)");
   if (req.name == "host" || req.name == "none" || req.name == kDefaultBridgeNetwork)
     fail_invalid("network name \"" + req.name + "\" is reserved");
-  if (req.driver != "bridge") fail_invalid("driver \"" + req.driver + "\" is not supported by this build (bridge)");
+  if (req.driver != "bridge" && req.driver != "macvlan" && req.driver != "ipvlan")
+    fail_invalid("driver \"" + req.driver + "\" is not supported by this build (bridge, macvlan, ipvlan)");
   // Each family gets at most one subnet (and gateway), matched by the address form.
   std::vector<std::string> v4_subnets, v6_subnets, v4_gateways, v6_gateways;
   for (const auto& sn : req.subnets) (sn.find(':') == std::string::npos ? v4_subnets : v6_subnets).push_back(sn);
@@ -142,9 +170,7 @@ NetworkDef create_network(const NetworkStore& store, const AdminConfig& cfg, con
   if (v4_gateways.size() > v4_subnets.size() || v6_gateways.size() > v6_subnets.size())
     fail_invalid("--gateway: needs a --subnet of its family to belong to");
   if (req.mtu != 0 && (req.mtu < 68 || req.mtu > 65535)) fail_invalid("--mtu: out of range 68-65535");
-  for (const auto& [k, v] : req.options)
-    if (k != "com.docker.network.driver.mtu" && k != "mtu")
-      fail_invalid("-o " + k + ": unknown option for the bridge driver");
+  validate_driver_options(req.driver, req.options);
 
   NetworkDef n;
   n.name = req.name;
@@ -170,8 +196,11 @@ NetworkDef create_network(const NetworkStore& store, const AdminConfig& cfg, con
     for (const auto& o : others)
       if (o.subnet.overlaps(*subnet))
         fail_invalid("--subnet " + subnet->str() + " overlaps network \"" + o.name + "\" (" + o.subnet.str() + ")");
+    // A macvlan/ipvlan network usually *is* the parent's LAN: only bridges must stay clear of
+    // the host's routes.
     for (const auto& r : host_routes)
-      if (r.overlaps(*subnet)) fail_invalid("--subnet " + subnet->str() + " overlaps the host route " + r.str());
+      if (req.driver == "bridge" && r.overlaps(*subnet))
+        fail_invalid("--subnet " + subnet->str() + " overlaps the host route " + r.str());
     n.subnet = *subnet;
   } else {
     std::vector<Ipv4Net> taken = host_routes;
@@ -219,7 +248,8 @@ NetworkDef create_network(const NetworkStore& store, const AdminConfig& cfg, con
   }
   n.id = random_hex_id();
   // Docker names it br-<id12>; "ocbr-" + 10 hex keeps within IFNAMSIZ and says whose it is.
-  n.bridge = "ocbr-" + n.id.substr(0, 10);
+  // macvlan/ipvlan networks have no bridge: their endpoints hang off the parent link.
+  if (n.driver == "bridge") n.bridge = "ocbr-" + n.id.substr(0, 10);
   n.created = now_rfc3339();
   store.save(n);
   return n;

@@ -74,6 +74,10 @@ struct NetworkCreateRequest {
   std::map<std::string, std::string> options;
 };
 
+// Driver options (-o): mtu everywhere; parent and macvlan_mode / ipvlan_mode for sub-interface
+// drivers. Invalid naming the option.
+void validate_driver_options(const std::string& driver, const std::map<std::string, std::string>& options);
+
 // Validates the request against the existing networks and the host's routes and saves the
 // definition under the store's lock. Invalid (exit 1) naming the conflict.
 NetworkDef create_network(const NetworkStore& store, const AdminConfig& cfg, const NetworkCreateRequest& req,

@@ -1,11 +1,13 @@
 #include "netcore/setup.h"
 
+#include <unistd.h>
+
 #include <algorithm>
 
 #include "config/annotations.h"
 #include "netcore/container_files.h"
 #include "netcore/discovery.h"
-#include "netcore/drivers/bridge.h"
+#include "netcore/drivers/driver.h"
 #include "netcore/error.h"
 #include "netcore/firewall/firewall.h"
 #include "netcore/fsutil.h"
@@ -60,6 +62,7 @@ struct Plan {
   std::string hostname;
   std::vector<NetworkDef> networks;
   std::vector<HostsEntry> link_entries;
+  std::vector<HostsEntry> joined;  // mode container: the owner's addresses
 };
 
 std::vector<HostsEntry> resolve_links(const Paths& paths, const RecordStore& records, const Annotations& ann,
@@ -100,6 +103,15 @@ void update_file(const BundleConfig& b, const std::string& dest, const std::vect
 void write_files(const Plan& p, const EndpointRecord& rec, const std::vector<PeerEntry>& peers) {
   std::vector<HostsEntry> entries = p.link_entries;
   for (const auto& h : p.ann.hosts) entries.push_back({h.ip, {h.hostname}});
+  if (p.ann.mode == "host") {
+    // The container is the host, network-wise: it answers to the host's name too.
+    char name[256] = {};
+    if (::gethostname(name, sizeof name - 1) == 0 && is_valid_hostname(name)) entries.push_back({"127.0.1.1", {name, p.name}});
+  }
+  for (auto e : p.joined) {  // mode container: the owner's addresses carry the joiner's name too
+    e.names.push_back(p.name);
+    entries.push_back(e);
+  }
   auto lines = hosts_lines(entries);
   // Own addresses carry the container's own marker so connect/disconnect can re-render them.
   std::vector<PeerEntry> marked;
@@ -110,7 +122,7 @@ void write_files(const Plan& p, const EndpointRecord& rec, const std::vector<Pee
 
   ResolvConf rc{p.ann.dns, p.ann.dns_search, p.ann.dns_options};
   if (rc.nameservers.empty()) {
-    rc.nameservers = host_nameservers(read_file("/etc/resolv.conf").value_or(""));
+    rc.nameservers = host_nameservers(read_file("/etc/resolv.conf").value_or(""), /*keep_loopback=*/p.ann.mode == "host");
     if (rc.nameservers.empty()) rc.nameservers = kFallbackDns;
   }
   update_file(p.bundle, "/etc/resolv.conf", resolv_lines(rc));
@@ -157,6 +169,35 @@ void lease_addresses(const Paths& paths, const NetworkDef& net, const std::strin
   a.ip6 = net.subnet6->at(idx);
 }
 
+namespace {
+
+// The container whose netns a `container:<ref>` endpoint joins: ready, and still running in
+// the very netns it was set up in.
+EndpointRecord joined_owner(const GlobalOptions& opts, const RecordStore& records, const std::string& ref,
+                            const Netns& mine) {
+  std::string id;
+  try {
+    id = resolve_container(opts, ref);
+  } catch (const Error&) {
+    fail_invalid("io.ocinet.mode: no running container \"" + ref + "\" known to ocinet");
+  }
+  auto owner = records.load(id);
+  if (!owner || !owner->ready() || owner->mode == "container" || owner->mode == "host")
+    fail_invalid("io.ocinet.mode: container \"" + ref + "\" has no network namespace of its own to join");
+  std::string alive;
+  try {
+    alive = Netns::open(owner->netns).identity();
+  } catch (const Error&) {
+  }
+  if (alive.empty() || alive != owner->netns_id) fail_invalid("io.ocinet.mode: container \"" + ref + "\" is not running");
+  if (mine.identity() != owner->netns_id)
+    fail_invalid("io.ocinet.mode: this container's network namespace is not " + owner->name +
+                 "'s; point config.json at it with `ocinet bundle inject` or Podman's precreate hook");
+  return *owner;
+}
+
+}  // namespace
+
 EndpointRecord setup_endpoint(const GlobalOptions& opts, const AdminConfig& cfg, const OciState& state) {
   const Paths paths{opts.run_dir, opts.lib_dir};
   RecordStore records(opts.run_dir);
@@ -165,13 +206,20 @@ EndpointRecord setup_endpoint(const GlobalOptions& opts, const AdminConfig& cfg,
   Plan p;
   p.state = state;
   p.ann = parse_annotations(state.annotations);
-  if (p.ann.mode != "bridge" && p.ann.mode != "none")
-    fail_invalid("io.ocinet.mode: mode " + p.ann.mode + " is not supported by this build yet (bridge, none)");
+  const std::string mode = p.ann.mode;
+  if (mode == "overlay") fail_invalid("io.ocinet.mode: overlay networks are not supported by this build yet");
+  const bool wired = mode == "bridge" || mode == "macvlan" || mode == "ipvlan";
   std::vector<std::string> net_names = p.ann.networks;
-  if (net_names.empty() && p.ann.mode == "bridge") net_names.push_back(cfg.default_network);
-  if (p.ann.mode == "none") net_names.clear();
+  if (!wired && !net_names.empty()) fail_invalid("io.ocinet.network: mode " + mode + " takes no network");
+  if (wired && net_names.empty()) {
+    if (mode != "bridge")
+      fail_invalid("io.ocinet.network: mode " + mode + " needs a network (ocinet network create -d " + mode + " ...)");
+    net_names.push_back(cfg.default_network);
+  }
   if (net_names.size() > 10) fail_invalid("io.ocinet.network: at most 10 networks");
   check_policy(cfg.policy, p.ann, net_names);
+  if (!wired && !p.ann.ports.empty()) fail_invalid("io.ocinet.ports: mode " + mode + " cannot publish ports");
+  if (!wired && !p.ann.links.empty()) fail_invalid("io.ocinet.links: mode " + mode + " has no network to link on");
   if (state.bundle.empty()) fail_invalid("OCI state: no bundle path");
   p.bundle = load_bundle_config(state.bundle);
   p.name = p.ann.name.value_or(state.id.substr(0, 12));
@@ -180,8 +228,16 @@ EndpointRecord setup_endpoint(const GlobalOptions& opts, const AdminConfig& cfg,
   std::string ns_path = p.bundle.netns_path.value_or(state.pid > 0 ? "/proc/" + std::to_string(state.pid) + "/ns/net" : "");
   if (ns_path.empty()) fail_invalid("no network namespace: state.pid is 0 and config.json names no namespace path");
   Netns ns = Netns::open(ns_path);
-  if (ns.is_current())
+  std::optional<EndpointRecord> owner;
+  if (mode == "host") {
+    if (!ns.is_current())
+      fail_invalid("io.ocinet.mode: mode host, but the container has a network namespace of its own; remove it from "
+                   "config.json with `ocinet bundle inject` or Podman's precreate hook");
+  } else if (mode == "container") {
+    owner = joined_owner(opts, records, p.ann.mode_container, ns);
+  } else if (ns.is_current()) {
     fail_invalid("refusing to configure the host's own network namespace (the container needs a network namespace of its own)");
+  }
 
   if (auto existing = records.load(state.id)) {
     if (existing->ready()) return *existing;
@@ -193,26 +249,35 @@ EndpointRecord setup_endpoint(const GlobalOptions& opts, const AdminConfig& cfg,
   NetworkStore store(opts.lib_dir);
   for (const auto& n : net_names) {
     p.networks.push_back(store.resolve(n, cfg, [&] { return ipv4_routes(host); }));
-    if (p.networks.back().driver != "bridge")
-      fail_invalid("io.ocinet.network: network " + n + " uses driver " + p.networks.back().driver + ", not bridge");
+    const auto& net = p.networks.back();
+    // An explicit mode names the first network's driver; otherwise the network decides.
+    if (p.ann.mode_given && p.networks.size() == 1 && net.driver != mode)
+      fail_invalid("io.ocinet.network: network " + n + " uses driver " + net.driver + ", not " + mode);
   }
+  bool any_bridge = false;
+  for (const auto& net : p.networks) any_bridge = any_bridge || net.driver == "bridge";
+  if (!p.ann.ports.empty() && p.networks[0].driver != "bridge")
+    fail_invalid("io.ocinet.ports: network " + p.networks[0].name + " (" + p.networks[0].driver +
+                 ") has no NAT to publish ports through");
   if (!p.networks.empty()) p.link_entries = resolve_links(paths, records, p.ann, p.networks[0].name);
-  else if (!p.ann.links.empty()) fail_invalid("io.ocinet.links: mode none has no network to link on");
-  if (!p.ann.ports.empty() && p.networks.empty()) fail_invalid("io.ocinet.ports: mode none cannot publish ports");
-  auto fw = p.networks.empty() ? nullptr : make_firewall(cfg.firewall_backend);
+  auto fw = any_bridge ? make_firewall(cfg.firewall_backend) : nullptr;
+  if (owner) p.joined = own_entries(*owner);
 
   EndpointRecord rec;
   rec.id = state.id;
   rec.name = p.name;
-  rec.mode = p.ann.mode;
+  rec.mode = p.networks.empty() ? mode : p.networks[0].driver;
   rec.pid = state.pid;
   rec.netns = ns_path;
+  rec.netns_id = ns.identity();
+  if (owner) rec.owner = owner->id;
   rec.rootfs = p.bundle.rootfs;
   rec.hostname = p.hostname == p.name ? "" : p.hostname;
   if (auto it = p.bundle.file_mounts.find("/etc/hosts"); it != p.bundle.file_mounts.end()) rec.hosts_source = it->second;
   for (size_t i = 0; i < p.networks.size(); i++) {
     Attachment a;
     plan_bridge_attachment(p.networks[i], state.id, i, p.ann.mtu.value_or(0), i == 0 ? p.ann.mac.value_or("") : "", a);
+    a.driver = p.networks[i].driver;
     if (p.networks[i].name != kDefaultBridgeNetwork) a.aliases = p.ann.aliases;
     rec.attachments.push_back(a);
   }
@@ -240,8 +305,8 @@ EndpointRecord setup_endpoint(const GlobalOptions& opts, const AdminConfig& cfg,
     for (size_t i = 0; i < p.networks.size(); i++) rec.steps.push_back("veth:" + std::to_string(i));
     if (fw) rec.steps.push_back("firewall");
     records.save(rec);  // addresses and ports known; kernel changes may start
-    for (size_t i = 0; i < p.networks.size(); i++) attach_bridge(host, p.networks[i], ns, rec.attachments[i]);
-    {
+    for (size_t i = 0; i < p.networks.size(); i++) attach_network(host, p.networks[i], ns, rec.attachments[i]);
+    if (mode != "host" && mode != "container") {  // a shared netns is its owner's to configure
       ScopedNetns inside(ns);
       NlSocket inner;
       set_link_up(inner, 1);  // lo is ifindex 1 in every netns
@@ -251,6 +316,7 @@ EndpointRecord setup_endpoint(const GlobalOptions& opts, const AdminConfig& cfg,
       write_sysctl("/proc/sys/net/ipv4/ip_forward", "1");
       for (size_t i = 0; i < p.networks.size(); i++) {
         const auto& net = p.networks[i];
+        if (net.driver != "bridge") continue;  // sub-interfaces bypass the host's netfilter
         NetworkRules nr{net.name, net.bridge, net.subnet.str(), net.internal};
         EndpointRules er{rec.short_id(), rec.attachments[i].ip, net.bridge, {}};
         if (i == 0) er.ports = rec.ports;

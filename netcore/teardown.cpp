@@ -5,6 +5,7 @@
 
 #include "netcore/discovery.h"
 #include "netcore/drivers/bridge.h"
+#include "netcore/drivers/vlan.h"
 #include "netcore/error.h"
 #include "netcore/firewall/firewall.h"
 #include "netcore/fsutil.h"
@@ -98,8 +99,13 @@ void undo_record(const Paths& paths, const AdminConfig& cfg, const EndpointRecor
           fw->remove_endpoint_rules({rec.short_id(), a.ip, a.bridge, i == 0 ? rec.ports : std::vector<PortMapping>{}});
         }
       } else if (kind == "veth") {
-        if (!host) host.emplace();
-        detach_bridge(*host, rec.attachments[index]);
+        const auto& a = rec.attachments[index];
+        if (a.driver == "bridge") {
+          if (!host) host.emplace();
+          detach_bridge(*host, a);
+        } else {
+          detach_sublink(rec.netns, rec.netns_id, a);
+        }
       } else if (kind == "ports") {
         with_lock();
         if (rec.ports.empty())  // crashed before the reserved ports were recorded
