@@ -6,6 +6,8 @@
 
 #include "cli/network_cmd.h"
 #include "config/admin_config.h"
+#include "config/bundle_rewrite.h"
+#include "netcore/fsutil.h"
 #include "config/options.h"
 #include "netcore/endpoint_record.h"
 #include "netcore/error.h"
@@ -81,6 +83,39 @@ int cmd_gc(const GlobalOptions& o, const AdminConfig& cfg) {
   return 0;
 }
 
+// Adds ocinet's hooks and annotations to a bundle and prepares its network namespace entry for
+// the mode (host: removed; container:<ref>: pointed at the running container's netns).
+void cmd_bundle_inject(const GlobalOptions& o, const std::string& dir, const std::vector<std::string>& kvs,
+                       const std::string& hook_path) {
+  if (hook_path.empty() || hook_path[0] != '/') fail_invalid("--hook: must be an absolute path");
+  std::map<std::string, std::string> annotations;
+  for (const auto& kv : kvs) {
+    auto eq = kv.find('=');
+    if (eq == std::string::npos || eq == 0) fail_invalid("--annotation \"" + kv + "\": want KEY=VALUE");
+    annotations[kv.substr(0, eq)] = kv.substr(eq + 1);
+  }
+  std::string path = dir + "/config.json";
+  auto text = read_file(path);
+  if (!text) fail_invalid(path + ": not found");
+  nlohmann::json config;
+  try {
+    config = nlohmann::json::parse(*text);
+  } catch (const nlohmann::json::exception&) {
+    fail_invalid(path + ": malformed JSON");
+  }
+  add_annotations(config, annotations);
+  prepare_config_for_mode(o, config);  // validates every io.ocinet annotation too
+  // The hook runs with only the environment listed here: pass on where state lives.
+  std::vector<std::string> env;
+  const GlobalOptions defaults;
+  if (o.config != defaults.config) env.push_back("OCINET_CONFIG=" + o.config);
+  if (o.run_dir != defaults.run_dir) env.push_back("OCINET_RUN_DIR=" + o.run_dir);
+  if (o.lib_dir != defaults.lib_dir) env.push_back("OCINET_LIB_DIR=" + o.lib_dir);
+  if (o.log_level != defaults.log_level) env.push_back("OCINET_LOG_LEVEL=" + o.log_level);
+  add_hooks(config, hook_path, env);
+  write_file_atomic(path, config.dump(2) + "\n");
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -99,6 +134,16 @@ int main(int argc, char** argv) {
   auto* version = app.add_subcommand("version", "print the version");
   int exit_code = 0;
   add_network_commands(app, opts, exit_code);
+
+  auto* bundle = app.add_subcommand("bundle", "prepare OCI bundles for plain runc/crun");
+  bundle->require_subcommand(1);
+  auto* inject = bundle->add_subcommand("inject", "add ocinet's hooks and annotations to BUNDLE_DIR/config.json");
+  std::string bundle_dir, hook_path = "/usr/libexec/ocinet/ocinet-hook";
+  std::vector<std::string> inject_annotations;
+  inject->add_option("bundle", bundle_dir, "bundle directory")->required();
+  inject->add_option("--annotation", inject_annotations, "annotation KEY=VALUE");
+  inject->add_option("--hook", hook_path, "path of ocinet-hook as the runtime will see it");
+  inject->callback([&] { cmd_bundle_inject(opts, bundle_dir, inject_annotations, hook_path); });
   try {
     app.parse(argc, argv);
     if (exit_code) return exit_code;

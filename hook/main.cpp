@@ -5,6 +5,7 @@
 //   netcore/teardown.cpp  replay the record backwards
 // Errors: one line `ocinet: <id12>: <what failed>: <why>` on stderr, exit 1 (bad request) or 2
 // (system failure); the same event goes to syslog.
+#include <nlohmann/json.hpp>
 #include <spdlog/sinks/syslog_sink.h>
 #include <spdlog/spdlog.h>
 #include <sys/stat.h>
@@ -51,6 +52,16 @@ std::shared_ptr<spdlog::logger> make_logger(const std::string& level) {
 
 enum class Stage { Setup, Teardown, Precreate };
 
+// A runtime config (precreate) rather than an OCI state: it has a root or process and no status.
+bool looks_like_config(const std::string& input) {
+  try {
+    auto j = nlohmann::json::parse(input);
+    return j.is_object() && !j.contains("status") && (j.contains("root") || j.contains("process"));
+  } catch (const nlohmann::json::exception&) {
+    return false;
+  }
+}
+
 Stage parse_stage(const std::string& s) {
   if (s == "createRuntime" || s == "prestart" || s == "createContainer") return Stage::Setup;
   if (s == "poststop") return Stage::Teardown;
@@ -82,10 +93,18 @@ int main(int argc, char** argv) {
     if (!rest.empty()) stage = parse_stage(rest[0]);
     std::string input = read_stdin_bounded();
 
+    if (!stage && looks_like_config(input)) stage = Stage::Precreate;  // hooks.d gives no argument
     if (stage == Stage::Precreate) {
-      // Bridge and none modes need no change to config.json; pass it through untouched.
-      parse_bundle_config(input, "/");
-      std::fwrite(input.data(), 1, input.size(), stdout);
+      // Podman's precreate: config.json in, config.json out (and nothing else on stdout).
+      nlohmann::json config;
+      try {
+        config = nlohmann::json::parse(input);
+      } catch (const nlohmann::json::exception&) {
+        fail_invalid("config.json on stdin: malformed JSON");
+      }
+      prepare_config_for_mode(opts, config);
+      std::string out = config.dump();
+      std::fwrite(out.data(), 1, out.size(), stdout);
       return 0;
     }
 

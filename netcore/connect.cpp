@@ -2,6 +2,8 @@
 // attachment, logged in the same endpoint record so teardown and gc release them too.
 #include <algorithm>
 
+#include "config/annotations.h"
+#include "config/bundle_rewrite.h"
 #include "netcore/discovery.h"
 #include "netcore/drivers/driver.h"
 #include "netcore/error.h"
@@ -47,6 +49,34 @@ std::string resolve_container(const GlobalOptions& opts, const std::string& ref)
   if (records.load(ref)) return ref;
   if (auto id = read_file(Paths{opts.run_dir, opts.lib_dir}.names_dir() + "/" + ref); id && records.load(*id)) return *id;
   fail_invalid("no container \"" + ref + "\" known to ocinet");
+}
+
+std::string netns_of_container(const GlobalOptions& opts, const std::string& ref) {
+  RecordStore records(opts.run_dir);
+  std::string id = resolve_container(opts, ref);
+  auto rec = records.load(id);
+  if (!rec || !rec->ready() || rec->mode == "container" || rec->mode == "host")
+    fail_invalid("container \"" + ref + "\" has no network namespace of its own to join");
+  std::string alive;
+  try {
+    alive = Netns::open(rec->netns).identity();
+  } catch (const Error&) {
+  }
+  if (alive.empty() || alive != rec->netns_id) fail_invalid("container \"" + ref + "\" is not running");
+  return rec->netns;
+}
+
+void prepare_config_for_mode(const GlobalOptions& opts, nlohmann::json& config) {
+  std::map<std::string, std::string> annotations;
+  try {
+    if (config.contains("annotations") && config["annotations"].is_object())
+      annotations = config["annotations"].get<std::map<std::string, std::string>>();
+  } catch (const nlohmann::json::exception&) {
+    fail_invalid("config.json: annotations must be strings");
+  }
+  Annotations ann = parse_annotations(annotations);
+  std::string joined = ann.mode == "container" ? netns_of_container(opts, ann.mode_container) : "";
+  rewrite_netns_for_mode(config, ann.mode, joined);
 }
 
 void connect_endpoint(const GlobalOptions& opts, const AdminConfig& cfg, const std::string& network,

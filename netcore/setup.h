@@ -1,6 +1,7 @@
 // The two verbs of the hook. Setup: validate everything, then apply steps under a write-ahead
 // endpoint record, rolling back on any failure. Teardown: replay the record backwards.
 #pragma once
+#include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
 
@@ -51,4 +52,10 @@ void disconnect_endpoint(const GlobalOptions& opts, const AdminConfig& cfg, cons
                          const std::string& container);
 // Container id for a name or an id known to ocinet; Invalid when unknown.
 std::string resolve_container(const GlobalOptions& opts, const std::string& name_or_id);
+// The netns path of a running container (for mode container:<ref>); Invalid when it is unknown,
+// stopped, or itself shares another container's or the host's netns.
+std::string netns_of_container(const GlobalOptions& opts, const std::string& name_or_id);
+// config.json prepared for the mode its annotations ask for (precreate / bundle inject):
+// validates the annotations, then rewrites the network namespace entry for host/container.
+void prepare_config_for_mode(const GlobalOptions& opts, nlohmann::json& config);
 }  // namespace ocinet
