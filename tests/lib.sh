@@ -16,7 +16,8 @@ NETNSES=()
 
 cleanup() {
   local c ns
-  for c in "${CONTAINERS[@]}"; do
+  # Every container of this run's private runc root, whether or not the test still tracks it.
+  for c in "${CONTAINERS[@]}" $(runc --root "$RUNC_ROOT" list -q 2>/dev/null); do
     nsenter --net="/run/netns/$HOSTNS" runc --root "$RUNC_ROOT" delete -f "$c" >/dev/null 2>&1 || true
   done
   # Servers the test started inside its namespaces go first, then the namespaces.
