@@ -29,7 +29,8 @@ LinkPtr make_sublink(const std::string& driver, int parent_ifindex, const std::s
     rtnl_link_macvlan_set_mode(link.get(), uint32_t(m));
   } else if (driver == "ipvlan") {
     link.reset(rtnl_link_ipvlan_alloc());
-    int m = rtnl_link_ipvlan_str2mode(mode.empty() ? "l2" : mode.c_str());
+    // libnl 3.7's rtnl_link_ipvlan_str2mode knows l2 and l3 only; l3s is the kernel's too.
+    int m = mode.empty() || mode == "l2" ? IPVLAN_MODE_L2 : mode == "l3" ? IPVLAN_MODE_L3 : mode == "l3s" ? IPVLAN_MODE_L3S : -1;
     if (m < 0) fail_invalid("ipvlan_mode " + mode + " is not an ipvlan mode");
     rtnl_link_ipvlan_set_mode(link.get(), uint16_t(m));
   } else {
