@@ -42,6 +42,6 @@ ip -n "$HOSTNS" -br link
 echo "-- firewall rules of the container: $(fw_rules "ocinet:$id")"
 echo "-- leases: $(find "$OCINET_RUN_DIR/ipam" -type f ! -name next | wc -l)"
 echo "-- endpoint records: $(find "$OCINET_RUN_DIR/endpoints" -type f | wc -l)"
-[ "$(ip -n "$HOSTNS" -br link | grep -c '^oc[0-9a-f]')" = 0 ] || die "a veth is left"
+[ "$(host_veths)" = 0 ] || die "a veth is left"
 [ "$(fw_rules "ocinet:$id")" = 0 ] || die "a firewall rule is left"
 echo "demo: OK"

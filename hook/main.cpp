@@ -12,11 +12,13 @@
 #include <unistd.h>
 
 #include <cstdio>
+#include <cstring>
 #include <cstdlib>
 #include <string>
 #include <vector>
 
 #include "config/admin_config.h"
+#include "hook/confine.h"
 #include "config/oci_state.h"
 #include "config/options.h"
 #include "netcore/error.h"
@@ -77,6 +79,19 @@ int main(int argc, char** argv) {
   ::unsetenv("LD_PRELOAD");
   ::unsetenv("LD_LIBRARY_PATH");
   ::umask(022);
+  if (!confine_hook()) {
+    std::fprintf(stderr, "ocinet: -: confining the hook with seccomp: %s\n", std::strerror(errno));
+    return 2;
+  }
+#ifdef OCINET_TESTING
+  // Testing build only: prove that the confinement refuses execve (the SIGSYS handler exits).
+  if (std::getenv("OCINET_TEST_EXEC")) {
+    char* const args[] = {const_cast<char*>("/bin/true"), nullptr};
+    ::execve("/bin/true", args, environ);
+    std::fprintf(stderr, "ocinet: -: execve was not refused\n");
+    return 3;
+  }
+#endif
 
   std::string id12 = "-";
   std::shared_ptr<spdlog::logger> log;

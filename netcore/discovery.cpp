@@ -4,6 +4,7 @@
 #include <set>
 
 #include "netcore/error.h"
+#include "netcore/fault.h"
 #include "netcore/ipam.h"
 #include "netcore/network_store.h"
 
@@ -145,6 +146,7 @@ std::vector<PeerEntry> announce(const Paths& paths, const RecordStore& records, 
     for (const auto& peer : peers_on(paths, records, net, self.id)) {
       if (!done.insert(peer.id).second) continue;  // shares several networks: once is enough
       for (auto& e : shared_entries(peer, self)) mine.push_back({peer.id, e});
+      fault_point("announce to a peer");
       edit_peer(paths, peer, self.id, shared_entries(self, peer));
     }
   return mine;

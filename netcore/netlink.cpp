@@ -16,6 +16,7 @@
 #include <cstring>
 
 #include "netcore/error.h"
+#include "netcore/fault.h"
 #include "netcore/fsutil.h"
 
 namespace ocinet {
@@ -70,6 +71,7 @@ int link_index(NlSocket& nl, const std::string& name) {
 
 int ensure_bridge(NlSocket& nl, const std::string& name, const Ipv4Net& subnet, uint32_t gateway, int mtu) {
   if (int idx = link_index(nl, name)) return idx;
+  fault_point("create bridge");
   LinkPtr br(rtnl_link_bridge_alloc());
   if (!br) fail_system("netlink: out of memory", ENOMEM);
   rtnl_link_set_name(br.get(), name.c_str());
@@ -94,6 +96,7 @@ int ensure_bridge(NlSocket& nl, const std::string& name, const Ipv4Net& subnet, 
 
 void create_veth(NlSocket& nl, const std::string& host_name, int master_ifindex, int mtu, const std::string& peer_name,
                  int peer_ns_fd, const std::string& peer_mac) {
+  fault_point("create veth");
   LinkPtr veth(rtnl_link_veth_alloc());
   if (!veth) fail_system("netlink: out of memory", ENOMEM);
   rtnl_link* peer = rtnl_link_veth_get_peer(veth.get());  // owned by veth
@@ -130,6 +133,7 @@ bool delete_link(NlSocket& nl, const std::string& name) {
 }
 
 void add_address(NlSocket& nl, int ifindex, uint32_t ip, int prefix) {
+  fault_point("add address");
   AddrPtr addr(rtnl_addr_alloc());
   rtnl_addr_set_ifindex(addr.get(), ifindex);
   auto local = v4addr(ip, prefix);
@@ -150,6 +154,7 @@ static NlAddrPtr parse_addr(const std::string& text) {
 }
 
 void add_address6(NlSocket& nl, int ifindex, const std::string& ip, int prefix) {
+  fault_point("add IPv6 address");
   AddrPtr addr(rtnl_addr_alloc());
   rtnl_addr_set_ifindex(addr.get(), ifindex);
   auto local = parse_addr(ip + "/" + std::to_string(prefix));
@@ -160,6 +165,7 @@ void add_address6(NlSocket& nl, int ifindex, const std::string& ip, int prefix) 
 }
 
 void add_default_route6(NlSocket& nl, const std::string& gateway, int ifindex) {
+  fault_point("add IPv6 default route");
   RoutePtr route(rtnl_route_alloc());
   rtnl_route_set_family(route.get(), AF_INET6);
   rtnl_route_set_table(route.get(), RT_TABLE_MAIN);
@@ -176,6 +182,7 @@ void add_default_route6(NlSocket& nl, const std::string& gateway, int ifindex) {
 }
 
 void set_link_up(NlSocket& nl, int ifindex) {
+  fault_point("set link up");
   LinkPtr orig(rtnl_link_alloc()), change(rtnl_link_alloc());
   rtnl_link_set_ifindex(orig.get(), ifindex);
   rtnl_link_set_flags(change.get(), IFF_UP);
@@ -184,6 +191,7 @@ void set_link_up(NlSocket& nl, int ifindex) {
 }
 
 void add_default_route(NlSocket& nl, uint32_t gateway, int ifindex) {
+  fault_point("add default route");
   RoutePtr route(rtnl_route_alloc());
   rtnl_route_set_family(route.get(), AF_INET);
   rtnl_route_set_table(route.get(), RT_TABLE_MAIN);

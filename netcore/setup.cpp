@@ -9,6 +9,7 @@
 #include "netcore/discovery.h"
 #include "netcore/drivers/driver.h"
 #include "netcore/error.h"
+#include "netcore/fault.h"
 #include "netcore/firewall/firewall.h"
 #include "netcore/fsutil.h"
 #include "netcore/ipam.h"
@@ -45,6 +46,7 @@ void check_policy(const Policy& p, const Annotations& a, const std::vector<std::
 // Takes RUN/names/<name> for `id`. A name held by a container that has no endpoint record any
 // more is stale and taken over.
 void register_name(const Paths& paths, const RecordStore& records, const std::string& name, const std::string& id) {
+  fault_point("register name");
   std::string path = paths.names_dir() + "/" + name;
   if (create_exclusive(path, id)) return;
   auto holder = read_file(path);
@@ -93,6 +95,7 @@ ContainerFileTarget file_target(const BundleConfig& b, const std::string& dest) 
 
 void update_file(const BundleConfig& b, const std::string& dest, const std::vector<std::string>& lines) {
   auto t = file_target(b, dest);
+  fault_point(dest.c_str());
   try {
     write_container_file(t, merge_block(read_container_file(t), lines));
   } catch (const Error& e) {
@@ -129,10 +132,24 @@ void write_files(const Plan& p, const EndpointRecord& rec, const std::vector<Pee
 
   // /etc/hostname holds only the name: no room for markers, so it is written whole.
   auto t = file_target(p.bundle, "/etc/hostname");
+  fault_point("/etc/hostname");
   try {
     write_container_file(t, (p.hostname.empty() ? p.name : p.hostname) + "\n");
   } catch (const Error& e) {
     throw Error(e.kind(), "writing /etc/hostname: " + std::string(e.what()));
+  }
+}
+
+// Rollback of write_files: ocinet's blocks out of the container's hosts and resolv.conf, best
+// effort (/etc/hostname holds only the name and is left).
+void remove_own_blocks(const BundleConfig& b) {
+  for (const char* dest : {"/etc/hosts", "/etc/resolv.conf"}) {
+    try {
+      auto t = file_target(b, dest);
+      std::string text = read_container_file(t);
+      if (text.find(kBlockBegin) != std::string::npos) write_container_file(t, merge_block(text, {}));
+    } catch (const Error&) {
+    }
   }
 }
 
@@ -149,6 +166,7 @@ LeaseStore v6_leases(const Paths& paths, const NetworkDef& net) {
 
 void lease_addresses(const Paths& paths, const NetworkDef& net, const std::string& id, std::optional<uint32_t> ip,
                      const std::optional<std::string>& ip6, Attachment& a) {
+  fault_point("take lease");
   LeaseStore leases(paths.lease_dir(net.name), net.subnet, net.gateway, net.ip_range);
   uint32_t v4 = ip ? leases.allocate_static(id, *ip) : leases.allocate(id);
   a.ip = ipv4_str(v4);
@@ -289,6 +307,7 @@ EndpointRecord setup_endpoint(const GlobalOptions& opts, const AdminConfig& cfg,
   for (size_t i = 0; i < p.networks.size(); i++) rec.steps.push_back("lease:" + std::to_string(i));
   if (!p.ann.ports.empty()) rec.steps.push_back("ports");
   records.save(rec);
+  bool files_started = false;
   try {
     {
       FileLock lock(paths.alloc_lock());
@@ -300,7 +319,10 @@ EndpointRecord setup_endpoint(const GlobalOptions& opts, const AdminConfig& cfg,
         if (i == 0 && p.ann.ip) ip = parse_ipv4(*p.ann.ip);
         lease_addresses(paths, net, rec.id, ip, i == 0 ? p.ann.ip6 : std::nullopt, rec.attachments[i]);
       }
-      if (!p.ann.ports.empty()) rec.ports = PortTable(paths.ports_dir()).reserve(rec.id, p.ann.ports);
+      if (!p.ann.ports.empty()) {
+        fault_point("reserve ports");
+        rec.ports = PortTable(paths.ports_dir()).reserve(rec.id, p.ann.ports);
+      }
     }
     for (size_t i = 0; i < p.networks.size(); i++) rec.steps.push_back("veth:" + std::to_string(i));
     if (fw) rec.steps.push_back("firewall");
@@ -320,10 +342,12 @@ EndpointRecord setup_endpoint(const GlobalOptions& opts, const AdminConfig& cfg,
         NetworkRules nr{net.name, net.bridge, net.subnet.str(), net.internal};
         EndpointRules er{rec.short_id(), rec.attachments[i].ip, net.bridge, {}};
         if (i == 0) er.ports = rec.ports;
+        fault_point("firewall");
         fw->add_endpoint(nr, er);
       }
     }
     auto discovery = discovery_networks(rec);
+    files_started = true;
     if (discovery.empty()) {
       write_files(p, rec, {});
       rec.state = "ready";
@@ -340,6 +364,7 @@ EndpointRecord setup_endpoint(const GlobalOptions& opts, const AdminConfig& cfg,
     }
   } catch (...) {
     try {
+      if (files_started) remove_own_blocks(p.bundle);
       undo_record(paths, cfg, rec);
       records.remove(rec.id);
     } catch (...) {

@@ -122,4 +122,7 @@ hook() { printf '%s' "$2" | ip netns exec "$HOSTNS" "$HOOK" "$1"; }
 # connection, so any failure is just "no answer".
 http_get() { ip netns exec "$1" timeout 5 busybox wget -q -O- "$2" 2>/dev/null || true; }
 
+# Host ends of container veths in $HOSTNS ("oc" + 12 hex + index; bridges are ocinet0/ocbr-*).
+host_veths() { ip -n "$HOSTNS" -br link | grep -cE '^oc[0-9a-f]{12}[0-9]' || true; }
+
 fw_rules() { ip netns exec "$HOSTNS" iptables-legacy-save 2>/dev/null | grep -c -- "$1" || true; }

@@ -10,6 +10,7 @@
 #include <memory>
 
 #include "netcore/error.h"
+#include "netcore/fault.h"
 
 namespace ocinet {
 namespace {
@@ -68,6 +69,7 @@ nl_msg* build_sublink_request(const std::string& driver, int parent_ifindex, con
 }
 
 void attach_sublink(NlSocket& host, const NetworkDef& net, const Netns& ns, const Attachment& a) {
+  fault_point("create sub-interface");
   std::string parent = option(net, "parent");
   int parent_idx = link_index(host, parent);
   if (!parent_idx) fail_system(net.driver + " network " + net.name + ": parent interface " + parent + " does not exist", 0);

@@ -35,7 +35,7 @@ ok "published port answers under crun"
 crun_do kill web KILL >/dev/null 2>&1 || true
 for _ in $(seq 50); do crun_do state web 2>/dev/null | grep -q '"stopped"' && break; sleep 0.1; done
 crun_do delete web
-[ "$(ip -n "$HOSTNS" -br link | grep -c '^oc[0-9a-f]')" = 0 ] || die "veth left after crun delete"
+[ "$(host_veths)" = 0 ] || die "veth left after crun delete"
 [ "$(fw_rules 'ocinet:web')" = 0 ] || die "firewall rules left after crun delete"
 [ -z "$(ls "$OCINET_RUN_DIR/endpoints")" ] || die "endpoint record left after crun delete"
 ok "crun delete ran the poststop hook: nothing left"

@@ -23,7 +23,7 @@ no_residue() {
   [ -z "$(ls "$OCINET_RUN_DIR/endpoints" 2>/dev/null)" ] || die "endpoint record left: $(ls "$OCINET_RUN_DIR/endpoints")"
   [ -z "$(find "$OCINET_RUN_DIR/ipam" "$OCINET_RUN_DIR/ports" "$OCINET_RUN_DIR/names" -type f ! -name next 2>/dev/null)" ] ||
     die "state left: $(find "$OCINET_RUN_DIR" -type f)"
-  [ "$(ip -n "$HOSTNS" -br link | grep -c '^oc[0-9a-f]')" = 0 ] || die "veth left: $(ip -n "$HOSTNS" -br link)"
+  [ "$(host_veths)" = 0 ] || die "veth left: $(ip -n "$HOSTNS" -br link)"
   [ "$(fw_rules 'ocinet:c')" = 0 ] || die "container firewall rules left"
 }
 
@@ -68,7 +68,7 @@ B2=$(bundle_for c2 "/run/netns/${TAG}-c2")
 expect_fail 1 "already published by container c1" createRuntime "$(state c2 "$B2" '{"io.ocinet.ports":"8080:80"}')"
 [ "$(ls "$OCINET_RUN_DIR/endpoints")" = "c1.json" ] || die "endpoint record of c2 left"
 [ "$(find "$OCINET_RUN_DIR/ipam" -type f ! -name next | wc -l)" = 1 ] || die "lease of c2 left"
-[ "$(ip -n "$HOSTNS" -br link | grep -c '^oc[0-9a-f]')" = 1 ] || die "veth of c2 left"
+[ "$(host_veths)" = 1 ] || die "veth of c2 left"
 ! ip -n "${TAG}-c2" link show eth0 >/dev/null 2>&1 || die "eth0 left in c2"
 ok "port conflict is exit 1 and leaves nothing behind"
 
@@ -87,7 +87,7 @@ export OCINET_RUN_DIR="$WORK/run2" OCINET_LIB_DIR="$WORK/lib2"
 hook createRuntime "$(state c1 "$B1" '{}')"
 expect_fail 1 "exhausted" createRuntime "$(state c2 "$B2" '{}')"
 [ "$(ls "$OCINET_RUN_DIR/endpoints")" = "c1.json" ] || die "endpoint record of c2 left"
-[ "$(ip -n "$HOSTNS" -br link | grep -c '^oc[0-9a-f]')" = 1 ] || die "veth of c2 left"
+[ "$(host_veths)" = 1 ] || die "veth of c2 left"
 hook poststop '{"id":"c1","status":"stopped","pid":0}'
 no_residue
 ok "exhausted subnet is exit 1 and leaves nothing behind"

@@ -47,7 +47,7 @@ ip=$(jq -r '.attachments[0].ip' "$OCINET_RUN_DIR/endpoints/"*.json)
 pm exec web cat /etc/hosts | grep -q "^$ip[[:space:]].*web" || die "podman's bind-mounted /etc/hosts lacks '$ip web'"
 ok "/etc/hosts written through podman's bind mount"
 pm rm -f -t 0 web >/dev/null
-[ "$(ip -n "$HOSTNS" -br link | grep -c '^oc[0-9a-f]')" = 0 ] || die "veth left after podman rm"
+[ "$(host_veths)" = 0 ] || die "veth left after podman rm"
 [ -z "$(ls "$OCINET_RUN_DIR/endpoints")" ] || die "endpoint record left after podman rm"
 [ "$(fw_rules 'ocinet:')" = 0 ] || die "firewall rules left after podman rm"
 ok "podman rm ran the poststop hook: nothing left"

@@ -47,7 +47,7 @@ ok "/etc/hosts, /etc/resolv.conf and /etc/hostname written"
 [ "$(fw_rules 'ocinet:web')" -ge 1 ] || die "no DNAT rule tagged with the container's id"
 stop_container web
 CONTAINERS=()
-[ "$(ip -n "$HOSTNS" -br link | grep -c '^oc[0-9a-f]')" = 0 ] || die "veth left after teardown"
+[ "$(host_veths)" = 0 ] || die "veth left after teardown"
 [ "$(fw_rules 'ocinet:web')" = 0 ] || die "firewall rules left after teardown"
 [ -z "$(find "$OCINET_RUN_DIR/ipam" -type f ! -name next)" ] || die "lease left after teardown"
 [ -z "$(ls "$OCINET_RUN_DIR/endpoints")" ] || die "endpoint record left after teardown"
