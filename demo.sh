@@ -40,7 +40,7 @@ CONTAINERS=()
 echo "-- links in the host namespace (the ocinet0 bridge stays, like docker0):"
 ip -n "$HOSTNS" -br link
 echo "-- firewall rules of the container: $(fw_rules "ocinet:$id")"
-echo "-- leases: $(find "$OCINET_RUN_DIR/ipam" -type f ! -name next | wc -l)"
+echo "-- leases: $(marks "$OCINET_RUN_DIR/ipam" | wc -l)"
 echo "-- endpoint records: $(find "$OCINET_RUN_DIR/endpoints" -type f | wc -l)"
 [ "$(host_veths)" = 0 ] || die "a veth is left"
 [ "$(fw_rules "ocinet:$id")" = 0 ] || die "a firewall rule is left"

@@ -63,23 +63,9 @@ int cmd_ps(const GlobalOptions& o, const std::string& format) {
 
 // Releases endpoints whose network namespace is gone (the runtime never ran poststop).
 int cmd_gc(const GlobalOptions& o, const AdminConfig& cfg) {
-  RecordStore records(o.run_dir);
-  int released = 0;
-  for (auto& id : records.list_ids()) {
-    auto r = records.load(id);
-    if (!r) continue;
-    bool alive = true;
-    try {
-      Netns::open(r->netns);
-    } catch (const Error&) {
-      alive = false;
-    }
-    if (alive) continue;
-    teardown_endpoint(o, cfg, id);
-    std::printf("released %s (%s)\n", r->short_id().c_str(), r->name.c_str());
-    released++;
-  }
-  std::printf("%d endpoint(s) released\n", released);
+  auto released = gc_endpoints(o, cfg);
+  for (const auto& r : released) std::printf("released %s (%s): %s\n", r.id.substr(0, 12).c_str(), r.name.c_str(), r.why.c_str());
+  std::printf("%zu endpoint(s) released\n", released.size());
   return 0;
 }
 

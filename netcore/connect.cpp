@@ -47,7 +47,8 @@ std::string resolve_container(const GlobalOptions& opts, const std::string& ref)
   if (!is_valid_name(ref, 128)) fail_invalid("invalid container reference \"" + ref + "\"");
   RecordStore records(opts.run_dir);
   if (records.load(ref)) return ref;
-  if (auto id = read_file(Paths{opts.run_dir, opts.lib_dir}.names_dir() + "/" + ref); id && records.load(*id)) return *id;
+  if (auto id = read_owner_mark(Paths{opts.run_dir, opts.lib_dir}.names_dir() + "/" + ref); id && is_valid_name(*id, 128) && records.load(*id))
+    return *id;
   fail_invalid("no container \"" + ref + "\" known to ocinet");
 }
 
@@ -84,6 +85,7 @@ void connect_endpoint(const GlobalOptions& opts, const AdminConfig& cfg, const s
   const Paths paths{opts.run_dir, opts.lib_dir};
   RecordStore records(opts.run_dir);
   std::string id = resolve_container(opts, container);
+  FileLock endpoint_lock(paths.endpoint_lock(id));
   EndpointRecord rec = load_running(records, id);
   for (const auto& al : aliases)
     if (!is_valid_name(al)) fail_invalid("--alias \"" + al + "\": invalid name");
@@ -166,6 +168,7 @@ void disconnect_endpoint(const GlobalOptions& opts, const AdminConfig& cfg, cons
   const Paths paths{opts.run_dir, opts.lib_dir};
   RecordStore records(opts.run_dir);
   std::string id = resolve_container(opts, container);
+  FileLock endpoint_lock(paths.endpoint_lock(id));
   EndpointRecord rec = load_running(records, id);
   auto it = std::find_if(rec.attachments.begin(), rec.attachments.end(),
                          [&](const Attachment& a) { return a.network == network; });

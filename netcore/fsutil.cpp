@@ -46,6 +46,23 @@ FileLock::FileLock(const std::string& path) {
     if (errno != EINTR) fail_system("locking " + path, errno);
 }
 
+std::optional<FileLock> FileLock::try_lock(const std::string& path) {
+  int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+  if (fd < 0 && errno == ENOENT) {
+    make_dirs(dirname_of(path));
+    fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+  }
+  if (fd < 0) fail_system("opening lock " + path, errno);
+  UniqueFd guard(fd);
+  while (::flock(fd, LOCK_EX | LOCK_NB) != 0) {
+    if (errno == EWOULDBLOCK) return std::nullopt;
+    if (errno != EINTR) fail_system("locking " + path, errno);
+  }
+  FileLock lock;
+  lock.fd_ = std::move(guard);
+  return lock;
+}
+
 std::optional<std::string> read_file(const std::string& path) {
   int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
   if (fd < 0) {
@@ -104,19 +121,37 @@ void write_file_atomic(const std::string& path, const std::string& content, bool
   }
 }
 
-bool create_exclusive(const std::string& path, const std::string& content) {
-  int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
-  if (fd < 0 && errno == ENOENT) {
+bool create_owner_mark(const std::string& path, const std::string& owner) {
+  int rc = ::symlink(owner.c_str(), path.c_str());
+  if (rc != 0 && errno == ENOENT) {
     make_dirs(dirname_of(path));
-    fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
+    rc = ::symlink(owner.c_str(), path.c_str());
   }
-  if (fd < 0) {
-    if (errno == EEXIST) return false;
-    fail_system("creating " + path, errno);
+  if (rc == 0) return true;
+  if (errno == EEXIST) return false;
+  fail_system("creating " + path, errno);
+}
+
+void replace_owner_mark(const std::string& path, const std::string& owner) {
+  std::string tmp = path + ".tmp." + std::to_string(::getpid());
+  ::unlink(tmp.c_str());
+  if (!create_owner_mark(tmp, owner)) fail_system("creating " + tmp, EEXIST);
+  if (::rename(tmp.c_str(), path.c_str()) != 0) {
+    int e = errno;
+    ::unlink(tmp.c_str());
+    fail_system("renaming " + tmp, e);
   }
-  UniqueFd guard(fd);
-  write_all(fd, content, path);
-  return true;
+}
+
+std::optional<std::string> read_owner_mark(const std::string& path) {
+  char buf[256];
+  ssize_t n = ::readlink(path.c_str(), buf, sizeof buf);
+  if (n < 0) {
+    if (errno == ENOENT) return std::nullopt;
+    if (errno == EINVAL) return std::string();  // not a mark (a stray regular file): no owner
+    fail_system("reading " + path, errno);
+  }
+  return std::string(buf, size_t(n));
 }
 
 void remove_file(const std::string& path) {

@@ -33,7 +33,11 @@ class UniqueFd {
 class FileLock {
  public:
   explicit FileLock(const std::string& path);
+  // Non-blocking: nullopt when someone else holds it.
+  static std::optional<FileLock> try_lock(const std::string& path);
+
  private:
+  FileLock() = default;
   UniqueFd fd_;
 };
 
@@ -42,8 +46,15 @@ void make_dirs(const std::string& path, int mode = 0700);
 std::optional<std::string> read_file(const std::string& path);
 // tmp file in the same directory + rename. `durable` adds fsync of file and directory (lib dir).
 void write_file_atomic(const std::string& path, const std::string& content, bool durable = false);
-// O_CREAT|O_EXCL: false when the file already exists.
-bool create_exclusive(const std::string& path, const std::string& content);
+// Ownership marks (leases, published ports, names): a symlink whose target is the owner's id.
+// symlink(2) creates name and content in one atomic step and fails if the name exists, so a
+// hook killed at any instant leaves either no mark or a complete one, never an empty file.
+// create_owner_mark: false when the mark already exists. Creates parent directories.
+bool create_owner_mark(const std::string& path, const std::string& owner);
+// Replaces the mark whatever it held (symlink to a temp name + rename).
+void replace_owner_mark(const std::string& path, const std::string& owner);
+// The owner, or nullopt when there is no mark.
+std::optional<std::string> read_owner_mark(const std::string& path);
 // unlink; a missing file is success.
 void remove_file(const std::string& path);
 

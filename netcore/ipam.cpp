@@ -30,7 +30,7 @@ uint32_t LeaseStore::allocate(const std::string& owner) {
   uint32_t ip = start;
   for (uint64_t i = 0; i < span; i++, ip = (ip == last ? first : ip + 1)) {
     if (!usable(ip)) continue;
-    if (create_exclusive(path_of(ip), owner)) {
+    if (create_owner_mark(path_of(ip), owner)) {
       write_file_atomic(hint_path, ipv4_str(ip == last ? first : ip + 1));
       return ip;
     }
@@ -41,7 +41,7 @@ uint32_t LeaseStore::allocate(const std::string& owner) {
 uint32_t LeaseStore::allocate_static(const std::string& owner, uint32_t ip) {
   if (!subnet_.contains(ip)) fail_invalid("address " + ipv4_str(ip) + " is outside the network's subnet " + subnet_.str());
   if (!usable(ip)) fail_invalid("address " + ipv4_str(ip) + " is reserved (network, broadcast or gateway)");
-  if (create_exclusive(path_of(ip), owner)) return ip;
+  if (create_owner_mark(path_of(ip), owner)) return ip;
   auto holder = owner_of(ip);
   if (holder && *holder == owner) return ip;
   fail_invalid("address " + ipv4_str(ip) + " is already in use by container " + holder.value_or("?").substr(0, 12));
@@ -49,11 +49,11 @@ uint32_t LeaseStore::allocate_static(const std::string& owner, uint32_t ip) {
 
 void LeaseStore::release_at(const std::string& dir, const std::string& owner, uint32_t ip) {
   std::string path = dir + "/" + ipv4_str(ip);
-  auto holder = read_file(path);
+  auto holder = read_owner_mark(path);
   if (holder && *holder == owner) remove_file(path);
 }
 
-std::optional<std::string> LeaseStore::owner_of(uint32_t ip) const { return read_file(path_of(ip)); }
+std::optional<std::string> LeaseStore::owner_of(uint32_t ip) const { return read_owner_mark(path_of(ip)); }
 
 std::vector<std::pair<uint32_t, std::string>> LeaseStore::list_at(const std::string& dir) {
   std::vector<std::pair<uint32_t, std::string>> out;
@@ -62,7 +62,7 @@ std::vector<std::pair<uint32_t, std::string>> LeaseStore::list_at(const std::str
   while (dirent* e = ::readdir(d)) {
     auto ip = parse_ipv4(e->d_name);
     if (!ip) continue;
-    if (auto holder = read_file(dir + "/" + e->d_name)) out.emplace_back(*ip, *holder);
+    if (auto holder = read_owner_mark(dir + "/" + e->d_name)) out.emplace_back(*ip, *holder);
   }
   ::closedir(d);
   return out;
@@ -75,7 +75,7 @@ std::optional<uint32_t> LeaseStore::find(const std::string& owner) const {
   while (dirent* e = ::readdir(d)) {
     auto ip = parse_ipv4(e->d_name);
     if (!ip) continue;
-    auto holder = read_file(dir_ + "/" + e->d_name);
+    auto holder = read_owner_mark(dir_ + "/" + e->d_name);
     if (holder && *holder == owner) {
       found = ip;
       break;

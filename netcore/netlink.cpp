@@ -60,25 +60,33 @@ NlSocket::~NlSocket() {
   if (sk_) nl_socket_free(sk_);
 }
 
-int link_index(NlSocket& nl, const std::string& name) {
+namespace {
+// ifindex (0 when absent) and whether the link is administratively up.
+std::pair<int, bool> link_state(NlSocket& nl, const std::string& name) {
   rtnl_link* raw = nullptr;
   int err = rtnl_link_get_kernel(nl.get(), 0, name.c_str(), &raw);
-  if (err == -NLE_OBJ_NOTFOUND || err == -NLE_NODEV) return 0;
+  if (err == -NLE_OBJ_NOTFOUND || err == -NLE_NODEV) return {0, false};
   if (err < 0) nl_fail("looking up " + name, err);
   LinkPtr link(raw);
-  return rtnl_link_get_ifindex(link.get());
+  return {rtnl_link_get_ifindex(link.get()), (rtnl_link_get_flags(link.get()) & IFF_UP) != 0};
 }
+}  // namespace
+
+int link_index(NlSocket& nl, const std::string& name) { return link_state(nl, name).first; }
 
 int ensure_bridge(NlSocket& nl, const std::string& name, const Ipv4Net& subnet, uint32_t gateway, int mtu) {
-  if (int idx = link_index(nl, name)) return idx;
-  fault_point("create bridge");
+  // The bridge is brought up last, after its address: an up bridge is a finished one. One
+  // that exists but is down was left half-made (a hook killed mid-way) and is finished here.
+  auto [existing, up] = link_state(nl, name);
+  if (existing && up) return existing;
+  if (!existing) fault_point("create bridge");
   LinkPtr br(rtnl_link_bridge_alloc());
   if (!br) fail_system("netlink: out of memory", ENOMEM);
   rtnl_link_set_name(br.get(), name.c_str());
   if (mtu > 0) rtnl_link_set_mtu(br.get(), unsigned(mtu));
-  int err = rtnl_link_add(nl.get(), br.get(), NLM_F_CREATE | NLM_F_EXCL);
+  int err = existing ? 0 : rtnl_link_add(nl.get(), br.get(), NLM_F_CREATE | NLM_F_EXCL);
   if (err < 0 && err != -NLE_EXIST) nl_fail("creating bridge " + name, err);
-  int idx = link_index(nl, name);
+  int idx = existing ? existing : link_index(nl, name);
   if (!idx) fail_system("creating bridge " + name + ": vanished after creation", 0);
   // A spoofed router advertisement must not configure the host through the bridge.
   write_sysctl("/proc/sys/net/ipv6/conf/" + name + "/accept_ra", "0");

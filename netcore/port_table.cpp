@@ -24,7 +24,7 @@ std::string PortTable::conflict(const PortMapping& m) const {
     std::string holder;
     while (dirent* e = ::readdir(d)) {
       if (e->d_name[0] == '.') continue;
-      if (auto h = read_file(port_dir + "/" + e->d_name)) {
+      if (auto h = read_owner_mark(port_dir + "/" + e->d_name)) {
         holder = *h;
         break;
       }
@@ -33,13 +33,13 @@ std::string PortTable::conflict(const PortMapping& m) const {
     return holder;
   }
   for (const std::string& leaf : {std::string("all"), m.host_ip})
-    if (auto h = read_file(port_dir + "/" + leaf)) return *h;
+    if (auto h = read_owner_mark(port_dir + "/" + leaf)) return *h;
   return "";
 }
 
 bool PortTable::try_take(const std::string& owner, const PortMapping& m) {
   if (!conflict(m).empty()) return false;
-  return create_exclusive(path_of(m), owner);
+  return create_owner_mark(path_of(m), owner);
 }
 
 std::vector<PortMapping> PortTable::reserve(const std::string& owner, const std::vector<PortSpec>& specs) {
@@ -88,7 +88,7 @@ std::vector<PortMapping> PortTable::reserve(const std::string& owner, const std:
 
 void PortTable::release(const std::string& owner, const std::vector<PortMapping>& maps) {
   for (const auto& m : maps) {
-    auto holder = read_file(path_of(m));
+    auto holder = read_owner_mark(path_of(m));
     if (holder && *holder == owner) remove_file(path_of(m));
   }
 }

@@ -48,12 +48,12 @@ void check_policy(const Policy& p, const Annotations& a, const std::vector<std::
 void register_name(const Paths& paths, const RecordStore& records, const std::string& name, const std::string& id) {
   fault_point("register name");
   std::string path = paths.names_dir() + "/" + name;
-  if (create_exclusive(path, id)) return;
-  auto holder = read_file(path);
+  if (create_owner_mark(path, id)) return;
+  auto holder = read_owner_mark(path);
   if (holder && *holder == id) return;
   if (holder && is_valid_name(*holder, 128) && records.load(*holder))
     fail_invalid("name \"" + name + "\" is already in use by container " + holder->substr(0, 12));
-  write_file_atomic(path, id);
+  replace_owner_mark(path, id);
 }
 
 struct Plan {
@@ -71,7 +71,7 @@ std::vector<HostsEntry> resolve_links(const Paths& paths, const RecordStore& rec
                                       const std::string& network) {
   std::vector<HostsEntry> out;
   for (const auto& l : ann.links) {
-    auto holder = read_file(paths.names_dir() + "/" + l.name);
+    auto holder = read_owner_mark(paths.names_dir() + "/" + l.name);
     std::optional<EndpointRecord> peer;
     if (holder && is_valid_name(*holder, 128)) peer = records.load(*holder);
     const Attachment* on_net = nullptr;
@@ -219,6 +219,8 @@ EndpointRecord joined_owner(const GlobalOptions& opts, const RecordStore& record
 EndpointRecord setup_endpoint(const GlobalOptions& opts, const AdminConfig& cfg, const OciState& state) {
   const Paths paths{opts.run_dir, opts.lib_dir};
   RecordStore records(opts.run_dir);
+  if (!is_valid_name(state.id, 128)) fail_invalid("OCI state: invalid container id");
+  FileLock endpoint_lock(paths.endpoint_lock(state.id));
 
   // 1. Validate everything before the first change.
   Plan p;

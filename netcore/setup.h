@@ -4,6 +4,7 @@
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "config/admin_config.h"
 #include "config/oci_state.h"
@@ -18,6 +19,9 @@ struct Paths {
   std::string lease_dir(const std::string& network) const { return run_dir + "/ipam/" + network; }
   std::string ports_dir() const { return run_dir + "/ports"; }
   std::string names_dir() const { return run_dir + "/names"; }
+  // Held by whoever sets up or tears down that endpoint: `ocinet gc` takes a record whose lock
+  // it can get and that is not ready for the remains of a crashed setup.
+  std::string endpoint_lock(const std::string& id) const { return run_dir + "/locks/ep-" + id + ".lock"; }
 };
 
 // Returns the endpoint (also when it already existed: setup is idempotent per container id).
@@ -25,6 +29,13 @@ EndpointRecord setup_endpoint(const GlobalOptions& opts, const AdminConfig& cfg,
 // Releases everything the record says exists; without a record, everything derivable from the
 // id. Best effort: keeps going after an error and throws the first one at the end.
 void teardown_endpoint(const GlobalOptions& opts, const AdminConfig& cfg, const std::string& id);
+
+struct GcResult {
+  std::string id, name, why;
+};
+// Releases every endpoint whose network namespace is gone (the runtime never ran poststop) or
+// whose setup died half-way (record not ready, nobody holding its lock).
+std::vector<GcResult> gc_endpoints(const GlobalOptions& opts, const AdminConfig& cfg);
 
 }  // namespace ocinet
 

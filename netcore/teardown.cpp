@@ -1,4 +1,5 @@
 #include <dirent.h>
+#include <signal.h>
 #include <sys/stat.h>
 
 #include <optional>
@@ -11,6 +12,7 @@
 #include "netcore/fsutil.h"
 #include "netcore/ipam.h"
 #include "netcore/netlink.h"
+#include "netcore/netns.h"
 #include "netcore/port_table.h"
 #include "netcore/setup.h"
 
@@ -51,10 +53,32 @@ void remove_owned_files(const std::string& dir, const std::string& owner) {
     if (::lstat(path.c_str(), &st) != 0) continue;
     if (S_ISDIR(st.st_mode)) {
       remove_owned_files(path, owner);
-    } else if (S_ISREG(st.st_mode)) {
-      auto content = read_file(path);
-      if (content && *content == owner) remove_file(path);
+    } else if (S_ISLNK(st.st_mode)) {
+      auto holder = read_owner_mark(path);
+      if (holder && *holder == owner) remove_file(path);
     }
+  }
+  ::closedir(d);
+}
+
+// Removes "<name>.tmp.<pid>" files (write_file_atomic, replace_owner_mark) whose writer is dead:
+// the remains of a hook killed between writing a temp file and renaming it.
+void remove_stale_temps(const std::string& dir) {
+  DIR* d = ::opendir(dir.c_str());
+  if (!d) return;
+  while (dirent* e = ::readdir(d)) {
+    std::string n = e->d_name;
+    if (n == "." || n == "..") continue;
+    std::string path = dir + "/" + n;
+    if (e->d_type == DT_DIR) {
+      remove_stale_temps(path);
+      continue;
+    }
+    auto at = n.rfind(".tmp.");
+    if (at == std::string::npos || at + 5 >= n.size() || n.find_first_not_of("0123456789", at + 5) != std::string::npos)
+      continue;
+    pid_t pid = pid_t(std::stol(n.substr(at + 5)));
+    if (::kill(pid, 0) != 0 && errno == ESRCH) ::unlink(path.c_str());
   }
   ::closedir(d);
 }
@@ -118,7 +142,7 @@ void undo_record(const Paths& paths, const AdminConfig& cfg, const EndpointRecor
       } else if (kind == "name") {
         with_lock();
         std::string path = paths.names_dir() + "/" + rec.name;
-        auto holder = read_file(path);
+        auto holder = read_owner_mark(path);
         if (holder && *holder == rec.id) remove_file(path);
       }
     });
@@ -126,12 +150,15 @@ void undo_record(const Paths& paths, const AdminConfig& cfg, const EndpointRecor
   errors.rethrow();
 }
 
-void teardown_endpoint(const GlobalOptions& opts, const AdminConfig& cfg, const std::string& id) {
-  const Paths paths{opts.run_dir, opts.lib_dir};
-  RecordStore records(opts.run_dir);
+namespace {
+
+// Caller holds the endpoint's lock.
+void teardown_locked(const Paths& paths, const AdminConfig& cfg, const std::string& id) {
+  RecordStore records(paths.run_dir);
   if (auto rec = records.load(id)) {
     undo_record(paths, cfg, *rec);
     records.remove(id);
+    remove_file(paths.endpoint_lock(id));
     return;
   }
   // No record: an unknown id, a second teardown, or a record lost with the run dir. Release
@@ -147,6 +174,45 @@ void teardown_endpoint(const GlobalOptions& opts, const AdminConfig& cfg, const 
     for (auto dir : {paths.run_dir + "/ipam", paths.ports_dir(), paths.names_dir()}) remove_owned_files(dir, id);
   });
   errors.rethrow();
+  remove_file(paths.endpoint_lock(id));
+}
+
+}  // namespace
+
+void teardown_endpoint(const GlobalOptions& opts, const AdminConfig& cfg, const std::string& id) {
+  const Paths paths{opts.run_dir, opts.lib_dir};
+  if (!is_valid_name(id, 128)) fail_invalid("invalid container id");
+  FileLock lock(paths.endpoint_lock(id));
+  teardown_locked(paths, cfg, id);
+}
+
+std::vector<GcResult> gc_endpoints(const GlobalOptions& opts, const AdminConfig& cfg) {
+  const Paths paths{opts.run_dir, opts.lib_dir};
+  RecordStore records(opts.run_dir);
+  std::vector<GcResult> released;
+  for (const auto& id : records.list_ids()) {
+    if (!is_valid_name(id, 128)) continue;
+    auto lock = FileLock::try_lock(paths.endpoint_lock(id));
+    if (!lock) continue;  // a setup or teardown is at work on it
+    auto rec = records.load(id);
+    if (!rec) continue;
+    std::string why;
+    if (!rec->ready()) {
+      why = "setup never completed";
+    } else {
+      std::string current;
+      try {
+        current = Netns::open(rec->netns).identity();
+      } catch (const Error&) {
+      }
+      if (current.empty() || (!rec->netns_id.empty() && current != rec->netns_id)) why = "network namespace gone";
+    }
+    if (why.empty()) continue;
+    teardown_locked(paths, cfg, id);
+    released.push_back({id, rec->name, why});
+  }
+  for (const auto& dir : {paths.run_dir + "/endpoints", paths.run_dir + "/ipam", paths.names_dir()}) remove_stale_temps(dir);
+  return released;
 }
 
 }  // namespace ocinet

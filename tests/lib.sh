@@ -122,6 +122,10 @@ hook() { printf '%s' "$2" | ip netns exec "$HOSTNS" "$HOOK" "$1"; }
 # connection, so any failure is just "no answer".
 http_get() { ip netns exec "$1" timeout 5 busybox wget -q -O- "$2" 2>/dev/null || true; }
 
+# Ownership marks (leases, published ports, names) are symlinks whose target is the owner id.
+marks() { find "$@" -type l 2>/dev/null || true; }
+marks_of() { local owner=$1; shift; find "$@" -type l -lname "$owner" 2>/dev/null || true; }
+
 # Host ends of container veths in $HOSTNS ("oc" + 12 hex + index; bridges are ocinet0/ocbr-*).
 host_veths() { ip -n "$HOSTNS" -br link | grep -cE '^oc[0-9a-f]{12}[0-9]' || true; }
 

@@ -29,6 +29,7 @@ static const char* const kAllowed[] = {
     "fstat", "newfstatat", "stat", "lstat", "statx", "access", "faccessat", "faccessat2", "fcntl", "ioctl", "dup",
     "dup2", "dup3", "getdents64", "mkdir", "mkdirat", "rmdir", "unlink", "unlinkat", "rename", "renameat",
     "renameat2", "fchmod", "fchown", "ftruncate", "fsync", "fdatasync", "flock", "readlink", "readlinkat", "getcwd",
+    "symlink", "symlinkat",  // ownership marks (fsutil.h)
     // sockets: rtnetlink, netfilter (libiptc, libnftables), syslog
     "socket", "bind", "connect", "getsockname", "getsockopt", "setsockopt", "sendmsg", "recvmsg", "sendto",
     "recvfrom", "sendmmsg", "poll", "ppoll", "shutdown",

@@ -31,7 +31,7 @@ S=$(state victim "$B" '{"io.ocinet.network":"fnet","io.ocinet.name":"victim","io
 nothing_left() {
   local n=$1
   [ ! -e "$OCINET_RUN_DIR/endpoints/victim.json" ] || die "step $n: endpoint record left"
-  [ -z "$(grep -rlx victim "$OCINET_RUN_DIR/ipam" "$OCINET_RUN_DIR/ports" "$OCINET_RUN_DIR/names" 2>/dev/null)" ] ||
+  [ -z "$(marks_of victim "$OCINET_RUN_DIR/ipam" "$OCINET_RUN_DIR/ports" "$OCINET_RUN_DIR/names")" ] ||
     die "step $n: lease, port or name left"
   [ "$(host_veths)" = 1 ] || die "step $n: veth left: $(ip -n "$HOSTNS" -br link)"
   ! ip -n "${TAG}-c" link show eth0 >/dev/null 2>&1 || die "step $n: eth0 left in the container netns"

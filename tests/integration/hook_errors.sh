@@ -21,8 +21,8 @@ expect_fail() {
 }
 no_residue() {
   [ -z "$(ls "$OCINET_RUN_DIR/endpoints" 2>/dev/null)" ] || die "endpoint record left: $(ls "$OCINET_RUN_DIR/endpoints")"
-  [ -z "$(find "$OCINET_RUN_DIR/ipam" "$OCINET_RUN_DIR/ports" "$OCINET_RUN_DIR/names" -type f ! -name next 2>/dev/null)" ] ||
-    die "state left: $(find "$OCINET_RUN_DIR" -type f)"
+  [ -z "$(marks "$OCINET_RUN_DIR/ipam" "$OCINET_RUN_DIR/ports" "$OCINET_RUN_DIR/names")" ] ||
+    die "state left: $(marks "$OCINET_RUN_DIR")"
   [ "$(host_veths)" = 0 ] || die "veth left: $(ip -n "$HOSTNS" -br link)"
   [ "$(fw_rules 'ocinet:c')" = 0 ] || die "container firewall rules left"
 }
@@ -57,7 +57,7 @@ S1=$(state c1 "$B1" '{"io.ocinet.ports":"8080:80"}')
 hook createRuntime "$S1"
 hook createRuntime "$S1"
 [ "$(ls "$OCINET_RUN_DIR/endpoints" | wc -l)" = 1 ] || die "two endpoint records"
-[ "$(find "$OCINET_RUN_DIR/ipam" -type f ! -name next | wc -l)" = 1 ] || die "two leases"
+[ "$(marks "$OCINET_RUN_DIR/ipam" | wc -l)" = 1 ] || die "not exactly one lease"
 [ "$(ip -n "${TAG}-c1" -4 -o addr show dev eth0 | wc -l)" = 1 ] || die "eth0 has not exactly one IPv4 address"
 [ "$(fw_rules 'ocinet:c1')" -ge 1 ] || die "no DNAT rule for c1"
 ok "setup twice yields one endpoint, one lease, one address"
@@ -67,7 +67,7 @@ new_netns "${TAG}-c2"
 B2=$(bundle_for c2 "/run/netns/${TAG}-c2")
 expect_fail 1 "already published by container c1" createRuntime "$(state c2 "$B2" '{"io.ocinet.ports":"8080:80"}')"
 [ "$(ls "$OCINET_RUN_DIR/endpoints")" = "c1.json" ] || die "endpoint record of c2 left"
-[ "$(find "$OCINET_RUN_DIR/ipam" -type f ! -name next | wc -l)" = 1 ] || die "lease of c2 left"
+[ "$(marks "$OCINET_RUN_DIR/ipam" | wc -l)" = 1 ] || die "lease of c2 left"
 [ "$(host_veths)" = 1 ] || die "veth of c2 left"
 ! ip -n "${TAG}-c2" link show eth0 >/dev/null 2>&1 || die "eth0 left in c2"
 ok "port conflict is exit 1 and leaves nothing behind"

@@ -49,7 +49,7 @@ stop_container web
 CONTAINERS=()
 [ "$(host_veths)" = 0 ] || die "veth left after teardown"
 [ "$(fw_rules 'ocinet:web')" = 0 ] || die "firewall rules left after teardown"
-[ -z "$(find "$OCINET_RUN_DIR/ipam" -type f ! -name next)" ] || die "lease left after teardown"
+[ "$(marks "$OCINET_RUN_DIR/ipam" | wc -l)" = 0 ] || die "lease left after teardown"
 [ -z "$(ls "$OCINET_RUN_DIR/endpoints")" ] || die "endpoint record left after teardown"
 body=$(http_get "${TAG}-client" http://10.77.0.1:8080/)
 [ -z "$body" ] || die "port 8080 still answers after teardown"

@@ -40,6 +40,6 @@ in_container ipv2 ping -c 1 -W 2 "$(jq -r '.attachments[0].ip' "$OCINET_RUN_DIR/
 ok "ipvlan l2: two containers ping each other by name and IP"
 stop_container ipv1
 stop_container ipv2
-[ -z "$(find "$OCINET_RUN_DIR/ipam/ipvnet" -type f ! -name next)" ] || die "ipvlan leases left"
+[ -z "$(marks "$OCINET_RUN_DIR/ipam/ipvnet")" ] || die "ipvlan leases left"
 ok "teardown releases the leases"
 echo "$pass passed, 0 failed"

@@ -74,7 +74,8 @@ can_ping alpine1 ghost || die "alpine1 cannot resolve ghost"
 ip netns del "${TAG}-ghost"
 ocinet gc | grep -q "ghost" || die "gc did not release ghost"
 grep -q ghost "$WORK/alpine1/rootfs/etc/hosts" && die "ghost still in alpine1's /etc/hosts after gc"
-[ -z "$(grep -rl ghost "$OCINET_RUN_DIR/ipam" "$OCINET_RUN_DIR/names" "$OCINET_RUN_DIR/ports" 2>/dev/null)" ] || die "ghost's state left after gc"
+[ -n "$(marks_of alpine1 "$OCINET_RUN_DIR/ipam")" ] || die "the marks check finds nothing even for a live container"
+[ -z "$(marks_of ghost "$OCINET_RUN_DIR/ipam" "$OCINET_RUN_DIR/names" "$OCINET_RUN_DIR/ports")" ] || die "ghost's state left after gc"
 [ "$(fw_rules 'ocinet:ghost')" = 0 ] || die "ghost's firewall rules left after gc"
 ok "gc releases lease, rules and peers' hosts lines of an endpoint whose netns is gone"
 
@@ -97,7 +98,7 @@ ips=$(for i in $(seq 20); do ip_of "p$i" par; done | sort -u | wc -l)
 [ "$ips" = 20 ] || die "20 parallel setups gave $ips distinct addresses"
 for i in $(seq 20); do hook poststop "{\"id\":\"p$i\",\"status\":\"stopped\",\"pid\":0}" & done
 wait
-[ -z "$(find "$OCINET_RUN_DIR/ipam/par" -type f ! -name next)" ] || die "leases left after 20 parallel teardowns"
+[ -z "$(marks "$OCINET_RUN_DIR/ipam/par")" ] || die "leases left after 20 parallel teardowns"
 ok "20 parallel setups on one network get 20 distinct addresses; parallel teardowns release them"
 
 # Dual stack: --ipv6 networks give each endpoint an IPv6 address and default route too.
@@ -119,7 +120,7 @@ br=$(ocinet network inspect v6net | jq -r '.[0].Options["com.docker.network.brid
 [ "$(ip netns exec "$HOSTNS" cat /proc/sys/net/ipv6/conf/$br/accept_ra)" = 0 ] || die "accept_ra is not 0 on $br"
 grep -q "^$b6[[:space:]]v6b" "$WORK/b-v6a/rootfs/etc/hosts" || die "v6a's /etc/hosts lacks v6b's IPv6 address"
 for c in v6a v6b; do hook poststop "{\"id\":\"$c\",\"status\":\"stopped\",\"pid\":0}"; done
-[ -z "$(find "$OCINET_RUN_DIR/ipam/v6net" -type f ! -name next)" ] || die "IPv6 leases left after teardown"
+[ -z "$(marks "$OCINET_RUN_DIR/ipam/v6net")" ] || die "IPv6 leases left after teardown"
 ok "dual stack: IPv6 addresses, default route, ping, accept_ra=0, hosts lines, leases released"
 
 echo "$pass passed, 0 failed"
