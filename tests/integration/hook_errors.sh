@@ -81,6 +81,20 @@ hook poststop '{"id":"c1","status":"stopped","pid":0}'
 no_residue
 ok "teardown twice is exit 0 and leaves no veth, rule, lease or record"
 
+# Policy: each refused request is exit 1 naming the policy key, and changes nothing.
+echo '{"policy":{"allowed_modes":["bridge"],"allowed_networks":["bridge"],"min_host_port":1024,
+  "allowed_host_ips":["127.0.0.1"],"allow_static_ip":false}}' >"$OCINET_CONFIG"
+expect_fail 1 "policy allowed_modes" createRuntime "$(state c1 "$B1" '{"io.ocinet.mode":"none"}')"
+expect_fail 1 "policy allowed_networks" createRuntime "$(state c1 "$B1" '{"io.ocinet.network":"other"}')"
+expect_fail 1 "policy min_host_port" createRuntime "$(state c1 "$B1" '{"io.ocinet.ports":"80:80"}')"
+expect_fail 1 "policy allowed_host_ips" createRuntime "$(state c1 "$B1" '{"io.ocinet.ports":"10.1.1.1:8080:80"}')"
+expect_fail 1 "policy allow_static_ip" createRuntime "$(state c1 "$B1" '{"io.ocinet.ip":"172.17.0.50"}')"
+no_residue
+hook createRuntime "$(state c1 "$B1" '{"io.ocinet.ports":"127.0.0.1:8080:80"}')"
+hook poststop '{"id":"c1","status":"stopped","pid":0}'
+no_residue
+ok "policy refuses what it does not allow (exit 1 naming the key) and allows the rest"
+
 # Exhausted subnet: a pool with room for one container.
 echo '{"address_pools":[{"base":"10.99.0.0/30","size":30}]}' >"$OCINET_CONFIG"
 export OCINET_RUN_DIR="$WORK/run2" OCINET_LIB_DIR="$WORK/lib2"
