@@ -95,6 +95,34 @@ hook poststop '{"id":"c1","status":"stopped","pid":0}'
 no_residue
 ok "policy refuses what it does not allow (exit 1 naming the key) and allows the rest"
 
+# Hostile rootfs: the hook writes only inside it, refuses odd files, and a refusal is exit 1
+# that leaves nothing behind.
+echo "precious" >"$WORK/outside.txt"
+new_netns "${TAG}-r"
+BR=$(bundle_for r "/run/netns/${TAG}-r")
+rootfs_case() {  # rootfs_case WANT_EXIT PREPARE...: prepare etc/, run setup, check
+  local want=$1
+  shift
+  rm -rf "$BR/rootfs/etc"
+  mkdir -p "$BR/rootfs/etc"
+  (cd "$BR/rootfs" && eval "$@")
+  local rc=0
+  out=$(timeout 10 bash -c "$(declare -f hook); HOSTNS=$HOSTNS HOOK=$HOOK; hook createRuntime '$(state r "$BR" '{}')'" 2>&1) || rc=$?
+  [ "$rc" = "$want" ] || die "rootfs case '$*': want exit $want, got $rc: $out"
+  [ "$(cat "$WORK/outside.txt")" = precious ] || die "rootfs case '$*': a file outside the rootfs changed"
+  [ ! -e "$WORK/hosts" ] && [ ! -e "$WORK/etc/hosts" ] || die "rootfs case '$*': wrote outside the rootfs"
+  if [ "$want" = 0 ]; then hook poststop '{"id":"r","status":"stopped","pid":0}'; fi
+  no_residue
+}
+rootfs_case 0 "ln -s '$WORK/outside.txt' etc/hosts"
+[ -f "$BR/rootfs/etc/hosts" ] && [ ! -L "$BR/rootfs/etc/hosts" ] || die "the symlinked etc/hosts was not replaced by a file"
+rootfs_case 0 "rmdir etc && ln -s ../../../../../.. etc"
+[ -f "$BR/rootfs/hosts" ] || die "with etc -> ../../.., the hosts file should land at the rootfs top"
+rootfs_case 1 "mkdir etc/hosts"
+rootfs_case 1 "mkfifo etc/hosts"
+rootfs_case 1 "truncate -s 2G etc/hosts"
+ok "hostile rootfs (symlink out, ../../.. etc, directory, FIFO, 2 GB file): nothing outside touched, odd files refused cleanly"
+
 # Exhausted subnet: a pool with room for one container.
 echo '{"address_pools":[{"base":"10.99.0.0/30","size":30}]}' >"$OCINET_CONFIG"
 export OCINET_RUN_DIR="$WORK/run2" OCINET_LIB_DIR="$WORK/lib2"
