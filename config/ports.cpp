@@ -59,6 +59,7 @@ PortSpec parse_port_spec(const std::string& spec) {
     auto colon = rest.find(':');
     p.host_ip = rest.substr(0, colon);
     if (!parse_ipv4(p.host_ip)) bad(spec, "invalid host address \"" + p.host_ip + "\"");
+    if (p.host_ip == "0.0.0.0") p.host_ip.clear();  // Docker's spelling of "every address"
     rest = rest.substr(colon + 1);
   }
   auto colon = rest.find(':');

@@ -90,6 +90,9 @@ int ensure_bridge(NlSocket& nl, const std::string& name, const Ipv4Net& subnet, 
   if (!idx) fail_system("creating bridge " + name + ": vanished after creation", 0);
   // A spoofed router advertisement must not configure the host through the bridge.
   write_sysctl("/proc/sys/net/ipv6/conf/" + name + "/accept_ra", "0");
+  // Ports published on 127.0.0.1 are DNAT'd from the host's loopback to the bridge; the kernel
+  // routes such packets only where route_localnet is on: this bridge, never "all".
+  write_sysctl("/proc/sys/net/ipv4/conf/" + name + "/route_localnet", "1");
   AddrPtr addr(rtnl_addr_alloc());
   rtnl_addr_set_ifindex(addr.get(), idx);
   auto local = v4addr(gateway, subnet.prefix);
@@ -234,6 +237,20 @@ std::vector<Ipv4Net> ipv4_routes(NlSocket& nl) {
     out.push_back(n);
   }
   return out;
+}
+
+bool is_local_address(NlSocket& nl, uint32_t ip) {
+  nl_cache* raw = nullptr;
+  if (int err = rtnl_addr_alloc_cache(nl.get(), &raw); err < 0) nl_fail("dumping addresses", err);
+  std::unique_ptr<nl_cache, CacheDel> cache(raw);
+  uint32_t be = htonl(ip);
+  for (nl_object* o = nl_cache_get_first(raw); o; o = nl_cache_get_next(o)) {
+    nl_addr* local = rtnl_addr_get_local(reinterpret_cast<rtnl_addr*>(o));
+    if (local && nl_addr_get_family(local) == AF_INET && nl_addr_get_len(local) == 4 &&
+        std::memcmp(nl_addr_get_binary_addr(local), &be, 4) == 0)
+      return true;
+  }
+  return false;
 }
 
 std::string mac_for_ip(uint32_t ip) {

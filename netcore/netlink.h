@@ -45,6 +45,8 @@ void set_link_up(NlSocket& nl, int ifindex);
 void add_default_route(NlSocket& nl, uint32_t gateway, int ifindex);
 // Destinations of the IPv4 routes of the main table (default route excluded).
 std::vector<Ipv4Net> ipv4_routes(NlSocket& nl);
+// Whether `ip` (IPv4) is an address of an interface of this netns (one address dump).
+bool is_local_address(NlSocket& nl, uint32_t ip);
 
 // Docker-style MAC derived from the IPv4 address: 02:42:a:b:c:d.
 std::string mac_for_ip(uint32_t ip);

@@ -279,6 +279,14 @@ EndpointRecord setup_endpoint(const GlobalOptions& opts, const AdminConfig& cfg,
   if (!p.ann.ports.empty() && p.networks[0].driver != "bridge")
     fail_invalid("io.ocinet.ports: network " + p.networks[0].name + " (" + p.networks[0].driver +
                  ") has no NAT to publish ports through");
+  for (const auto& spec : p.ann.ports) {
+    if (spec.host_ip.empty()) continue;
+    auto addr = parse_ipv4(spec.host_ip);
+    if (!addr) fail_invalid("io.ocinet.ports: IPv6 host address " + spec.host_ip + " is not supported by this build's firewall");
+    // 0.0.0.0 is Docker's "every address"; anything else must be one of the host's own.
+    if (*addr != 0 && !is_local_address(host, *addr))
+      fail_invalid("io.ocinet.ports: host address " + spec.host_ip + " is not an address of this host");
+  }
   if (!p.networks.empty()) p.link_entries = resolve_links(paths, records, p.ann, p.networks[0].name);
   auto fw = any_bridge ? make_firewall(cfg.firewall_backend) : nullptr;
   if (owner) p.joined = own_entries(*owner);

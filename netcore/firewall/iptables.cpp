@@ -42,8 +42,12 @@ namespace {
 constexpr const char* kDnatChain = "OCINET-DNAT";
 constexpr const char* kPostChain = "OCINET-POSTROUTING";
 constexpr const char* kForwardChain = "OCINET-FORWARD";
+// Docker's two-stage isolation: stage 1 sends traffic leaving an ocinet bridge for another
+// interface to stage 2, which drops it if that interface is another ocinet bridge.
+constexpr const char* kIsolate1Chain = "OCINET-ISOLATE-1";
+constexpr const char* kIsolate2Chain = "OCINET-ISOLATE-2";
 constexpr const char* kNatChains[] = {kDnatChain, kPostChain};
-constexpr const char* kFilterChains[] = {kForwardChain};
+constexpr const char* kFilterChains[] = {kForwardChain, kIsolate1Chain, kIsolate2Chain};
 
 // The lock iptables-legacy and iptables-legacy-restore take; without it a concurrent run could
 // commit a table it read before our commit and silently drop our rules, or we theirs.
@@ -484,50 +488,66 @@ void ensure_nat_chains(Table& nat) {
   // Only traffic addressed to this host is port-forwarded, as with Docker; loopback
   // destinations are left out of OUTPUT because DNAT of 127/8 needs route_localnet.
   ensure_jump(nat, "PREROUTING", kDnatChain, Rule().dst_type_local());
-  ensure_jump(nat, "OUTPUT", kDnatChain, Rule().dst(parse_cidr("127.0.0.0/8", "loopback"), true).dst_type_local());
+  // From the host itself, loopback included: a port published on 127.0.0.1 is for the host's
+  // own clients (its packets reach the bridge thanks to route_localnet on the bridge only).
+  ensure_jump(nat, "OUTPUT", kDnatChain, Rule().dst_type_local());
   ensure_jump(nat, "POSTROUTING", kPostChain, Rule());
 }
 
 void ensure_filter_chains(Table& filter) {
   for (const char* chain : kFilterChains) filter.ensure_chain(chain);
+  // Isolation is judged before any accept of OCINET-FORWARD.
+  ensure_jump(filter, kForwardChain, kIsolate1Chain, Rule(), true);
   // First, so a DROP policy or a reject rule appended by another tool does not cut containers off.
   ensure_jump(filter, "FORWARD", kForwardChain, Rule(), true);
 }
 
 // Each returns whether it added anything, so a failed commit elsewhere knows what to undo.
 bool ensure_network_nat(Table& nat, const ParsedNetwork& n) {
-  if (n.internal || nat.has_rule_with_comment(kPostChain, n.comment)) return false;
-  Rule r;
-  r.src(n.subnet).out(n.bridge, true).comment(n.comment).masquerade();
-  nat.append(kPostChain, r);
+  if (nat.has_rule_with_comment(kPostChain, n.comment)) return false;
+  auto masquerade = [&](Rule r) {
+    r.comment(n.comment).masquerade();
+    nat.append(kPostChain, r);
+  };
+  if (!n.internal) masquerade(Rule().src(n.subnet).out(n.bridge, true));  // outbound
+  // Hairpin: a container reaching its own or a neighbour's published port through a host
+  // address comes back out of the same bridge; without masquerading the reply would skip the
+  // un-DNAT. Outside clients are not in the subnet, so their source address is kept.
+  masquerade(Rule().src(n.subnet).out(n.bridge).ctstate(XT_CONNTRACK_STATE_DNAT));
+  // The host's own connections to ports published on 127.0.0.1: the container answers the
+  // bridge address instead of a loopback address it could not route back to.
+  masquerade(Rule().src(parse_cidr("127.0.0.0/8", "loopback")).out(n.bridge));
   return true;
 }
 
 bool ensure_network_filter(Table& filter, const ParsedNetwork& n) {
   if (filter.has_rule_with_comment(kForwardChain, n.comment)) return false;
-  auto accept = [&](Rule r) {
-    r.comment(n.comment).accept();
-    filter.append(kForwardChain, r);
+  auto add = [&](const char* chain, Rule r, const char* target) {
+    r.comment(n.comment).jump(target);
+    filter.append(chain, r);
   };
-  accept(Rule().out(n.bridge).ctstate(XT_CONNTRACK_STATE_BIT(IP_CT_RELATED) | XT_CONNTRACK_STATE_BIT(IP_CT_ESTABLISHED)));
-  accept(Rule().out(n.bridge).ctstate(XT_CONNTRACK_STATE_DNAT));  // published ports
-  accept(Rule().in(n.bridge).out(n.bridge));
-  if (!n.internal) accept(Rule().in(n.bridge).out(n.bridge, true));
+  if (n.internal) {
+    // No way on or off the bridge but between its own ports.
+    add(kIsolate1Chain, Rule().in(n.bridge).out(n.bridge, true), IPTC_LABEL_DROP);
+    add(kIsolate1Chain, Rule().in(n.bridge, true).out(n.bridge), IPTC_LABEL_DROP);
+  } else {
+    add(kIsolate1Chain, Rule().in(n.bridge).out(n.bridge, true), kIsolate2Chain);
+  }
+  add(kIsolate2Chain, Rule().out(n.bridge), IPTC_LABEL_DROP);
+  add(kForwardChain, Rule().out(n.bridge).ctstate(XT_CONNTRACK_STATE_BIT(IP_CT_RELATED) | XT_CONNTRACK_STATE_BIT(IP_CT_ESTABLISHED)),
+      IPTC_LABEL_ACCEPT);
+  add(kForwardChain, Rule().out(n.bridge).ctstate(XT_CONNTRACK_STATE_DNAT), IPTC_LABEL_ACCEPT);  // published ports
+  add(kForwardChain, Rule().in(n.bridge).out(n.bridge), IPTC_LABEL_ACCEPT);
+  if (!n.internal) add(kForwardChain, Rule().in(n.bridge).out(n.bridge, true), IPTC_LABEL_ACCEPT);
   return true;
 }
 
 void add_endpoint_rules(Table& nat, const ParsedEndpoint& ep) {
-  const Cidr container = host_cidr(ep.ip);
   for (const Port& p : ep.ports) {
     Rule dnat;
     if (!p.any_host) dnat.dst(host_cidr(p.host_ip));
     dnat.dport(p.proto, p.host_port).comment(ep.comment).dnat(ep.ip, p.container_port);
     nat.append(kDnatChain, dnat);
-    // A container reaching its own published port comes back to itself; without masquerading,
-    // its reply would go straight to itself and miss the un-DNAT.
-    Rule hairpin;
-    hairpin.src(container).dst(container).dport(p.proto, p.container_port).comment(ep.comment).masquerade();
-    nat.append(kPostChain, hairpin);
   }
 }
 

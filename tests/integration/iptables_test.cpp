@@ -199,8 +199,10 @@ int main() {
   check(chain_exists("nat", "OCINET-POSTROUTING"), "nat OCINET-POSTROUTING exists");
   check(chain_exists("filter", "OCINET-FORWARD"), "filter OCINET-FORWARD exists");
   check(count_comment("nat", "OCINET-DNAT", "ocinet:abc123") == 2, "2 DNAT rules for abc123");
-  check(count_comment("nat", "OCINET-POSTROUTING", "ocinet:abc123") == 2, "2 hairpin rules for abc123");
-  check(count_comment("nat", "OCINET-POSTROUTING", "ocinet-net:testnet") == 1, "1 MASQUERADE rule for testnet");
+  check(count_comment("nat", "OCINET-POSTROUTING", "ocinet:abc123") == 0, "no per-container POSTROUTING rule (hairpin is per network)");
+  check(count_comment("nat", "OCINET-POSTROUTING", "ocinet-net:testnet") == 3, "3 MASQUERADE rules for testnet (outbound, hairpin, localhost)");
+  check(count_comment("filter", "OCINET-ISOLATE-1", "ocinet-net:testnet") == 1, "1 isolation stage-1 rule for testnet");
+  check(count_comment("filter", "OCINET-ISOLATE-2", "ocinet-net:testnet") == 1, "1 isolation stage-2 rule for testnet");
   check(count_comment("filter", "OCINET-FORWARD", "ocinet-net:testnet") == 4, "4 FORWARD rules for testnet");
   check(count_jumps("nat", "PREROUTING", "OCINET-DNAT") == 1, "one PREROUTING jump");
   check(count_jumps("nat", "OUTPUT", "OCINET-DNAT") == 1, "one OUTPUT jump");
@@ -212,13 +214,16 @@ int main() {
     std::string s = save();
     check_line(s, ":OCINET-DNAT - [0:0]");
     check_line(s, "-A PREROUTING -m addrtype --dst-type LOCAL -j OCINET-DNAT");
-    check_line(s, "-A OUTPUT ! -d 127.0.0.0/8 -m addrtype --dst-type LOCAL -j OCINET-DNAT");
+    check_line(s, "-A OUTPUT -m addrtype --dst-type LOCAL -j OCINET-DNAT");
+    check_line(s, "-A OCINET-FORWARD -j OCINET-ISOLATE-1");
+    check_line(s, "-A OCINET-ISOLATE-1 -i ocinet0 ! -o ocinet0 -m comment --comment ocinet-net:testnet -j OCINET-ISOLATE-2");
+    check_line(s, "-A OCINET-ISOLATE-2 -o ocinet0 -m comment --comment ocinet-net:testnet -j DROP");
     check_line(s, "-A POSTROUTING -j OCINET-POSTROUTING");
     check_line(s, "-A FORWARD -j OCINET-FORWARD");
     check_line(s, "-A OCINET-DNAT -p tcp -m tcp --dport 8080 -m comment --comment ocinet:abc123 -j DNAT --to-destination 172.17.0.2:80");
     check_line(s, "-A OCINET-DNAT -d 127.0.0.1/32 -p udp -m udp --dport 5353 -m comment --comment ocinet:abc123 -j DNAT --to-destination 172.17.0.2:53");
-    check_line(s, "-A OCINET-POSTROUTING -s 172.17.0.2/32 -d 172.17.0.2/32 -p tcp -m tcp --dport 80 -m comment --comment ocinet:abc123 -j MASQUERADE");
-    check_line(s, "-A OCINET-POSTROUTING -s 172.17.0.2/32 -d 172.17.0.2/32 -p udp -m udp --dport 53 -m comment --comment ocinet:abc123 -j MASQUERADE");
+    check_line(s, "-A OCINET-POSTROUTING -s 172.17.0.0/16 -o ocinet0 -m conntrack --ctstate DNAT -m comment --comment ocinet-net:testnet -j MASQUERADE");
+    check_line(s, "-A OCINET-POSTROUTING -s 127.0.0.0/8 -o ocinet0 -m comment --comment ocinet-net:testnet -j MASQUERADE");
     check_line(s, "-A OCINET-POSTROUTING -s 172.17.0.0/16 ! -o ocinet0 -m comment --comment ocinet-net:testnet -j MASQUERADE");
     check_line(s, "-A OCINET-FORWARD -o ocinet0 -m conntrack --ctstate RELATED,ESTABLISHED -m comment --comment ocinet-net:testnet -j ACCEPT");
     check_line(s, "-A OCINET-FORWARD -o ocinet0 -m conntrack --ctstate DNAT -m comment --comment ocinet-net:testnet -j ACCEPT");
@@ -226,10 +231,11 @@ int main() {
     check_line(s, "-A OCINET-FORWARD -i ocinet0 ! -o ocinet0 -m comment --comment ocinet-net:testnet -j ACCEPT");
     check_no(s, "unsupported");
     check_iptables_has("nat", "PREROUTING -m addrtype --dst-type LOCAL -j OCINET-DNAT");
-    check_iptables_has("nat", "OUTPUT ! -d 127.0.0.0/8 -m addrtype --dst-type LOCAL -j OCINET-DNAT");
+    check_iptables_has("nat", "OUTPUT -m addrtype --dst-type LOCAL -j OCINET-DNAT");
     check_iptables_has("nat", "OCINET-DNAT -p tcp -m tcp --dport 8080 -m comment --comment ocinet:abc123 -j DNAT --to-destination 172.17.0.2:80");
     check_iptables_has("nat", "OCINET-DNAT -d 127.0.0.1/32 -p udp -m udp --dport 5353 -m comment --comment ocinet:abc123 -j DNAT --to-destination 172.17.0.2:53");
-    check_iptables_has("nat", "OCINET-POSTROUTING -s 172.17.0.2/32 -d 172.17.0.2/32 -p tcp -m tcp --dport 80 -m comment --comment ocinet:abc123 -j MASQUERADE");
+    check_iptables_has("nat", "OCINET-POSTROUTING -s 172.17.0.0/16 -o ocinet0 -m conntrack --ctstate DNAT -m comment --comment ocinet-net:testnet -j MASQUERADE");
+    check_iptables_has("filter", "OCINET-ISOLATE-2 -o ocinet0 -m comment --comment ocinet-net:testnet -j DROP");
     check_iptables_has("nat", "OCINET-POSTROUTING -s 172.17.0.0/16 ! -o ocinet0 -m comment --comment ocinet-net:testnet -j MASQUERADE");
     check_iptables_has("filter", "FORWARD -j OCINET-FORWARD");
     check_iptables_has("filter", "OCINET-FORWARD -o ocinet0 -m conntrack --ctstate RELATED,ESTABLISHED -m comment --comment ocinet-net:testnet -j ACCEPT");
@@ -246,7 +252,7 @@ int main() {
   check(succeeds([&] { fw->add_endpoint(net, ep2); }), "add_endpoint def456 (tcp 0.0.0.0:8081->81, sctp 9999->99)");
   check(count_comment("nat", "OCINET-DNAT", "ocinet:def456") == 2, "2 DNAT rules for def456");
   check(count_comment("nat", "OCINET-DNAT", "ocinet:abc123") == 2, "abc123 DNAT rules untouched");
-  check(count_comment("nat", "OCINET-POSTROUTING", "ocinet-net:testnet") == 1, "MASQUERADE for testnet not duplicated");
+  check(count_comment("nat", "OCINET-POSTROUTING", "ocinet-net:testnet") == 3, "MASQUERADE for testnet not duplicated");
   check(count_comment("filter", "OCINET-FORWARD", "ocinet-net:testnet") == 4, "FORWARD rules for testnet not duplicated");
   check(count_jumps("nat", "PREROUTING", "OCINET-DNAT") == 1 && count_jumps("nat", "OUTPUT", "OCINET-DNAT") == 1 &&
             count_jumps("nat", "POSTROUTING", "OCINET-POSTROUTING") == 1 &&
@@ -263,7 +269,7 @@ int main() {
   ep1.container_ip = "172.17.0.4";
   check(succeeds([&] { fw->add_endpoint(net, ep1); }), "add_endpoint abc123 again with a new address");
   check(count_comment("nat", "OCINET-DNAT", "ocinet:abc123") == 2, "still 2 DNAT rules for abc123");
-  check(count_comment("nat", "OCINET-POSTROUTING", "ocinet:abc123") == 2, "still 2 hairpin rules for abc123");
+  check(count_comment("nat", "OCINET-DNAT", "ocinet:abc123") == 2, "still 2 DNAT rules for abc123");
   if (have_save) {
     std::string s = save();
     check_line(s, "-A OCINET-DNAT -p tcp -m tcp --dport 8080 -m comment --comment ocinet:abc123 -j DNAT --to-destination 172.17.0.4:80");
@@ -307,16 +313,18 @@ int main() {
   ep3.container_ip = "10.99.0.2";
   ep3.bridge = "ocinet1";
   check(succeeds([&] { fw->add_endpoint(inet, ep3); }), "add_endpoint on an internal network, no ports");
-  check(count_comment("nat", "OCINET-POSTROUTING", "ocinet-net:intnet") == 0, "internal: no MASQUERADE");
+  check(count_comment("nat", "OCINET-POSTROUTING", "ocinet-net:intnet") == 2, "internal: no outbound MASQUERADE (hairpin and localhost only)");
+  check(count_comment("filter", "OCINET-ISOLATE-1", "ocinet-net:intnet") == 2, "internal: both directions off the bridge dropped");
+  if (have_save) check_line(save(), "-A OCINET-ISOLATE-1 -i ocinet1 ! -o ocinet1 -m comment --comment ocinet-net:intnet -j DROP");
   check(count_comment("filter", "OCINET-FORWARD", "ocinet-net:intnet") == 3, "internal: 3 FORWARD rules");
 
   // Removal of one endpoint takes exactly its rules.
   check(succeeds([&] { fw->remove_endpoint("abc123"); }), "remove_endpoint abc123");
   check(count_comment("nat", "OCINET-DNAT", "ocinet:abc123") == 0, "abc123 DNAT rules gone");
-  check(count_comment("nat", "OCINET-POSTROUTING", "ocinet:abc123") == 0, "abc123 hairpin rules gone");
+  check(count_comment("nat", "OCINET-DNAT", "ocinet:abc123") == 0, "abc123 DNAT rules gone");
   check(count_comment("nat", "OCINET-DNAT", "ocinet:def456") == 2, "def456 DNAT rules kept");
-  check(count_comment("nat", "OCINET-POSTROUTING", "ocinet:def456") == 2, "def456 hairpin rules kept");
-  check(count_comment("nat", "OCINET-POSTROUTING", "ocinet-net:testnet") == 1, "testnet MASQUERADE kept");
+  check(count_comment("nat", "OCINET-DNAT", "ocinet:def456") >= 1, "def456 DNAT rules kept");
+  check(count_comment("nat", "OCINET-POSTROUTING", "ocinet-net:testnet") == 3, "testnet MASQUERADE kept");
   check(count_comment("filter", "OCINET-FORWARD", "ocinet-net:testnet") == 4, "testnet FORWARD rules kept");
   check(succeeds([&] { fw->remove_endpoint("abc123"); }), "remove_endpoint abc123 a second time");
   // A tag that is a prefix of another must not take the other's rules.
@@ -381,7 +389,7 @@ int main() {
     fail_nth_commit = 1;
     check(throws([&] { fw->add_endpoint(fnet, fep); }, ErrorKind::System), "filter commit fails again");
     check(count_comment("nat", "OCINET-DNAT", "ocinet:jkl012") == 0 &&
-              count_comment("nat", "OCINET-POSTROUTING", "ocinet-net:failnet") == 1 &&
+              count_comment("nat", "OCINET-POSTROUTING", "ocinet-net:failnet") == 3 &&
               count_comment("filter", "OCINET-FORWARD", "ocinet-net:failnet") == 0,
           "  endpoint rules rolled back, earlier MASQUERADE kept");
     check(succeeds([&] { fw->remove_network("failnet"); }), "remove_network failnet");

@@ -26,6 +26,7 @@ TEST_CASE("ports: every docker -p spelling") {
   CHECK(p.count() == 11);
   CHECK(p.host_end == 8010);
   CHECK(p.proto == "sctp");
+  CHECK(parse_port_spec("0.0.0.0:8080:80").host_ip.empty());
   p = parse_port_spec(":80");
   CHECK(p.host_dynamic());
   p = parse_port_spec("127.0.0.1::80");
