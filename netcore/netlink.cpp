@@ -10,6 +10,7 @@
 #include <netlink/route/link/bridge.h>
 #include <netlink/route/link/veth.h>
 #include <netlink/route/route.h>
+#include <sys/random.h>
 #include <unistd.h>
 
 #include <cstdio>
@@ -84,6 +85,17 @@ int ensure_bridge(NlSocket& nl, const std::string& name, const Ipv4Net& subnet, 
   if (!br) fail_system("netlink: out of memory", ENOMEM);
   rtnl_link_set_name(br.get(), name.c_str());
   if (mtu > 0) rtnl_link_set_mtu(br.get(), unsigned(mtu));
+  // A MAC of its own: otherwise the bridge takes the lowest MAC of its ports and changes it as
+  // containers come and go, and containers' ARP entries for the gateway go stale (frames to
+  // the old MAC get bridged to a port instead of routed).
+  NlAddrPtr mac;
+  if (!existing) {
+    unsigned char bytes[6];
+    if (::getrandom(bytes, sizeof bytes, 0) != sizeof bytes) fail_system("getrandom", errno);
+    bytes[0] = (bytes[0] & 0xfe) | 0x02;  // unicast, locally administered
+    mac.reset(nl_addr_build(AF_LLC, bytes, sizeof bytes));
+    if (mac) rtnl_link_set_addr(br.get(), mac.get());
+  }
   int err = existing ? 0 : rtnl_link_add(nl.get(), br.get(), NLM_F_CREATE | NLM_F_EXCL);
   if (err < 0 && err != -NLE_EXIST) nl_fail("creating bridge " + name, err);
   int idx = existing ? existing : link_index(nl, name);
@@ -132,6 +144,15 @@ void create_veth(NlSocket& nl, const std::string& host_name, int master_ifindex,
   rtnl_link_put(peer);  // rtnl_link_veth_get_peer took a reference
   int err = rtnl_link_add(nl.get(), veth.get(), NLM_F_CREATE | NLM_F_EXCL);
   if (err < 0) nl_fail("creating veth " + host_name, err);
+}
+
+void set_hairpin(NlSocket& nl, int port_ifindex) {
+  LinkPtr link(rtnl_link_alloc());
+  rtnl_link_set_ifindex(link.get(), port_ifindex);
+  rtnl_link_set_family(link.get(), AF_BRIDGE);
+  if (int err = rtnl_link_bridge_set_flags(link.get(), RTNL_BRIDGE_HAIRPIN_MODE); err < 0) nl_fail("hairpin flag", err);
+  int err = rtnl_link_change(nl.get(), link.get(), link.get(), 0);
+  if (err < 0) nl_fail("setting hairpin mode on bridge port " + std::to_string(port_ifindex), err);
 }
 
 bool delete_link(NlSocket& nl, const std::string& name) {

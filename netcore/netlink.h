@@ -34,6 +34,9 @@ int ensure_bridge(NlSocket& nl, const std::string& name, const Ipv4Net& subnet, 
 // directly in the netns `peer_ns_fd` as `peer_name`, with `peer_mac` (may be ""), still down.
 void create_veth(NlSocket& nl, const std::string& host_name, int master_ifindex, int mtu, const std::string& peer_name,
                  int peer_ns_fd, const std::string& peer_mac);
+// Hairpin mode on a bridge port: with br_netfilter loaded, a container's request to its own
+// published port is DNAT'd at bridge level and must leave through the port it came in by.
+void set_hairpin(NlSocket& nl, int port_ifindex);
 // Deletes a link by name. Returns false when it did not exist.
 bool delete_link(NlSocket& nl, const std::string& name);
 void add_address(NlSocket& nl, int ifindex, uint32_t ip, int prefix);

@@ -38,6 +38,9 @@ void attach_bridge(NlSocket& host, const NetworkDef& net, const Netns& ns, const
     write_sysctl("/proc/sys/net/ipv6/conf/all/forwarding", "1");
   }
   create_veth(host, a.host_ifname, br, a.mtu, a.ifname, ns.fd(), a.mac);
+  // Docker does the same: with br_netfilter loaded (Kubernetes hosts load it), a request to
+  // the container's own published port is DNAT'd back out of the port it arrived on.
+  if (int port = link_index(host, a.host_ifname)) set_hairpin(host, port);
 }
 
 void configure_container_side(NlSocket& inner, const Attachment& a, bool default_route) {

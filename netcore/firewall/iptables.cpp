@@ -452,6 +452,34 @@ class Table {
     return false;
   }
 
+  size_t rule_count(const char* chain) const {
+    size_t n = 0;
+    if (!h_ || !has_chain(chain)) return 0;
+    for (auto* e = iptc_first_rule(chain, h_.get()); e; e = iptc_next_rule(e, h_.get())) n++;
+    return n;
+  }
+
+  // Deletes the rules of `from` that jump to `to` (ocinet's hooks into the built-in chains).
+  void delete_jumps(const char* from, const char* to) {
+    std::vector<unsigned> found;
+    unsigned n = 0;
+    for (auto* e = iptc_first_rule(from, h_.get()); e; e = iptc_next_rule(e, h_.get()), ++n) {
+      const char* target = iptc_get_target(e, h_.get());
+      if (target && std::strcmp(target, to) == 0) found.push_back(n);
+    }
+    for (auto it = found.rbegin(); it != found.rend(); ++it) {
+      if (!iptc_delete_num_entry(from, *it, h_.get())) iptc_fail(where("deleting jump from", from), errno);
+      changed_ = true;
+    }
+  }
+
+  void delete_chain(const char* chain) {
+    if (!has_chain(chain)) return;
+    if (!iptc_flush_entries(chain, h_.get()) || !iptc_delete_chain(chain, h_.get()))
+      iptc_fail(where("deleting chain", chain), errno);
+    changed_ = true;
+  }
+
   void commit() {
     if (!changed_) return;
     if (!iptc_commit(h_.get())) iptc_fail(std::string("committing table ") + name_, errno);
@@ -594,7 +622,33 @@ class IptablesBackend final : public FirewallBackend {
   }
 
   void remove_endpoint(const std::string& tag) override { remove_everywhere(endpoint_comment(tag)); }
-  void remove_network(const std::string& name) override { remove_everywhere(network_comment(name)); }
+  void remove_network(const std::string& name) override {
+    std::string comment = network_comment(name);
+    XtablesLock lock;
+    // With its last network gone, ocinet takes its chains and jumps out too, leaving the
+    // tables as they were before ocinet first touched them.
+    Table nat("nat", true);
+    if (nat) {
+      for (const char* chain : kNatChains) nat.delete_rules_with_comment(chain, comment);
+      if (nat.has_chain(kDnatChain) && nat.rule_count(kDnatChain) == 0 && nat.rule_count(kPostChain) == 0) {
+        nat.delete_jumps("PREROUTING", kDnatChain);
+        nat.delete_jumps("OUTPUT", kDnatChain);
+        nat.delete_jumps("POSTROUTING", kPostChain);
+        for (const char* chain : kNatChains) nat.delete_chain(chain);
+      }
+      nat.commit();
+    }
+    Table filter("filter", true);
+    if (filter) {
+      for (const char* chain : kFilterChains) filter.delete_rules_with_comment(chain, comment);
+      if (filter.has_chain(kForwardChain) && filter.rule_count(kForwardChain) <= 1 &&
+          filter.rule_count(kIsolate1Chain) == 0 && filter.rule_count(kIsolate2Chain) == 0) {
+        filter.delete_jumps("FORWARD", kForwardChain);
+        for (const char* chain : kFilterChains) filter.delete_chain(chain);
+      }
+      filter.commit();
+    }
+  }
 
  private:
   static void remove_everywhere(const std::string& comment) {

@@ -368,11 +368,12 @@ int main() {
     fep.container_ip = "10.98.0.2";
     fep.bridge = "ocinet2";
     fep.ports = {{"", 8090, 90, "tcp"}};
+    // A missing chain (-1: ocinet pruned its chains with its last network) holds nothing either.
     auto nothing_left = [&] {
-      return count_comment("nat", "OCINET-DNAT", "ocinet:jkl012") == 0 &&
-             count_comment("nat", "OCINET-POSTROUTING", "ocinet:jkl012") == 0 &&
-             count_comment("nat", "OCINET-POSTROUTING", "ocinet-net:failnet") == 0 &&
-             count_comment("filter", "OCINET-FORWARD", "ocinet-net:failnet") == 0;
+      return count_comment("nat", "OCINET-DNAT", "ocinet:jkl012") <= 0 &&
+             count_comment("nat", "OCINET-POSTROUTING", "ocinet:jkl012") <= 0 &&
+             count_comment("nat", "OCINET-POSTROUTING", "ocinet-net:failnet") <= 0 &&
+             count_comment("filter", "OCINET-FORWARD", "ocinet-net:failnet") <= 0;
     };
     fail_nth_commit = 0;
     check(throws([&] { fw->add_endpoint(fnet, fep); }, ErrorKind::System), "nat commit fails -> System error");
@@ -395,6 +396,7 @@ int main() {
     check(succeeds([&] { fw->remove_network("failnet"); }), "remove_network failnet");
 
     // A real refusal by the kernel: DNAT is not allowed on the INPUT hook.
+    run("iptables-legacy -w -t nat -N OCINET-DNAT 2>/dev/null");
     run("iptables-legacy -w -t nat -A INPUT -j OCINET-DNAT");
     std::string why;
     try {

@@ -1,0 +1,110 @@
+#!/usr/bin/env bash
+# Port publishing and isolation through real traffic, once per firewall backend:
+#   firewall_e2e.sh BIN_DIR iptables|nftables
+# Topology (all made here): outside (10.88.0.2) -- host (10.88.0.1) -- containers on networks
+#   pub (10.61.0.0/24): p1 (servers), p2 (neighbour)     iso (10.62.0.0/24): i1
+#   closed (--internal, 10.63.0.0/24): c1                 p1 also... d1 is on pub and iso
+# Checks every `docker run -p` form (tcp and udp) from the outside, 127.0.0.1 publication (host
+# yes, outside no), hairpin to its own and a neighbour's port, the isolation matrix, and that
+# after teardown and `network rm` the firewall is exactly as before the test.
+set -euo pipefail
+BIN=${1:?usage: firewall_e2e.sh BIN_DIR BACKEND}
+BACKEND=${2:?usage: firewall_e2e.sh BIN_DIR BACKEND}
+[ "$(id -u)" = 0 ] || { echo "SKIP: needs root to create network namespaces"; exit 77; }
+. "$(dirname "$0")/../lib.sh"
+pass=0
+ok() { echo "ok - $*"; pass=$((pass + 1)); }
+echo "{\"firewall_backend\":\"$BACKEND\"}" >"$OCINET_CONFIG"
+
+ruleset() {  # the host netns firewall as text, counters stripped
+  if [ "$BACKEND" = nftables ]; then ip netns exec "$HOSTNS" nft list ruleset; else
+    ip netns exec "$HOSTNS" iptables-legacy-save | { grep -v '^#' || true; } | sed 's/\[[0-9]*:[0-9]*\]//'; fi
+}
+
+new_netns "$HOSTNS"
+new_netns "${TAG}-out"
+link_netns "$HOSTNS" 10.88.0.1 "${TAG}-out" 10.88.0.2 ou
+if [ "$BACKEND" = iptables ]; then  # tables exist in a netns once anyone looks at them: look first
+  ip netns exec "$HOSTNS" iptables-legacy -t nat -L -n >/dev/null
+  ip netns exec "$HOSTNS" iptables-legacy -t filter -L -n >/dev/null
+fi
+before=$(ruleset)
+if [ "$BACKEND" = nftables ] && ! ip netns exec "$HOSTNS" nft list tables >/dev/null 2>&1; then
+  echo "SKIP: this kernel has no nf_tables"; exit 77
+fi
+
+ocinet network create --subnet 10.61.0.0/24 pub >/dev/null
+ocinet network create --subnet 10.62.0.0/24 iso >/dev/null
+ocinet network create --subnet 10.63.0.0/24 --internal closed >/dev/null
+
+# container NAME NETWORKS [PORTS]: hook by hand against a fresh netns.
+container() {
+  new_netns "${TAG}-$1"
+  local b ann
+  b=$(bundle_for "$1" "/run/netns/${TAG}-$1")
+  ann=$(jq -cn --arg n "$2" --arg p "${3:-}" '{"io.ocinet.network": $n} + (if $p != "" then {"io.ocinet.ports": $p} else {} end)')
+  hook createRuntime "$(state "$1" "$b" "$ann")"
+}
+ip_of() { jq -r --arg n "$2" '.attachments[] | select(.network == $n) | .ip' "$OCINET_RUN_DIR/endpoints/$1.json"; }
+serve() {  # serve NAME PORT: an HTTP server in the container's netns answering "NAME:PORT"
+  mkdir -p "$WORK/www-$1-$2"
+  echo "$1:$2" >"$WORK/www-$1-$2/index.html"
+  ip netns exec "${TAG}-$1" busybox httpd -p "$2" -h "$WORK/www-$1-$2"
+}
+get() { ip netns exec "$1" timeout 3 busybox wget -q -O- "$2" 2>/dev/null || true; }
+pingable() { ip netns exec "${TAG}-$1" busybox ping -c 1 -W 2 "$2" >/dev/null 2>&1; }
+reaches() { pingable "$@" || pingable "$@"; }  # a first packet may be lost to ARP; a block is not
+
+container p1 pub "80,8081:80,10.88.0.1:8082:80,8000-8002:80-82,:80,5353:53/udp,127.0.0.1:8090:80"
+container p2 pub
+for port in 80 81 82; do serve p1 $port; done
+dyn=$(jq -r '[.ports[] | select(.host_ip == "" and .container_port == 80 and .host_port >= 32768)] | length' "$OCINET_RUN_DIR/endpoints/p1.json")
+[ "$dyn" = 2 ] || die "want 2 dynamic host ports for '80' and ':80', got $dyn"
+ocinet ps --format json | jq -e '.[] | select(.id == "p1") | .ports | length == 9' >/dev/null || die "ocinet ps does not show p1's 9 ports"
+
+for port in 8081 8082 8000; do
+  [ "$(get "${TAG}-out" "http://10.88.0.1:$port/")" = "p1:80" ] || die "tcp $port -> 80 does not answer from outside"
+done
+[ "$(get "${TAG}-out" "http://10.88.0.1:8001/")" = "p1:81" ] || die "range 8001 -> 81 does not answer"
+[ "$(get "${TAG}-out" "http://10.88.0.1:8002/")" = "p1:82" ] || die "range 8002 -> 82 does not answer"
+for hp in $(jq -r '.ports[] | select(.host_port >= 32768) | .host_port' "$OCINET_RUN_DIR/endpoints/p1.json"); do
+  [ "$(get "${TAG}-out" "http://10.88.0.1:$hp/")" = "p1:80" ] || die "dynamic host port $hp does not answer"
+done
+# UDP: a counting rule inside the container's netns sees the datagram arrive on port 53
+# (busybox here has no UDP listener; bash's /dev/udp sends).
+ip netns exec "${TAG}-p1" iptables-legacy -A INPUT -p udp --dport 53 -s 10.88.0.2
+ip netns exec "${TAG}-out" bash -c 'echo hello-udp >/dev/udp/10.88.0.1/5353'
+sleep 0.2
+udp=$(ip netns exec "${TAG}-p1" iptables-legacy -L INPUT -v -n -x | awk '/udp dpt:53/ {print $1}')
+[ "${udp:-0}" -ge 1 ] || die "udp 5353 -> 53 did not arrive in the container"
+ok "every port form answers from outside: 80, 8081:80, hostIP:8082:80, 8000-8002:80-82, :80, 5353:53/udp"
+
+[ "$(get "$HOSTNS" "http://127.0.0.1:8090/")" = "p1:80" ] || die "127.0.0.1:8090 does not answer from the host"
+[ -z "$(get "${TAG}-out" "http://10.88.0.1:8090/")" ] || die "127.0.0.1:8090 answers from outside"
+[ "$(ip netns exec "$HOSTNS" cat /proc/sys/net/ipv4/conf/all/route_localnet)" = 0 ] || die "route_localnet is on for all"
+ok "a port published on 127.0.0.1 answers the host, not the outside; route_localnet stays off for all"
+
+[ "$(get "${TAG}-p2" "http://10.88.0.1:8081/")" = "p1:80" ] || die "hairpin: neighbour p2 cannot reach p1's published port"
+[ "$(get "${TAG}-p1" "http://10.88.0.1:8081/")" = "p1:80" ] || die "hairpin: p1 cannot reach its own published port"
+ok "hairpin: a container reaches its own and its neighbour's published port through the host address"
+
+container i1 iso
+container d1 pub,iso
+container c1 closed
+serve i1 80
+reaches p2 "$(ip_of p1 pub)" || die "pub -> pub blocked"
+! pingable p2 "$(ip_of i1 iso)" || die "pub -> iso open"
+! pingable i1 "$(ip_of p2 pub)" || die "iso -> pub open"
+reaches d1 "$(ip_of p2 pub)" && reaches d1 "$(ip_of i1 iso)" || die "dual-attached d1 cannot reach both networks"
+reaches p2 10.88.0.2 || die "pub cannot reach the outside"
+! pingable c1 10.88.0.2 || die "internal network reaches the outside"
+! pingable c1 "$(ip_of p2 pub)" || die "internal network reaches another network"
+ok "isolation: networks apart both ways, same network open, dual-attached reaches both, internal closed"
+
+for c in p1 p2 i1 d1 c1; do hook poststop "{\"id\":\"$c\",\"status\":\"stopped\",\"pid\":0}"; done
+for n in pub iso closed; do ocinet network rm "$n" >/dev/null; done
+after=$(ruleset)
+[ "$before" = "$after" ] || die "firewall differs after teardown and network rm:
+$(diff <(echo "$before") <(echo "$after") | head -20)"
+ok "after teardown and network rm the $BACKEND ruleset is exactly as before"
+echo "$pass passed, 0 failed"
