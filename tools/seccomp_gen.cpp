@@ -32,7 +32,7 @@ static const char* const kAllowed[] = {
     "symlink", "symlinkat",  // ownership marks (fsutil.h)
     // sockets: rtnetlink, netfilter (libiptc, libnftables), syslog
     "socket", "bind", "connect", "getsockname", "getsockopt", "setsockopt", "sendmsg", "recvmsg", "sendto",
-    "recvfrom", "sendmmsg", "poll", "ppoll", "shutdown",
+    "recvfrom", "sendmmsg", "poll", "ppoll", "select", "pselect6", "shutdown",
     // network namespaces: setns only (entering the container's netns and back)
     "setns",
 };

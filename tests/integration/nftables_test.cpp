@@ -1,0 +1,519 @@
+// Root-only check of the nftables backend against the real kernel. It first moves itself into a
+// fresh network namespace, so only that namespace's ruleset is ever touched, never the host's.
+// The `nft` and `ip` binaries are used here to look and to build a topology; the backend itself
+// never runs them. Exit status: 0 all passed, 1 a check failed, 77 skipped (not root, no
+// namespaces, no nf_tables).
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <sched.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "hook/confine.h"
+#include "netcore/error.h"
+#include "netcore/firewall/firewall.h"
+
+using namespace ocinet;
+using Clock = std::chrono::steady_clock;
+
+namespace {
+
+int passed = 0, failed = 0;
+
+void check(bool ok, const std::string& what) {
+  std::printf("%s  %s\n", ok ? "PASS" : "FAIL", what.c_str());
+  std::fflush(stdout);
+  ok ? ++passed : ++failed;
+}
+
+// Runs in the caller's current namespace: the child inherits it.
+std::string run(const std::string& cmd) {
+  std::string out;
+  FILE* p = popen(cmd.c_str(), "r");
+  if (!p) return out;
+  char buf[4096];
+  size_t n;
+  while ((n = fread(buf, 1, sizeof buf, p)) > 0) out.append(buf, n);
+  pclose(p);
+  return out;
+}
+
+std::string ruleset() { return run("nft list ruleset 2>&1"); }
+
+int count(const std::string& text, const std::string& needle) {
+  int n = 0;
+  for (size_t at = text.find(needle); at != std::string::npos; at = text.find(needle, at + 1)) ++n;
+  return n;
+}
+
+void check_has(const std::string& text, const std::string& needle) { check(count(text, needle) == 1, "ruleset has: " + needle); }
+void check_lacks(const std::string& text, const std::string& needle) { check(count(text, needle) == 0, "ruleset lacks: " + needle); }
+
+bool throws(const std::function<void()>& f, ErrorKind kind, std::string* why = nullptr) {
+  try {
+    f();
+  } catch (const Error& e) {
+    if (why) *why = e.what();
+    return e.kind() == kind;
+  }
+  return false;
+}
+
+bool succeeds(const std::function<void()>& f) {
+  try {
+    f();
+    return true;
+  } catch (const std::exception& e) {
+    std::printf("      error: %s\n", e.what());
+    return false;
+  }
+}
+
+long micros(Clock::duration d) { return static_cast<long>(std::chrono::duration_cast<std::chrono::microseconds>(d).count()); }
+
+long median(std::vector<long> v) {
+  std::sort(v.begin(), v.end());
+  return v[v.size() / 2];
+}
+
+// The backend as the hook runs it: under the hook's own seccomp filter, in a process that has
+// not loaded libnftables yet (so its dlopen is confined too). In a child with its own netns.
+bool works_under_seccomp() {
+  pid_t pid = fork();
+  if (pid < 0) return false;
+  if (pid == 0) {
+    if (unshare(CLONE_NEWNET) != 0 || !confine_hook()) _exit(3);
+    try {
+      auto fw = make_nftables_backend();
+      NetworkRules net{"scnet", "ocsc0", "10.66.0.0/24", false};
+      EndpointRules ep{"seccomp1", "10.66.0.2", "ocsc0", {{"", 8080, 80, "tcp"}}};
+      fw->add_endpoint(net, ep);
+      fw->add_endpoint(net, ep);
+      fw->remove_endpoint_rules(ep);
+      fw->remove_endpoint(ep.tag);
+      fw->remove_network(net.name);
+    } catch (const std::exception& e) {
+      std::printf("      error: %s\n", e.what());
+      std::fflush(stdout);
+      _exit(1);
+    }
+    _exit(0);
+  }
+  int status = 0;
+  waitpid(pid, &status, 0);
+  return WIFEXITED(status) && WEXITSTATUS(status) == 0;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Real traffic. Namespaces are held by file descriptors only: no /run/netns entry, no process;
+// they vanish with this one.
+
+int home_ns = -1;  // the test's own namespace, the "host"
+
+// A fresh namespace, left again at once; the descriptor keeps it alive.
+int new_netns() {
+  if (unshare(CLONE_NEWNET) != 0) return -1;
+  int fd = open("/proc/self/ns/net", O_RDONLY | O_CLOEXEC);
+  setns(home_ns, CLONE_NEWNET);
+  return fd;
+}
+
+// Sockets keep the namespace they were made in.
+template <class F>
+auto in_ns(int ns, F f) {
+  setns(ns, CLONE_NEWNET);
+  auto r = f();
+  setns(home_ns, CLONE_NEWNET);
+  return r;
+}
+
+std::string ns_path(int ns) { return "/proc/" + std::to_string(getpid()) + "/fd/" + std::to_string(ns); }
+
+void sh_in(int ns, const std::string& cmds) {
+  in_ns(ns, [&] { return std::system(cmds.c_str()); });
+}
+
+sockaddr_in sockaddr_of(const std::string& ip, int port) {
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_port = htons(static_cast<uint16_t>(port));
+  inet_pton(AF_INET, ip.c_str(), &a.sin_addr);
+  return a;
+}
+
+int listen_in(int ns, const std::string& ip, int port) {
+  return in_ns(ns, [&] {
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+    int one = 1;
+    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+    sockaddr_in a = sockaddr_of(ip, port);
+    if (bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0 || listen(fd, 16) != 0) {
+      close(fd);
+      return -1;
+    }
+    return fd;
+  });
+}
+
+// Connects from `ns` and returns the client address the listener saw, or "" when the
+// connection did not reach that listener within the timeout.
+std::string peer_seen(int ns, const std::string& ip, int port, int listener, int timeout_ms) {
+  int c = in_ns(ns, [] { return socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0); });
+  sockaddr_in a = sockaddr_of(ip, port);
+  connect(c, reinterpret_cast<sockaddr*>(&a), sizeof a);
+  pollfd p{c, POLLOUT, 0};
+  int err = -1;
+  socklen_t len = sizeof err;
+  if (poll(&p, 1, timeout_ms) == 1) getsockopt(c, SOL_SOCKET, SO_ERROR, &err, &len);
+  std::string seen;
+  pollfd l{listener, POLLIN, 0};
+  if (err == 0 && poll(&l, 1, timeout_ms) == 1) {
+    sockaddr_in peer{};
+    socklen_t plen = sizeof peer;
+    int s = accept(listener, reinterpret_cast<sockaddr*>(&peer), &plen);
+    if (s >= 0) {
+      char buf[INET_ADDRSTRLEN];
+      seen = inet_ntop(AF_INET, &peer.sin_addr, buf, sizeof buf);
+      close(s);
+    }
+  }
+  close(c);
+  return seen;
+}
+
+void traffic_checks(FirewallBackend& fw) {
+  home_ns = open("/proc/self/ns/net", O_RDONLY | O_CLOEXEC);
+  const int ctr = new_netns(), client = new_netns(), other = new_netns();
+  if (home_ns < 0 || ctr < 0 || client < 0 || other < 0) {
+    check(false, "traffic: creating namespaces");
+    return;
+  }
+  // host: bridge octr0 (10.77.0.1) with the container, bridge octr1 (10.78.0.1, internal) with
+  // `other`, and an uplink (192.168.77.1) to `client`, which plays the outside world.
+  sh_in(home_ns,
+        "ip link set lo up; echo 1 > /proc/sys/net/ipv4/ip_forward;"
+        "ip link add octr0 type bridge; ip addr add 10.77.0.1/24 dev octr0; ip link set octr0 up;"
+        "echo 1 > /proc/sys/net/ipv4/conf/octr0/route_localnet;"
+        "ip link add octr1 type bridge; ip addr add 10.78.0.1/24 dev octr1; ip link set octr1 up;"
+        "ip link add vctr type veth peer name eth0 netns " + ns_path(ctr) + "; ip link set vctr master octr0 up;"
+        "ip link add voth type veth peer name eth0 netns " + ns_path(other) + "; ip link set voth master octr1 up;"
+        "ip link add vcli type veth peer name eth0 netns " + ns_path(client) + ";"
+        "ip addr add 192.168.77.1/24 dev vcli; ip link set vcli up");
+  auto guest = [&](int ns, const std::string& addr, const std::string& gw) {
+    sh_in(ns, "ip link set lo up; ip addr add " + addr + " dev eth0; ip link set eth0 up; ip route add default via " + gw);
+  };
+  guest(ctr, "10.77.0.2/24", "10.77.0.1");
+  guest(other, "10.78.0.2/24", "10.78.0.1");
+  guest(client, "192.168.77.2/24", "192.168.77.1");
+
+  NetworkRules net{"trafnet", "octr0", "10.77.0.0/24", false};
+  NetworkRules inet{"trafint", "octr1", "10.78.0.0/24", true};
+  EndpointRules ep{"traf1", "10.77.0.2", "octr0", {{"", 8080, 80, "tcp"}, {"127.0.0.1", 8081, 80, "tcp"}}};
+  check(succeeds([&] { fw.add_endpoint(net, ep); }) &&
+            succeeds([&] { fw.add_endpoint(inet, EndpointRules{"traf2", "10.78.0.2", "octr1", {}}); }),
+        "traffic: endpoints on octr0 (tcp 8080->80, 127.0.0.1:8081->80) and on internal octr1");
+
+  const int web = listen_in(ctr, "0.0.0.0", 80);
+  const int outside = listen_in(client, "0.0.0.0", 9000);
+  const int other_l = listen_in(other, "0.0.0.0", 80);
+  const int gw_l = listen_in(home_ns, "10.78.0.1", 9100);
+  check(web >= 0 && outside >= 0 && other_l >= 0 && gw_l >= 0, "traffic: listeners");
+  auto expect = [&](const std::string& what, int from, const std::string& ip, int port, int listener,
+                    const std::string& want) {
+    std::string seen = peer_seen(from, ip, port, listener, want.empty() ? 500 : 3000);
+    check(seen == want, "traffic: " + what + (want.empty() ? " is blocked" : " arrives from " + want) +
+                            (seen.empty() ? "" : " (seen from " + seen + ")"));
+  };
+  expect("outside client -> 192.168.77.1:8080 (prerouting DNAT)", client, "192.168.77.1", 8080, web, "192.168.77.2");
+  expect("host -> 10.77.0.1:8080 (output DNAT)", home_ns, "10.77.0.1", 8080, web, "10.77.0.1");
+  expect("host -> 127.0.0.1:8081 (loopback-published)", home_ns, "127.0.0.1", 8081, web, "10.77.0.1");
+  expect("container -> 192.168.77.1:8080, its own port (hairpin)", ctr, "192.168.77.1", 8080, web, "10.77.0.1");
+  expect("container -> outside (masquerade)", ctr, "192.168.77.2", 9000, outside, "192.168.77.1");
+  expect("container -> container on another network (isolation)", ctr, "10.78.0.2", 80, other_l, "");
+  expect("internal container -> its gateway", other, "10.78.0.1", 9100, gw_l, "10.78.0.2");
+  expect("internal container -> outside", other, "192.168.77.2", 9000, outside, "");
+  expect("internal container -> container on another network", other, "10.77.0.2", 80, web, "");
+  expect("outside client -> 192.168.77.1:8081 (published on 127.0.0.1 only)", client, "192.168.77.1", 8081, web, "");
+
+  check(succeeds([&] { fw.remove_endpoint_rules(ep); }), "traffic: remove_endpoint_rules traf1");
+  expect("after removal, outside client -> 192.168.77.1:8080", client, "192.168.77.1", 8080, web, "");
+  check(succeeds([&] { fw.remove_endpoint("traf2"); }) && succeeds([&] { fw.remove_network("trafnet"); }) &&
+            succeeds([&] { fw.remove_network("trafint"); }),
+        "traffic: remove the rest");
+
+  for (int fd : {web, outside, other_l, gw_l, ctr, client, other}) close(fd);
+  sh_in(home_ns, "ip link del octr0; ip link del octr1; ip link del vcli");
+}
+
+}  // namespace
+
+int main() {
+  if (geteuid() != 0) {
+    std::printf("SKIP: needs root\n");
+    return 77;
+  }
+  if (unshare(CLONE_NEWNET) != 0) {
+    std::printf("SKIP: unshare(CLONE_NEWNET): %s\n", std::strerror(errno));
+    return 77;
+  }
+  {
+    auto t0 = Clock::now();
+    bool ok = nftables_available();
+    for (int i = 0; i < 999; ++i) ok = nftables_available() && ok;
+    long per_call = micros(Clock::now() - t0) / 1000;
+    if (!ok) {
+      std::printf("SKIP: the kernel does not answer nf_tables requests\n");
+      return 77;
+    }
+    check(per_call < 200, "nftables_available() is cheap: " + std::to_string(per_call) + " us per call");
+  }
+  const bool have_nft = !run("command -v nft").empty();
+  if (!have_nft) std::printf("note: no nft binary, ruleset checks are skipped\n");
+
+  check(works_under_seccomp(), "the backend works under the hook's seccomp filter (dlopen included)");
+
+  auto fw = make_nftables_backend();
+  check(std::string(fw->name()) == "nftables", "name() is nftables");
+
+  NetworkRules net{"testnet", "ocinet0", "172.17.0.0/16", false};
+  EndpointRules ep1{"abc123", "172.17.0.2", "ocinet0", {{"", 8080, 80, "tcp"}, {"127.0.0.1", 5353, 53, "udp"}}};
+
+  // An empty namespace: nothing to remove is success, and nothing gets created.
+  check(succeeds([&] { fw->remove_endpoint("abc123"); }), "remove_endpoint on an empty netns");
+  check(succeeds([&] { fw->remove_endpoint_rules(ep1); }), "remove_endpoint_rules on an empty netns");
+  check(succeeds([&] { fw->remove_network("testnet"); }), "remove_network on an empty netns");
+  if (have_nft) check(ruleset().empty(), "removal created nothing");
+
+  // Someone else's table must survive everything below untouched.
+  run("nft add table inet foreign; nft add set inet foreign s '{ type ipv4_addr; }';"
+      "nft add element inet foreign s '{ 10.0.0.1 }';"
+      "nft add chain inet foreign fwd '{ type filter hook forward priority 0; policy accept; }';"
+      "nft add rule inet foreign fwd ip daddr @s drop");
+  const std::string foreign = run("nft list table inet foreign");
+
+  check(succeeds([&] { fw->add_endpoint(net, ep1); }), "add_endpoint abc123 (tcp 8080->80, udp 127.0.0.1:5353->53), first use");
+  if (have_nft) {
+    std::string s = ruleset();
+    check_has(s, "table ip ocinet {");
+    check_has(s, "tcp . 8080 comment \"ocinet:abc123\" : 172.17.0.2 . 80");
+    check_has(s, "127.0.0.1 . udp . 5353 comment \"ocinet:abc123\" : 172.17.0.2 . 53");
+    check_has(s, "\"ocinet0\" comment \"ocinet-net:testnet\"");
+    check_has(s, "\"ocinet0\" . \"ocinet0\" comment \"ocinet-net:testnet\"");
+    check(count(s, "172.17.0.0/16 comment \"ocinet-net:testnet\"") == 2, "subnet in subnets and masq_subnets");
+    check_has(s, "ip daddr != 127.0.0.0/8 fib daddr type local jump published");
+    check(count(s, "fib daddr type local jump published") == 2, "prerouting and output jump to published");
+    check_has(s, "dnat ip to ip daddr . meta l4proto . th dport map @pub_addr");
+    check_has(s, "dnat ip to meta l4proto . th dport map @pub_any");
+    check_has(s, "ip saddr @masq_subnets oifname != @bridges masquerade");
+    check_has(s, "ct status dnat ip saddr @subnets oifname @bridges masquerade");
+    check_has(s, "iifname @bridges oifname @bridges drop");
+  }
+
+  // Second endpoint on the same network: only its own elements are new.
+  const std::string rules_before = run("nft -a list chain ip ocinet forward; nft -a list chain ip ocinet postrouting");
+  EndpointRules ep2{"def456", "172.17.0.3", "ocinet0", {{"0.0.0.0", 8081, 81, "tcp"}, {"", 9999, 99, "sctp"}}};
+  check(succeeds([&] { fw->add_endpoint(net, ep2); }), "add_endpoint def456 (tcp 0.0.0.0:8081->81, sctp 9999->99)");
+  if (have_nft) {
+    std::string s = ruleset();
+    check_has(s, "tcp . 8081 comment \"ocinet:def456\" : 172.17.0.3 . 81");
+    check_has(s, "sctp . 9999 comment \"ocinet:def456\" : 172.17.0.3 . 99");
+    check_has(s, "tcp . 8080 comment \"ocinet:abc123\" : 172.17.0.2 . 80");
+    check(count(s, "comment \"ocinet-net:testnet\"") == 4, "network elements not duplicated");
+    check(run("nft -a list chain ip ocinet forward; nft -a list chain ip ocinet postrouting") == rules_before,
+          "no rule added or changed");
+  }
+
+  // Setting up the same endpoint again replaces its elements rather than failing or stacking.
+  ep1.container_ip = "172.17.0.4";
+  check(succeeds([&] { fw->add_endpoint(net, ep1); }), "add_endpoint abc123 again with a new address");
+  check(succeeds([&] { fw->add_endpoint(net, ep1); }), "add_endpoint abc123 a third time, unchanged");
+  if (have_nft) {
+    std::string s = ruleset();
+    check_has(s, "tcp . 8080 comment \"ocinet:abc123\" : 172.17.0.4 . 80");
+    check_has(s, "127.0.0.1 . udp . 5353 comment \"ocinet:abc123\" : 172.17.0.4 . 53");
+    check_lacks(s, "172.17.0.2 .");
+  }
+
+  // A key another endpoint holds is a conflict, and nothing of the call stays.
+  {
+    EndpointRules clash{"xyz999", "172.17.0.9", "ocinet0", {{"", 7777, 77, "tcp"}, {"", 8080, 80, "tcp"}}};
+    std::string why;
+    check(throws([&] { fw->add_endpoint(net, clash); }, ErrorKind::Invalid, &why), "port held by abc123 -> Invalid: " + why);
+    if (have_nft) {
+      std::string s = ruleset();
+      check_lacks(s, "ocinet:xyz999");
+      check_has(s, "tcp . 8080 comment \"ocinet:abc123\" : 172.17.0.4 . 80");
+    }
+  }
+
+  // A refusal by the kernel (an overlapping subnet) is a System error, and the endpoint's
+  // elements, in the same transaction, are not left behind.
+  {
+    NetworkRules overlap{"overlap", "ocinet9", "172.16.0.0/12", false};
+    std::string why;
+    check(throws([&] { fw->add_endpoint(overlap, EndpointRules{"ovl1", "172.16.0.2", "ocinet9", {{"", 6000, 60, "tcp"}}}); },
+                 ErrorKind::System, &why),
+          "overlapping subnet -> System: " + why);
+    check(why.rfind("firewall: adding endpoint ovl1: ", 0) == 0 && why.find('\n') == std::string::npos,
+          "  the message is one line naming the call");
+    if (have_nft) {
+      std::string s = ruleset();
+      check_lacks(s, "ocinet:ovl1");
+      check_lacks(s, "ocinet-net:overlap");
+    }
+  }
+
+  // Invalid requests are refused before the kernel sees anything, injection attempts included.
+  {
+    const std::string before = have_nft ? ruleset() : "";
+    EndpointRules bad{"bad1", "172.17.0.300", "ocinet0", {}};
+    auto invalid = [&](const NetworkRules& n, const EndpointRules& e, const std::string& what) {
+      check(throws([&] { fw->add_endpoint(n, e); }, ErrorKind::Invalid), what + " -> Invalid");
+    };
+    invalid(net, bad, "bad container address");
+    bad.container_ip = "172.17.0.5";
+    bad.ports = {{"::1", 8082, 82, "tcp"}};
+    invalid(net, bad, "non-IPv4 host address");
+    bad.ports = {{"1.2.3.4 . 6 . 1 : 1.1.1.1 . 1 } ; flush ruleset ; add element ip ocinet pub_addr { 1.2.3.4", 8082, 82, "tcp"}};
+    invalid(net, bad, "host address carrying nft syntax");
+    bad.ports = {{"", 8082, 82, "icmp"}};
+    invalid(net, bad, "unknown protocol");
+    bad.ports = {{"", 0, 82, "tcp"}};
+    invalid(net, bad, "host port 0");
+    bad.ports = {};
+    bad.tag = "a b";
+    invalid(net, bad, "tag with a space");
+    bad.tag = "a\" } ; flush ruleset ; #";
+    invalid(net, bad, "tag with a quote");
+    bad.tag = std::string(200, 'a');
+    invalid(net, bad, "over-long tag");
+    bad.tag = "bad1";
+    NetworkRules badnet = net;
+    badnet.subnet = "172.17.0.0/33";
+    invalid(badnet, bad, "bad subnet");
+    badnet = net;
+    badnet.bridge = "averyveryverylongbridge";
+    invalid(badnet, bad, "over-long bridge name");
+    badnet.bridge = "oc\"0";
+    invalid(badnet, bad, "bridge name with a quote");
+    badnet.bridge = "oc*";
+    invalid(badnet, bad, "bridge name with a wildcard");
+    badnet = net;
+    badnet.name = "test net";
+    invalid(badnet, bad, "network name with a space");
+    check(throws([&] { fw->remove_endpoint("x;y"); }, ErrorKind::Invalid), "remove_endpoint with a bad tag -> Invalid");
+    check(throws([&] { fw->remove_network("x\"y"); }, ErrorKind::Invalid), "remove_network with a bad name -> Invalid");
+    if (have_nft) check(ruleset() == before, "refused requests changed nothing");
+  }
+
+  // An internal network: no masquerade, and its bridge is marked internal.
+  NetworkRules inet{"intnet", "ocinet1", "10.99.0.0/24", true};
+  EndpointRules ep3{"ghi789", "10.99.0.2", "ocinet1", {}};
+  check(succeeds([&] { fw->add_endpoint(inet, ep3); }), "add_endpoint on an internal network, no ports");
+  if (have_nft) {
+    std::string s = ruleset();
+    check(count(s, "10.99.0.0/24 comment \"ocinet-net:intnet\"") == 1, "internal: subnet only in subnets, not masq_subnets");
+    check(count(s, "\"ocinet1\" comment \"ocinet-net:intnet\"") == 2, "internal: bridge in bridges and internal_bridges");
+  }
+
+  // Removal by the record's keys takes exactly that endpoint's elements.
+  check(succeeds([&] { fw->remove_endpoint_rules(ep1); }), "remove_endpoint_rules abc123");
+  if (have_nft) {
+    std::string s = ruleset();
+    check_lacks(s, "ocinet:abc123");
+    check(count(s, "ocinet:def456") == 2, "def456 elements kept");
+    check(count(s, "comment \"ocinet-net:testnet\"") == 4, "testnet elements kept");
+  }
+  check(succeeds([&] { fw->remove_endpoint_rules(ep1); }), "remove_endpoint_rules abc123 a second time");
+  check(succeeds([&] { fw->remove_endpoint("abc123"); }), "remove_endpoint abc123 after that");
+
+  // A record whose key is now another endpoint's must not take that endpoint's element.
+  {
+    EndpointRules now{"new111", "172.17.0.7", "ocinet0", {{"", 8080, 80, "tcp"}}};
+    EndpointRules old{"old000", "172.17.0.6", "ocinet0", {{"", 8080, 80, "tcp"}, {"", 8082, 82, "tcp"}}};
+    check(succeeds([&] { fw->add_endpoint(net, now); }), "add_endpoint new111 (tcp 8080)");
+    check(succeeds([&] { fw->remove_endpoint_rules(old); }), "remove_endpoint_rules of a stale record for the same key");
+    if (have_nft) check_has(ruleset(), "tcp . 8080 comment \"ocinet:new111\" : 172.17.0.7 . 80");
+    check(succeeds([&] { fw->remove_endpoint_rules(now); }), "remove_endpoint_rules new111");
+  }
+
+  // Removal by tag only (no record): the comment decides, a prefix is a different tag.
+  check(succeeds([&] { fw->remove_endpoint("def45"); }), "remove_endpoint def45 (prefix of def456)");
+  if (have_nft) check(count(ruleset(), "ocinet:def456") == 2, "def456 survives removal of a prefix tag");
+  check(succeeds([&] { fw->remove_endpoint("def456"); }), "remove_endpoint def456");
+  check(succeeds([&] { fw->remove_endpoint("def456"); }), "remove_endpoint def456 a second time");
+  if (have_nft) check_lacks(ruleset(), "ocinet:def456");
+
+  check(succeeds([&] { fw->remove_network("testnet"); }), "remove_network testnet");
+  check(succeeds([&] { fw->remove_network("testnet"); }), "remove_network testnet a second time");
+  if (have_nft) {
+    std::string s = ruleset();
+    check_lacks(s, "ocinet-net:testnet");
+    check(count(s, "ocinet-net:intnet") == 4, "intnet elements kept");
+  }
+  check(succeeds([&] { fw->remove_network("intnet"); }), "remove_network intnet");
+  check(succeeds([&] { fw->remove_endpoint("ghi789"); }), "remove_endpoint ghi789 (had no elements)");
+
+  // Scale: the cost of one more container stays flat.
+  {
+    NetworkRules big{"scale", "ocscale", "172.18.0.0/16", false};
+    auto endpoint = [](int i) {
+      char ip[32];
+      std::snprintf(ip, sizeof ip, "172.18.%d.%d", 1 + i / 250, 1 + i % 250);
+      return EndpointRules{"s" + std::to_string(i), ip, "ocscale", {{"", static_cast<uint16_t>(20000 + i), 80, "tcp"}}};
+    };
+    auto timed_add = [&](int i) {
+      auto t0 = Clock::now();
+      fw->add_endpoint(big, endpoint(i));
+      return micros(Clock::now() - t0);
+    };
+    bool ok = succeeds([&] {
+      std::vector<long> first, last;
+      for (int i = 0; i < 1000; ++i) {
+        long us = timed_add(i);
+        if (i < 10) first.push_back(us);
+      }
+      for (int i = 1000; i < 1010; ++i) last.push_back(timed_add(i));
+      long f = median(first), l = median(last);
+      check(l < 3 * f, "add at 1000 endpoints costs " + std::to_string(l) + " us, the first ones " + std::to_string(f) +
+                           " us (median of 10)");
+      auto t0 = Clock::now();
+      fw->remove_endpoint_rules(endpoint(500));
+      long by_key = micros(Clock::now() - t0);
+      t0 = Clock::now();
+      fw->remove_endpoint("s501");
+      long by_tag = micros(Clock::now() - t0);
+      std::printf("      info: at 1000 endpoints, remove_endpoint_rules %ld us, remove_endpoint(tag) %ld us\n", by_key, by_tag);
+    });
+    check(ok, "1010 endpoints added and two removed");
+    if (have_nft) check(count(ruleset(), "comment \"ocinet:s") == 1008, "1008 endpoint elements listed");
+    check(succeeds([&] {
+            for (int i = 0; i < 1010; ++i) fw->remove_endpoint_rules(endpoint(i));
+            fw->remove_network(big.name);
+          }),
+          "all removed again");
+  }
+
+  traffic_checks(*fw);
+
+  if (have_nft) {
+    std::string s = ruleset();
+    check(count(s, "comment \"ocinet") == 0, "no ocinet element left");
+    check(run("nft list table inet foreign") == foreign, "the foreign table is untouched");
+  }
+
+  std::printf("%d passed, %d failed\n", passed, failed);
+  return failed ? 1 : 0;
+}
