@@ -22,7 +22,7 @@ make_bundle "$WORK/web" '{"io.ocinet.ports":"8080:80","io.ocinet.name":"web"}' '
 run_container web "$WORK/web"
 ip netns exec "$HOSTNS" "$BIN/ocinet" ps
 echo "-- ocinet's firewall rules in the host namespace:"
-ip netns exec "$HOSTNS" iptables-legacy-save | grep -i ocinet
+fw_dump | grep -i -E 'ocinet|pub_|masq|bridges' | head -30
 echo "-- inside the container:"
 in_container web ip -4 addr show eth0 | grep inet
 in_container web ip route

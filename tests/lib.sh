@@ -129,4 +129,7 @@ marks_of() { local owner=$1; shift; find "$@" -type l -lname "$owner" 2>/dev/nul
 # Host ends of container veths in $HOSTNS ("oc" + 12 hex + index; bridges are ocinet0/ocbr-*).
 host_veths() { ip -n "$HOSTNS" -br link | grep -cE '^oc[0-9a-f]{12}[0-9]' || true; }
 
-fw_rules() { ip netns exec "$HOSTNS" iptables-legacy-save 2>/dev/null | grep -c -- "$1" || true; }
+# The host netns firewall as ocinet's backends write it (iptables-legacy or nftables).
+fw_dump() { ip netns exec "$HOSTNS" iptables-legacy-save 2>/dev/null; ip netns exec "$HOSTNS" nft list ruleset 2>/dev/null; }
+# Lines (rules or set/map elements) carrying a comment that contains $1, e.g. "ocinet:web".
+fw_rules() { fw_dump | grep -o -- "$1" | wc -l; }
