@@ -102,64 +102,125 @@ static void report(const char* what, std::vector<double> v) {
               pct(0.95), v.front(), v.back());
 }
 
-int main(int argc, char** argv) {
-  std::string hook = "build/bin/ocinet-hook";
-  std::string config;  // admin config for the hook, e.g. to pick a firewall backend
-  int n = 200;
-  for (int i = 1; i < argc; i++) {
-    std::string a = argv[i];
-    if (a == "--hook" && i + 1 < argc) hook = argv[++i];
-    else if (a == "-n" && i + 1 < argc) n = std::atoi(argv[++i]);
-    else if (a == "--config" && i + 1 < argc) config = fs::absolute(argv[++i]).string();
-    else {
-      std::fprintf(stderr, "usage: ocinet-bench [--hook PATH] [--config ADMIN_CONFIG] [-n N]\n");
-      return 1;
-    }
-  }
-  hook = fs::absolute(hook).string();
-  if (access(hook.c_str(), X_OK) != 0) die("hook " + hook);
-  if (n < 1 || n > 5000) {
-    std::fprintf(stderr, "ocinet-bench: -n must be 1..5000\n");
-    return 1;
-  }
+static double median(std::vector<double> v) {
+  std::sort(v.begin(), v.end());
+  return v[v.size() / 2];
+}
+
+// A private world for one run: its own netns as the "host", a private tmpfs holding the bundle
+// and ocinet's state, and `holders` netns holder children. Everything goes at exit.
+static fs::path make_world(const std::string& config, const std::string& backend, int holders) {
   if (unshare(CLONE_NEWNET | CLONE_NEWNS) != 0) die("unshare(CLONE_NEWNET|CLONE_NEWNS) (run as root)");
   if (mount(nullptr, "/", nullptr, MS_REC | MS_PRIVATE, nullptr) != 0) die("making mounts private");
-
   char tmpl[] = "/tmp/ocinet-bench-XXXXXX";
   if (!mkdtemp(tmpl)) die("mkdtemp");
   fs::path dir = tmpl;
   g_dir = dir;
   std::atexit(cleanup);
   // The run dir lives on tmpfs in production (/run); give the bench the same, privately.
-  if (mount("ocinet-bench", dir.c_str(), "tmpfs", 0, "size=256m") != 0) die("mounting tmpfs");
+  if (mount("ocinet-bench", dir.c_str(), "tmpfs", 0, "size=512m") != 0) die("mounting tmpfs");
   fs::create_directories(dir / "rootfs/etc");
-  {
-    FILE* f = std::fopen((dir / "config.json").c_str(), "w");
-    std::fprintf(f, R"({"ociVersion":"1.0.2","root":{"path":"rootfs"},"hostname":"bench","linux":{"namespaces":[{"type":"network"}]}})");
+  auto write = [](const fs::path& p, const std::string& text) {
+    FILE* f = std::fopen(p.c_str(), "w");
+    if (!f) die("writing " + p.string());
+    std::fputs(text.c_str(), f);
     std::fclose(f);
-  }
+  };
+  write(dir / "config.json",
+        R"({"ociVersion":"1.0.2","root":{"path":"rootfs"},"hostname":"bench","linux":{"namespaces":[{"type":"network"}]}})");
+  write(dir / "ocinet.json", "{\"firewall_backend\": \"" + backend + "\"}");
   setenv("OCINET_RUN_DIR", (dir / "run").c_str(), 1);
   setenv("OCINET_LIB_DIR", (dir / "lib").c_str(), 1);
   setenv("OCINET_CONFIG", config.empty() ? (dir / "ocinet.json").c_str() : config.c_str(), 1);
+  for (int i = 0; i < holders; i++) g_holders.push_back(spawn_netns_holder());
+  return dir;
+}
 
-  std::vector<pid_t>& holders = g_holders;
-  for (int i = 0; i < n; i++) holders.push_back(spawn_netns_holder());
+static std::string state_json(const fs::path& dir, int i, const char* status, int port) {
+  return std::string(R"({"ociVersion":"1.0.2","id":"bench)") + std::to_string(i) + R"(","status":")" + status +
+         R"(","pid":)" + std::to_string(g_holders[size_t(i)]) + R"(,"bundle":")" + dir.string() +
+         R"(","annotations":{"io.ocinet.ports":")" + std::to_string(port) + R"(:80"}})";
+}
 
-  std::vector<double> setup, teardown;
-  auto state = [&](int i, const char* status) {
-    return std::string(R"({"ociVersion":"1.0.2","id":"bench)") + std::to_string(i) + R"(","status":")" + status +
-           R"(","pid":)" + std::to_string(holders[size_t(i)]) + R"(,"bundle":")" + dir.string() +
-           R"(","annotations":{"io.ocinet.ports":")" + std::to_string(10000 + i) + R"(:80"}})";
-  };
-  // One warm-up container creates the bridge and the network's firewall chains: a one-time
+// N setups in a row, then N teardowns.
+static int run_sequence(const std::string& hook, const std::string& config, const std::string& backend, int n) {
+  fs::path dir = make_world(config, backend, n);
+  // One warm-up container creates the bridge and the network's firewall rules: a one-time
   // cost per network, not per container.
-  run_hook(hook, "createRuntime", state(0, "creating"));
-  run_hook(hook, "poststop", state(0, "stopped"));
-  for (int i = 0; i < n; i++) setup.push_back(run_hook(hook, "createRuntime", state(i, "creating")));
-  for (int i = 0; i < n; i++) teardown.push_back(run_hook(hook, "poststop", state(i, "stopped")));
-
-  std::printf("ocinet-hook setup/teardown, bridge network + 1 published TCP port, %d containers in a row\n", n);
+  run_hook(hook, "createRuntime", state_json(dir, 0, "creating", 10000));
+  run_hook(hook, "poststop", state_json(dir, 0, "stopped", 10000));
+  std::vector<double> setup, teardown;
+  for (int i = 0; i < n; i++) setup.push_back(run_hook(hook, "createRuntime", state_json(dir, i, "creating", 10000 + i)));
+  for (int i = 0; i < n; i++) teardown.push_back(run_hook(hook, "poststop", state_json(dir, i, "stopped", 10000 + i)));
+  std::printf("ocinet-hook setup/teardown (%s), bridge network + 1 published TCP port, %d containers in a row\n",
+              backend.c_str(), n);
   report("setup", setup);
   report("teardown", teardown);
-  return 0;  // cleanup() runs at exit
+  return 0;
+}
+
+// Setup latency with 0, 100, 500, 1000 containers already set up (each with a published port):
+// `samples` probe containers are set up and torn down at each level.
+static int run_scale(const std::string& hook, const std::string& backend, const std::vector<int>& levels, int samples) {
+  int top = *std::max_element(levels.begin(), levels.end());
+  fs::path dir = make_world("", backend, top + samples);
+  run_hook(hook, "createRuntime", state_json(dir, top, "creating", 30000));  // warm-up: bridge, table
+  run_hook(hook, "poststop", state_json(dir, top, "stopped", 30000));
+  int filled = 0;
+  double base = 0;
+  for (int level : levels) {
+    for (; filled < level; filled++) run_hook(hook, "createRuntime", state_json(dir, filled, "creating", 10000 + filled));
+    std::vector<double> t;
+    for (int j = 0; j < samples; j++) {
+      t.push_back(run_hook(hook, "createRuntime", state_json(dir, top + j, "creating", 40000 + j)));
+      run_hook(hook, "poststop", state_json(dir, top + j, "stopped", 40000 + j));
+    }
+    double m = median(t);
+    if (level == levels.front()) base = m;
+    std::printf("| %-8s | %5d | %6.2f ms | %5.2fx |\n", backend.c_str(), level, m, m / base);
+    std::fflush(stdout);
+  }
+  return 0;
+}
+
+int main(int argc, char** argv) {
+  std::string hook = "build/bin/ocinet-hook";
+  std::string config;  // admin config for the hook (overrides --backend)
+  std::string backend = "auto";
+  bool scale = false;
+  int n = 200, samples = 20;
+  for (int i = 1; i < argc; i++) {
+    std::string a = argv[i];
+    if (a == "--hook" && i + 1 < argc) hook = argv[++i];
+    else if (a == "-n" && i + 1 < argc) n = std::atoi(argv[++i]);
+    else if (a == "--config" && i + 1 < argc) config = fs::absolute(argv[++i]).string();
+    else if (a == "--backend" && i + 1 < argc) backend = argv[++i];
+    else if (a == "--scale") scale = true;
+    else if (a == "--samples" && i + 1 < argc) samples = std::atoi(argv[++i]);
+    else {
+      std::fprintf(stderr,
+                   "usage: ocinet-bench [--hook PATH] [--backend auto|nftables|iptables|none] [--config ADMIN_CONFIG] [-n N]\n"
+                   "       ocinet-bench --scale [--samples N]   (setup latency at 0/100/500/1000 existing containers, per backend)\n");
+      return 1;
+    }
+  }
+  hook = fs::absolute(hook).string();
+  if (access(hook.c_str(), X_OK) != 0) die("hook " + hook);
+  if (n < 1 || n > 5000 || samples < 1 || samples > 1000) {
+    std::fprintf(stderr, "ocinet-bench: -n must be 1..5000, --samples 1..1000\n");
+    return 1;
+  }
+  if (!scale) return run_sequence(hook, config, backend, n);
+
+  std::printf("| backend  | existing | setup median | vs empty |\n|---|---|---|---|\n");
+  for (const char* b : {"nftables", "iptables"}) {
+    std::fflush(stdout);
+    pid_t pid = fork();  // each backend in a world of its own
+    if (pid < 0) die("fork");
+    if (pid == 0) std::exit(run_scale(hook, b, {0, 100, 500, 1000}, samples));
+    int status = 0;
+    waitpid(pid, &status, 0);
+    if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) std::printf("| %s | failed (status %d) | | |\n", b, status);
+  }
+  return 0;
 }

@@ -4,6 +4,7 @@
 // never runs them. Exit status: 0 all passed, 1 a check failed, 77 skipped (not root, no
 // namespaces, no nf_tables).
 #include <arpa/inet.h>
+#include <dlfcn.h>
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <poll.h>
@@ -88,37 +89,9 @@ long median(std::vector<long> v) {
   return v[v.size() / 2];
 }
 
-// The backend as the hook runs it: under the hook's own seccomp filter, in a process that has
-// not loaded libnftables yet (so its dlopen is confined too). In a child with its own netns.
-bool works_under_seccomp() {
-  pid_t pid = fork();
-  if (pid < 0) return false;
-  if (pid == 0) {
-    if (unshare(CLONE_NEWNET) != 0 || !confine_hook()) _exit(3);
-    try {
-      auto fw = make_nftables_backend();
-      NetworkRules net{"scnet", "ocsc0", "10.66.0.0/24", false};
-      EndpointRules ep{"seccomp1", "10.66.0.2", "ocsc0", {{"", 8080, 80, "tcp"}}};
-      fw->add_endpoint(net, ep);
-      fw->add_endpoint(net, ep);
-      fw->remove_endpoint_rules(ep);
-      fw->remove_endpoint(ep.tag);
-      fw->remove_network(net.name);
-    } catch (const std::exception& e) {
-      std::printf("      error: %s\n", e.what());
-      std::fflush(stdout);
-      _exit(1);
-    }
-    _exit(0);
-  }
-  int status = 0;
-  waitpid(pid, &status, 0);
-  return WIFEXITED(status) && WEXITSTATUS(status) == 0;
-}
-
 // ---------------------------------------------------------------------------------------------
-// Real traffic. Namespaces are held by file descriptors only: no /run/netns entry, no process;
-// they vanish with this one.
+// Namespaces are held by file descriptors only: no /run/netns entry, no process; they vanish
+// with this one.
 
 int home_ns = -1;  // the test's own namespace, the "host"
 
@@ -144,6 +117,119 @@ std::string ns_path(int ns) { return "/proc/" + std::to_string(getpid()) + "/fd/
 void sh_in(int ns, const std::string& cmds) {
   in_ns(ns, [&] { return std::system(cmds.c_str()); });
 }
+
+// ---------------------------------------------------------------------------------------------
+// Hooks are separate processes.
+
+// Runs f in a child process inside namespace `ns`; its exit status (0 = f returned true).
+int in_child(int ns, const std::function<bool()>& f) {
+  std::fflush(stdout);
+  pid_t pid = fork();
+  if (pid < 0) return -1;
+  if (pid == 0) {
+    if (setns(ns, CLONE_NEWNET) != 0) _exit(3);
+    try {
+      _exit(f() ? 0 : 4);
+    } catch (const std::exception& e) {
+      std::printf("      error: %s\n", e.what());
+      std::fflush(stdout);
+      _exit(1);
+    }
+  }
+  int status = 0;
+  waitpid(pid, &status, 0);
+  return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+}
+
+bool libnftables_loaded() { return dlopen("libnftables.so.1", RTLD_LAZY | RTLD_NOLOAD) != nullptr; }
+
+// The backend as the hook runs it: a fresh process, under the hook's own seccomp filter. A
+// container on a network that is already set up must not even load libnftables (the netlink
+// fast path); anything else loads it under the filter. In a namespace of its own.
+void hook_like_processes(int ns) {
+  NetworkRules net{"scnet", "ocsc0", "10.66.0.0/24", false};
+  EndpointRules ep{"seccomp1", "10.66.0.2", "ocsc0", {{"", 8080, 80, "tcp"}, {"10.66.0.1", 8081, 81, "udp"}}};
+  check(in_child(ns, [&] {
+          if (!confine_hook()) return false;
+          make_nftables_backend()->add_endpoint(net, EndpointRules{"first", "10.66.0.9", "ocsc0", {}});
+          return libnftables_loaded();
+        }) == 0,
+        "confined process: a network's first endpoint (table created) loads libnftables");
+  check(in_child(ns, [&] {
+          if (!confine_hook()) return false;
+          auto fw = make_nftables_backend();
+          fw->add_endpoint(net, ep);
+          fw->remove_endpoint_rules(ep);
+          fw->add_endpoint(net, ep);
+          return !libnftables_loaded();
+        }) == 0,
+        "confined process: add_endpoint, remove_endpoint_rules on a set-up network without libnftables");
+  if (!run("command -v nft").empty()) {
+    std::string s = in_ns(ns, [] { return run("nft list map ip ocinet pub_any; nft list map ip ocinet pub_addr"); });
+    check(count(s, "tcp . 8080 comment \"ocinet:seccomp1\" : 10.66.0.2 . 80") == 1 &&
+              count(s, "10.66.0.1 . udp . 8081 comment \"ocinet:seccomp1\" : 10.66.0.2 . 81") == 1,
+          "  nft lists the fast path's elements as its own");
+  }
+  check(in_child(ns, [&] {
+          if (!confine_hook()) return false;
+          auto fw = make_nftables_backend();
+          fw->remove_endpoint(ep.tag);
+          fw->remove_endpoint("first");
+          fw->remove_network(net.name);
+          return true;
+        }) == 0,
+        "confined process: remove_endpoint(tag) and remove_network (libnftables)");
+}
+
+// Eight hooks set up containers at once in a namespace without the table: exactly one of them
+// creates it (the others get EEXIST and add their elements to it), and every one succeeds.
+void concurrent_first_use(int ns) {
+  constexpr int kHooks = 8;
+  int go[2];
+  if (pipe(go) != 0) return;
+  std::fflush(stdout);
+  std::vector<pid_t> pids;
+  for (int i = 0; i < kHooks; ++i) {
+    pid_t pid = fork();
+    if (pid == 0) {
+      close(go[1]);
+      char c;
+      if (setns(ns, CLONE_NEWNET) != 0 || read(go[0], &c, 1) != 0) _exit(3);  // EOF = start
+      try {
+        NetworkRules net{"race" + std::to_string(i % 2), "ocrace" + std::to_string(i % 2),
+                         "10.5" + std::to_string(i % 2) + ".0.0/16", false};
+        make_nftables_backend()->add_endpoint(
+            net, EndpointRules{"race" + std::to_string(i), "10.5" + std::to_string(i % 2) + ".0." + std::to_string(i + 2),
+                               net.bridge, {{"", static_cast<uint16_t>(7000 + i), 80, "tcp"}}});
+      } catch (const std::exception& e) {
+        std::printf("      error: %s\n", e.what());
+        std::fflush(stdout);
+        _exit(1);
+      }
+      _exit(0);
+    }
+    pids.push_back(pid);
+  }
+  close(go[0]);
+  close(go[1]);
+  int ok = 0;
+  for (pid_t pid : pids) {
+    int status = 0;
+    waitpid(pid, &status, 0);
+    ok += WIFEXITED(status) && WEXITSTATUS(status) == 0;
+  }
+  check(ok == kHooks, std::to_string(ok) + " of 8 concurrent first setups succeeded");
+  if (!run("command -v nft").empty()) {
+    std::string s = in_ns(ns, [] { return run("nft list ruleset"); });
+    check(count(s, "table ip ocinet") == 1 && count(s, "jump published") == 2 && count(s, "masquerade") == 3,
+          "  one table, its rules once");
+    check(count(s, "comment \"ocinet:race") == kHooks && count(s, "comment \"ocinet-net:race") == 8,
+          "  every endpoint's element and both networks' elements");
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Real traffic: rules that load but do nothing would pass every check above.
 
 sockaddr_in sockaddr_of(const std::string& ip, int port) {
   sockaddr_in a{};
@@ -194,7 +280,6 @@ std::string peer_seen(int ns, const std::string& ip, int port, int listener, int
 }
 
 void traffic_checks(FirewallBackend& fw) {
-  home_ns = open("/proc/self/ns/net", O_RDONLY | O_CLOEXEC);
   const int ctr = new_netns(), client = new_netns(), other = new_netns();
   if (home_ns < 0 || ctr < 0 || client < 0 || other < 0) {
     check(false, "traffic: creating namespaces");
@@ -208,6 +293,9 @@ void traffic_checks(FirewallBackend& fw) {
         "echo 1 > /proc/sys/net/ipv4/conf/octr0/route_localnet;"
         "ip link add octr1 type bridge; ip addr add 10.78.0.1/24 dev octr1; ip link set octr1 up;"
         "ip link add vctr type veth peer name eth0 netns " + ns_path(ctr) + "; ip link set vctr master octr0 up;"
+        // As the bridge driver does: with br_netfilter, a hairpin DNAT is bridged back out
+        // of the port it came in through.
+        "ip link set vctr type bridge_slave hairpin on;"
         "ip link add voth type veth peer name eth0 netns " + ns_path(other) + "; ip link set voth master octr1 up;"
         "ip link add vcli type veth peer name eth0 netns " + ns_path(client) + ";"
         "ip addr add 192.168.77.1/24 dev vcli; ip link set vcli up");
@@ -217,11 +305,17 @@ void traffic_checks(FirewallBackend& fw) {
   guest(ctr, "10.77.0.2/24", "10.77.0.1");
   guest(other, "10.78.0.2/24", "10.78.0.1");
   guest(client, "192.168.77.2/24", "192.168.77.1");
+  // A hostile neighbour: it sends packets for 127.0.0.1 to the host's MAC address.
+  sh_in(client,
+        "ip link set lo down; ip addr flush dev lo; ip route add 127.0.0.0/8 via 192.168.77.1 dev eth0;"
+        "echo 1 > /proc/sys/net/ipv4/conf/eth0/route_localnet");
 
   NetworkRules net{"trafnet", "octr0", "10.77.0.0/24", false};
   NetworkRules inet{"trafint", "octr1", "10.78.0.0/24", true};
   EndpointRules ep{"traf1", "10.77.0.2", "octr0", {{"", 8080, 80, "tcp"}, {"127.0.0.1", 8081, 80, "tcp"}}};
-  check(succeeds([&] { fw.add_endpoint(net, ep); }) &&
+  // A port-less neighbour first, so that traf1's ports go in through the netlink fast path.
+  check(succeeds([&] { fw.add_endpoint(net, EndpointRules{"traf0", "10.77.0.3", "octr0", {}}); }) &&
+            succeeds([&] { fw.add_endpoint(net, ep); }) &&
             succeeds([&] { fw.add_endpoint(inet, EndpointRules{"traf2", "10.78.0.2", "octr1", {}}); }),
         "traffic: endpoints on octr0 (tcp 8080->80, 127.0.0.1:8081->80) and on internal octr1");
 
@@ -246,15 +340,18 @@ void traffic_checks(FirewallBackend& fw) {
   expect("internal container -> outside", other, "192.168.77.2", 9000, outside, "");
   expect("internal container -> container on another network", other, "10.77.0.2", 80, web, "");
   expect("outside client -> 192.168.77.1:8081 (published on 127.0.0.1 only)", client, "192.168.77.1", 8081, web, "");
+  expect("outside client -> 127.0.0.1:8081 routed to the host", client, "127.0.0.1", 8081, web, "");
 
   check(succeeds([&] { fw.remove_endpoint_rules(ep); }), "traffic: remove_endpoint_rules traf1");
   expect("after removal, outside client -> 192.168.77.1:8080", client, "192.168.77.1", 8080, web, "");
-  check(succeeds([&] { fw.remove_endpoint("traf2"); }) && succeeds([&] { fw.remove_network("trafnet"); }) &&
+  check(succeeds([&] { fw.remove_endpoint("traf2"); }) && succeeds([&] { fw.remove_endpoint("traf0"); }) &&
+            succeeds([&] { fw.remove_network("trafnet"); }) &&
             succeeds([&] { fw.remove_network("trafint"); }),
         "traffic: remove the rest");
 
   for (int fd : {web, outside, other_l, gw_l, ctr, client, other}) close(fd);
-  sh_in(home_ns, "ip link del octr0; ip link del octr1; ip link del vcli");
+  // The veths went with their namespaces.
+  sh_in(home_ns, "ip link del octr0; ip link del octr1");
 }
 
 }  // namespace
@@ -282,7 +379,17 @@ int main() {
   const bool have_nft = !run("command -v nft").empty();
   if (!have_nft) std::printf("note: no nft binary, ruleset checks are skipped\n");
 
-  check(works_under_seccomp(), "the backend works under the hook's seccomp filter (dlopen included)");
+  home_ns = open("/proc/self/ns/net", O_RDONLY | O_CLOEXEC);
+  {
+    const int scratch = new_netns();
+    hook_like_processes(scratch);
+    close(scratch);
+  }
+  {
+    const int scratch = new_netns();
+    concurrent_first_use(scratch);
+    close(scratch);
+  }
 
   auto fw = make_nftables_backend();
   check(std::string(fw->name()) == "nftables", "name() is nftables");
@@ -299,8 +406,8 @@ int main() {
   // Someone else's table must survive everything below untouched.
   run("nft add table inet foreign; nft add set inet foreign s '{ type ipv4_addr; }';"
       "nft add element inet foreign s '{ 10.0.0.1 }';"
-      "nft add chain inet foreign fwd '{ type filter hook forward priority 0; policy accept; }';"
-      "nft add rule inet foreign fwd ip daddr @s drop");
+      "nft add chain inet foreign fw_chain '{ type filter hook forward priority 0; policy accept; }';"
+      "nft add rule inet foreign fw_chain ip daddr @s drop");
   const std::string foreign = run("nft list table inet foreign");
 
   check(succeeds([&] { fw->add_endpoint(net, ep1); }), "add_endpoint abc123 (tcp 8080->80, udp 127.0.0.1:5353->53), first use");
@@ -309,7 +416,8 @@ int main() {
     check_has(s, "table ip ocinet {");
     check_has(s, "tcp . 8080 comment \"ocinet:abc123\" : 172.17.0.2 . 80");
     check_has(s, "127.0.0.1 . udp . 5353 comment \"ocinet:abc123\" : 172.17.0.2 . 53");
-    check_has(s, "\"ocinet0\" comment \"ocinet-net:testnet\"");
+    check(count(run("nft list set ip ocinet bridges"), "\"ocinet0\" comment \"ocinet-net:testnet\"") == 1,
+          "bridges has ocinet0 with its comment");
     check_has(s, "\"ocinet0\" . \"ocinet0\" comment \"ocinet-net:testnet\"");
     check(count(s, "172.17.0.0/16 comment \"ocinet-net:testnet\"") == 2, "subnet in subnets and masq_subnets");
     check_has(s, "ip daddr != 127.0.0.0/8 fib daddr type local jump published");
@@ -323,12 +431,15 @@ int main() {
 
   // Second endpoint on the same network: only its own elements are new.
   const std::string rules_before = run("nft -a list chain ip ocinet forward; nft -a list chain ip ocinet postrouting");
-  EndpointRules ep2{"def456", "172.17.0.3", "ocinet0", {{"0.0.0.0", 8081, 81, "tcp"}, {"", 9999, 99, "sctp"}}};
-  check(succeeds([&] { fw->add_endpoint(net, ep2); }), "add_endpoint def456 (tcp 0.0.0.0:8081->81, sctp 9999->99)");
+  EndpointRules ep2{"def456", "172.17.0.3", "ocinet0",
+                    {{"0.0.0.0", 8081, 81, "tcp"}, {"", 9999, 99, "sctp"}, {"127.0.0.1", 5354, 54, "udp"}}};
+  check(succeeds([&] { fw->add_endpoint(net, ep2); }),
+        "add_endpoint def456 (tcp 0.0.0.0:8081->81, sctp 9999->99, udp 127.0.0.1:5354->54)");
   if (have_nft) {
     std::string s = ruleset();
     check_has(s, "tcp . 8081 comment \"ocinet:def456\" : 172.17.0.3 . 81");
     check_has(s, "sctp . 9999 comment \"ocinet:def456\" : 172.17.0.3 . 99");
+    check_has(s, "127.0.0.1 . udp . 5354 comment \"ocinet:def456\" : 172.17.0.3 . 54");
     check_has(s, "tcp . 8080 comment \"ocinet:abc123\" : 172.17.0.2 . 80");
     check(count(s, "comment \"ocinet-net:testnet\"") == 4, "network elements not duplicated");
     check(run("nft -a list chain ip ocinet forward; nft -a list chain ip ocinet postrouting") == rules_before,
@@ -350,7 +461,8 @@ int main() {
   {
     EndpointRules clash{"xyz999", "172.17.0.9", "ocinet0", {{"", 7777, 77, "tcp"}, {"", 8080, 80, "tcp"}}};
     std::string why;
-    check(throws([&] { fw->add_endpoint(net, clash); }, ErrorKind::Invalid, &why), "port held by abc123 -> Invalid: " + why);
+    const bool refused = throws([&] { fw->add_endpoint(net, clash); }, ErrorKind::Invalid, &why);
+    check(refused, "port held by abc123 -> Invalid: " + why);
     if (have_nft) {
       std::string s = ruleset();
       check_lacks(s, "ocinet:xyz999");
@@ -363,9 +475,10 @@ int main() {
   {
     NetworkRules overlap{"overlap", "ocinet9", "172.16.0.0/12", false};
     std::string why;
-    check(throws([&] { fw->add_endpoint(overlap, EndpointRules{"ovl1", "172.16.0.2", "ocinet9", {{"", 6000, 60, "tcp"}}}); },
-                 ErrorKind::System, &why),
-          "overlapping subnet -> System: " + why);
+    const bool refused = throws(
+        [&] { fw->add_endpoint(overlap, EndpointRules{"ovl1", "172.16.0.2", "ocinet9", {{"", 6000, 60, "tcp"}}}); },
+        ErrorKind::System, &why);
+    check(refused, "overlapping subnet -> System: " + why);
     check(why.rfind("firewall: adding endpoint ovl1: ", 0) == 0 && why.find('\n') == std::string::npos,
           "  the message is one line naming the call");
     if (have_nft) {
@@ -423,9 +536,13 @@ int main() {
   EndpointRules ep3{"ghi789", "10.99.0.2", "ocinet1", {}};
   check(succeeds([&] { fw->add_endpoint(inet, ep3); }), "add_endpoint on an internal network, no ports");
   if (have_nft) {
-    std::string s = ruleset();
-    check(count(s, "10.99.0.0/24 comment \"ocinet-net:intnet\"") == 1, "internal: subnet only in subnets, not masq_subnets");
-    check(count(s, "\"ocinet1\" comment \"ocinet-net:intnet\"") == 2, "internal: bridge in bridges and internal_bridges");
+    auto in_set = [](const char* set, const std::string& elem) {
+      return count(run(std::string("nft list set ip ocinet ") + set), elem + " comment \"ocinet-net:intnet\"") == 1;
+    };
+    check(in_set("subnets", "10.99.0.0/24") && !in_set("masq_subnets", "10.99.0.0/24"),
+          "internal: subnet in subnets, not in masq_subnets");
+    check(in_set("bridges", "\"ocinet1\"") && in_set("internal_bridges", "\"ocinet1\""),
+          "internal: bridge in bridges and internal_bridges");
   }
 
   // Removal by the record's keys takes exactly that endpoint's elements.
@@ -433,7 +550,7 @@ int main() {
   if (have_nft) {
     std::string s = ruleset();
     check_lacks(s, "ocinet:abc123");
-    check(count(s, "ocinet:def456") == 2, "def456 elements kept");
+    check(count(s, "ocinet:def456") == 3, "def456 elements kept");
     check(count(s, "comment \"ocinet-net:testnet\"") == 4, "testnet elements kept");
   }
   check(succeeds([&] { fw->remove_endpoint_rules(ep1); }), "remove_endpoint_rules abc123 a second time");
@@ -451,7 +568,7 @@ int main() {
 
   // Removal by tag only (no record): the comment decides, a prefix is a different tag.
   check(succeeds([&] { fw->remove_endpoint("def45"); }), "remove_endpoint def45 (prefix of def456)");
-  if (have_nft) check(count(ruleset(), "ocinet:def456") == 2, "def456 survives removal of a prefix tag");
+  if (have_nft) check(count(ruleset(), "ocinet:def456") == 3, "def456 survives removal of a prefix tag");
   check(succeeds([&] { fw->remove_endpoint("def456"); }), "remove_endpoint def456");
   check(succeeds([&] { fw->remove_endpoint("def456"); }), "remove_endpoint def456 a second time");
   if (have_nft) check_lacks(ruleset(), "ocinet:def456");
