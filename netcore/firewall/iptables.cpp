@@ -515,7 +515,10 @@ void ensure_nat_chains(Table& nat) {
   for (const char* chain : kNatChains) nat.ensure_chain(chain);
   // Only traffic addressed to this host is port-forwarded, as with Docker; loopback
   // destinations are left out of OUTPUT because DNAT of 127/8 needs route_localnet.
-  ensure_jump(nat, "PREROUTING", kDnatChain, Rule().dst_type_local());
+  // Loopback destinations are left out of PREROUTING: DNAT runs before the kernel drops a
+  // packet from another host addressed to 127.0.0.1 as a martian, so a neighbour routing
+  // 127.0.0.1 to us would otherwise reach ports published on 127.0.0.1.
+  ensure_jump(nat, "PREROUTING", kDnatChain, Rule().dst(parse_cidr("127.0.0.0/8", "loopback"), true).dst_type_local());
   // From the host itself, loopback included: a port published on 127.0.0.1 is for the host's
   // own clients (its packets reach the bridge thanks to route_localnet on the bridge only).
   ensure_jump(nat, "OUTPUT", kDnatChain, Rule().dst_type_local());

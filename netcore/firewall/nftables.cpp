@@ -786,6 +786,12 @@ class NftablesBackend final : public FirewallBackend {
     }
     const std::vector<Element> elems = elements_with_comment({r.output}, comment);
     if (!elems.empty()) delete_elements(elems, "removing network " + name);
+    // With its last network and container gone, ocinet takes its table out too, leaving the
+    // ruleset as it was before ocinet first touched it. (network rm is rare: listings are fine.)
+    if (table_is_unused()) {
+      NftResult d = nft().run(std::string("delete table ") + kTable);
+      if (!d.ok && !d.failed_with(ENOENT)) nft_fail("deleting table ocinet", d);
+    }
   }
 
  private:
@@ -796,6 +802,27 @@ class NftablesBackend final : public FirewallBackend {
   NfNetlink& netlink() {
     if (!netlink_) netlink_ = std::make_unique<NfNetlink>();
     return *netlink_;
+  }
+
+  // No bridge left in `bridges` and nothing published: no network or container uses the table.
+  bool table_is_unused() {
+    auto has_elements = [](const std::string& json_text) {
+      try {
+        auto j = nlohmann::json::parse(json_text);
+        for (const auto& item : j.at("nftables")) {
+          for (const char* kind : {"set", "map"})
+            if (item.contains(kind) && item[kind].contains("elem") && !item[kind]["elem"].empty()) return true;
+        }
+        return false;
+      } catch (const nlohmann::json::exception&) {
+        return true;  // unreadable: keep the table
+      }
+    };
+    NftResult b = nft().run(std::string("list set ") + kTable + " bridges", true);
+    if (!b.ok || has_elements(b.output)) return false;
+    for (const auto& listing : list_published())
+      if (listing.empty() || has_elements(listing)) return false;
+    return true;
   }
 
   // JSON listings of the two published-port maps ("" for a missing one). nft 1.0.6 lists one

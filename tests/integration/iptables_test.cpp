@@ -213,7 +213,7 @@ int main() {
   if (have_save) {
     std::string s = save();
     check_line(s, ":OCINET-DNAT - [0:0]");
-    check_line(s, "-A PREROUTING -m addrtype --dst-type LOCAL -j OCINET-DNAT");
+    check_line(s, "-A PREROUTING ! -d 127.0.0.0/8 -m addrtype --dst-type LOCAL -j OCINET-DNAT");
     check_line(s, "-A OUTPUT -m addrtype --dst-type LOCAL -j OCINET-DNAT");
     check_line(s, "-A OCINET-FORWARD -j OCINET-ISOLATE-1");
     check_line(s, "-A OCINET-ISOLATE-1 -i ocinet0 ! -o ocinet0 -m comment --comment ocinet-net:testnet -j OCINET-ISOLATE-2");
@@ -230,7 +230,7 @@ int main() {
     check_line(s, "-A OCINET-FORWARD -i ocinet0 -o ocinet0 -m comment --comment ocinet-net:testnet -j ACCEPT");
     check_line(s, "-A OCINET-FORWARD -i ocinet0 ! -o ocinet0 -m comment --comment ocinet-net:testnet -j ACCEPT");
     check_no(s, "unsupported");
-    check_iptables_has("nat", "PREROUTING -m addrtype --dst-type LOCAL -j OCINET-DNAT");
+    check_iptables_has("nat", "PREROUTING ! -d 127.0.0.0/8 -m addrtype --dst-type LOCAL -j OCINET-DNAT");
     check_iptables_has("nat", "OUTPUT -m addrtype --dst-type LOCAL -j OCINET-DNAT");
     check_iptables_has("nat", "OCINET-DNAT -p tcp -m tcp --dport 8080 -m comment --comment ocinet:abc123 -j DNAT --to-destination 172.17.0.2:80");
     check_iptables_has("nat", "OCINET-DNAT -d 127.0.0.1/32 -p udp -m udp --dport 5353 -m comment --comment ocinet:abc123 -j DNAT --to-destination 172.17.0.2:53");
