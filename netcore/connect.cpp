@@ -52,7 +52,7 @@ std::string resolve_container(const GlobalOptions& opts, const std::string& ref)
   fail_invalid("no container \"" + ref + "\" known to ocinet");
 }
 
-std::string netns_of_container(const GlobalOptions& opts, const std::string& ref) {
+EndpointRecord running_container(const GlobalOptions& opts, const std::string& ref) {
   RecordStore records(opts.run_dir);
   std::string id = resolve_container(opts, ref);
   auto rec = records.load(id);
@@ -64,7 +64,11 @@ std::string netns_of_container(const GlobalOptions& opts, const std::string& ref
   } catch (const Error&) {
   }
   if (alive.empty() || alive != rec->netns_id) fail_invalid("container \"" + ref + "\" is not running");
-  return rec->netns;
+  return *rec;
+}
+
+std::string netns_of_container(const GlobalOptions& opts, const std::string& ref) {
+  return running_container(opts, ref).netns;
 }
 
 void prepare_config_for_mode(const GlobalOptions& opts, nlohmann::json& config) {

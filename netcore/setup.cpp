@@ -191,27 +191,17 @@ namespace {
 
 // The container whose netns a `container:<ref>` endpoint joins: ready, and still running in
 // the very netns it was set up in.
-EndpointRecord joined_owner(const GlobalOptions& opts, const RecordStore& records, const std::string& ref,
-                            const Netns& mine) {
-  std::string id;
+EndpointRecord joined_owner(const GlobalOptions& opts, const std::string& ref, const Netns& mine) {
+  EndpointRecord owner;
   try {
-    id = resolve_container(opts, ref);
-  } catch (const Error&) {
-    fail_invalid("io.ocinet.mode: no running container \"" + ref + "\" known to ocinet");
+    owner = running_container(opts, ref);
+  } catch (const Error& e) {
+    throw Error(e.kind(), std::string("io.ocinet.mode: ") + e.what());
   }
-  auto owner = records.load(id);
-  if (!owner || !owner->ready() || owner->mode == "container" || owner->mode == "host")
-    fail_invalid("io.ocinet.mode: container \"" + ref + "\" has no network namespace of its own to join");
-  std::string alive;
-  try {
-    alive = Netns::open(owner->netns).identity();
-  } catch (const Error&) {
-  }
-  if (alive.empty() || alive != owner->netns_id) fail_invalid("io.ocinet.mode: container \"" + ref + "\" is not running");
-  if (mine.identity() != owner->netns_id)
-    fail_invalid("io.ocinet.mode: this container's network namespace is not " + owner->name +
+  if (mine.identity() != owner.netns_id)
+    fail_invalid("io.ocinet.mode: this container's network namespace is not " + owner.name +
                  "'s; point config.json at it with `ocinet bundle inject` or Podman's precreate hook");
-  return *owner;
+  return owner;
 }
 
 }  // namespace
@@ -254,7 +244,7 @@ EndpointRecord setup_endpoint(const GlobalOptions& opts, const AdminConfig& cfg,
       fail_invalid("io.ocinet.mode: mode host, but the container has a network namespace of its own; remove it from "
                    "config.json with `ocinet bundle inject` or Podman's precreate hook");
   } else if (mode == "container") {
-    owner = joined_owner(opts, records, p.ann.mode_container, ns);
+    owner = joined_owner(opts, p.ann.mode_container, ns);
   } else if (ns.is_current()) {
     fail_invalid("refusing to configure the host's own network namespace (the container needs a network namespace of its own)");
   }

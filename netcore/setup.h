@@ -63,8 +63,9 @@ void disconnect_endpoint(const GlobalOptions& opts, const AdminConfig& cfg, cons
                          const std::string& container);
 // Container id for a name or an id known to ocinet; Invalid when unknown.
 std::string resolve_container(const GlobalOptions& opts, const std::string& name_or_id);
-// The netns path of a running container (for mode container:<ref>); Invalid when it is unknown,
-// stopped, or itself shares another container's or the host's netns.
+// A running container with a netns of its own (for mode container:<ref>); Invalid when it is
+// unknown, stopped, or itself shares another container's or the host's netns.
+EndpointRecord running_container(const GlobalOptions& opts, const std::string& name_or_id);
 std::string netns_of_container(const GlobalOptions& opts, const std::string& name_or_id);
 // config.json prepared for the mode its annotations ask for (precreate / bundle inject):
 // validates the annotations, then rewrites the network namespace entry for host/container.

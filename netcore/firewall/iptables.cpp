@@ -35,6 +35,7 @@
 
 #include "netcore/error.h"
 #include "netcore/firewall/firewall.h"
+#include "netcore/firewall/fw_input.h"
 
 namespace ocinet {
 namespace {
@@ -63,11 +64,7 @@ struct Cidr {
   in_addr mask{};
 };
 
-in_addr parse_ip(const std::string& s, const std::string& what) {
-  in_addr a{};
-  if (inet_pton(AF_INET, s.c_str(), &a) != 1) fail_invalid("firewall: " + what + " \"" + s + "\" is not an IPv4 address");
-  return a;
-}
+in_addr parse_ip(const std::string& s, const std::string& what) { return fw_parse_ip(s, what); }
 
 Cidr host_cidr(in_addr a) {
   Cidr c;
@@ -77,35 +74,15 @@ Cidr host_cidr(in_addr a) {
 }
 
 Cidr parse_cidr(const std::string& s, const std::string& what) {
-  auto slash = s.find('/');
-  if (slash == std::string::npos || slash + 1 == s.size() || s.size() - slash > 3)
-    fail_invalid("firewall: " + what + " \"" + s + "\" is not an IPv4 CIDR");
-  int len = 0;
-  for (char ch : s.substr(slash + 1)) {
-    if (ch < '0' || ch > '9') fail_invalid("firewall: " + what + " \"" + s + "\" is not an IPv4 CIDR");
-    len = len * 10 + (ch - '0');
-  }
-  if (len > 32) fail_invalid("firewall: " + what + " \"" + s + "\" has a prefix longer than 32");
+  Ipv4Net n = fw_parse_cidr(s, what);
   Cidr c;
-  c.addr = parse_ip(s.substr(0, slash), what);
-  c.mask.s_addr = len == 0 ? 0 : htonl(0xffffffffu << (32 - len));
-  // The kernel compares (addr & mask) with the rule's address as given: host bits must be clear.
-  c.addr.s_addr &= c.mask.s_addr;
+  c.addr.s_addr = htonl(n.addr);  // host bits clear: the kernel compares (addr & mask) with it
+  c.mask.s_addr = htonl(n.mask());
   return c;
 }
 
-// Comments are the only handle ocinet has on its rules, so anything that could make two
-// different names collide or be cut short by the kernel's fixed-size field is refused.
 std::string comment_for(const char* prefix, const std::string& id, const char* what) {
-  for (char ch : id) {
-    bool ok = (ch >= 'A' && ch <= 'Z') || (ch >= 'a' && ch <= 'z') || (ch >= '0' && ch <= '9') || ch == '_' ||
-              ch == '.' || ch == ':' || ch == '-';
-    if (!ok) fail_invalid(std::string("firewall: ") + what + " \"" + id + "\" has characters outside [A-Za-z0-9_.:-]");
-  }
-  std::string c = prefix + id;
-  if (id.empty() || c.size() > XT_MAX_COMMENT_LEN - 1)
-    fail_invalid(std::string("firewall: ") + what + " \"" + id + "\" is empty or too long for a rule comment");
-  return c;
+  return fw_comment(prefix, id, what, XT_MAX_COMMENT_LEN - 1);
 }
 
 std::string endpoint_comment(const std::string& tag) { return comment_for("ocinet:", tag, "endpoint tag"); }

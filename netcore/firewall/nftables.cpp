@@ -54,6 +54,7 @@
 
 #include "netcore/error.h"
 #include "netcore/firewall/firewall.h"
+#include "netcore/firewall/fw_input.h"
 
 namespace ocinet {
 namespace {
@@ -239,10 +240,6 @@ class NftContext {
 // Input validation. Everything is checked before libnftables is even loaded, so a bad request
 // never touches the kernel.
 
-bool is_name_char(char ch) {
-  return (ch >= 'A' && ch <= 'Z') || (ch >= 'a' && ch <= 'z') || (ch >= '0' && ch <= '9') || ch == '_' ||
-         ch == '.' || ch == ':' || ch == '-';
-}
 
 std::string ip_text(in_addr a) {
   char buf[INET_ADDRSTRLEN];
@@ -250,37 +247,13 @@ std::string ip_text(in_addr a) {
   return buf;
 }
 
-in_addr parse_ip(const std::string& s, const std::string& what) {
-  in_addr a{};
-  if (inet_pton(AF_INET, s.c_str(), &a) != 1) fail_invalid("firewall: " + what + " \"" + s + "\" is not an IPv4 address");
-  return a;
-}
+in_addr parse_ip(const std::string& s, const std::string& what) { return fw_parse_ip(s, what); }
 
-// "a.b.c.d/len" with host bits cleared: an interval set stores the network, not the address.
-std::string parse_cidr(const std::string& s, const std::string& what) {
-  auto slash = s.find('/');
-  if (slash == std::string::npos || slash + 1 == s.size() || s.size() - slash > 3)
-    fail_invalid("firewall: " + what + " \"" + s + "\" is not an IPv4 CIDR");
-  int len = 0;
-  for (char ch : s.substr(slash + 1)) {
-    if (ch < '0' || ch > '9') fail_invalid("firewall: " + what + " \"" + s + "\" is not an IPv4 CIDR");
-    len = len * 10 + (ch - '0');
-  }
-  if (len > 32) fail_invalid("firewall: " + what + " \"" + s + "\" has a prefix longer than 32");
-  in_addr a = parse_ip(s.substr(0, slash), what);
-  a.s_addr &= len == 0 ? 0 : htonl(0xffffffffu << (32 - len));
-  return ip_text(a) + "/" + std::to_string(len);
-}
+// An interval set stores the network, not the address.
+std::string parse_cidr(const std::string& s, const std::string& what) { return fw_parse_cidr(s, what).str(); }
 
-// Comments are the only handle ocinet has on its elements, so anything that could make two
-// names collide, be cut short, or end the quoted string is refused.
 std::string comment_for(const char* prefix, const std::string& id, const char* what) {
-  for (char ch : id)
-    if (!is_name_char(ch)) fail_invalid(std::string("firewall: ") + what + " \"" + id + "\" has characters outside [A-Za-z0-9_.:-]");
-  std::string c = prefix + id;
-  if (id.empty() || c.size() > kMaxComment)
-    fail_invalid(std::string("firewall: ") + what + " \"" + id + "\" is empty or too long for an element comment");
-  return c;
+  return fw_comment(prefix, id, what, kMaxComment);
 }
 
 std::string endpoint_comment(const std::string& tag) { return comment_for("ocinet:", tag, "endpoint tag"); }
@@ -291,7 +264,7 @@ std::string network_comment(const std::string& name) { return comment_for("ocine
 bool valid_iface(const std::string& name) {
   if (name.empty() || name.size() >= IFNAMSIZ) return false;
   for (char ch : name)
-    if (!is_name_char(ch)) return false;
+    if (!fw_name_char(ch)) return false;
   return true;
 }
 
