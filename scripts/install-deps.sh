@@ -5,7 +5,7 @@ pkgs=(cmake g++ make pkg-config
       libnl-3-dev libnl-route-3-dev libiptc-dev libnftables-dev nlohmann-json3-dev libspdlog-dev
       libseccomp-dev catch2 libcli11-dev
       runc crun podman busybox-static iproute2 iptables jq util-linux procps
-      clang libclang-rt-14-dev)
+      clang libclang-rt-14-dev debhelper dpkg-dev rpm)
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
