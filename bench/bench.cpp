@@ -11,6 +11,7 @@
 #include <signal.h>
 #include <sys/mount.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -28,6 +29,7 @@ namespace fs = std::filesystem;
 using Clock = std::chrono::steady_clock;
 
 static fs::path g_dir;               // temporary tmpfs with bundle and state dirs
+static long g_peak_rss_kb = 0;       // largest resident set of any hook run
 static std::vector<pid_t> g_holders;  // netns holder children
 
 // Runs on every exit path, so a failed run leaves nothing behind.
@@ -86,8 +88,10 @@ static double run_hook(const std::string& hook, const char* stage, const std::st
   if (write(p[1], input.data(), input.size()) != ssize_t(input.size())) die("write state");
   close(p[1]);
   int status = 0;
-  waitpid(pid, &status, 0);
+  rusage usage{};
+  wait4(pid, &status, 0, &usage);
   double ms = std::chrono::duration<double, std::milli>(Clock::now() - t0).count();
+  g_peak_rss_kb = std::max(g_peak_rss_kb, long(usage.ru_maxrss));
   if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
     std::fprintf(stderr, "ocinet-bench: hook %s failed (status %d)\n", stage, status);
     std::exit(2);
@@ -156,6 +160,7 @@ static int run_sequence(const std::string& hook, const std::string& config, cons
               backend.c_str(), n);
   report("setup", setup);
   report("teardown", teardown);
+  std::printf("peak RSS of the hook: %.1f MiB\n", double(g_peak_rss_kb) / 1024);
   return 0;
 }
 
