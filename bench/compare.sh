@@ -6,6 +6,8 @@
 #   CNI      bridge + host-local + portmap plugins (Debian's containernetworking-plugins), chained
 #   netavark /usr/lib/podman/netavark setup/teardown with its network options on stdin
 # Everything runs inside a host netns made for the run; the machine's own is never touched.
+# A second round measures teardown after the container netns is already gone (the runtime's
+# poststop after a crash): set up again, delete the namespaces, then time the teardowns.
 # Usage: sudo bench/compare.sh [N] [BIN_DIR]   (prints a markdown table)
 set -euo pipefail
 N=${1:-100}
@@ -49,6 +51,22 @@ run_ocinet() {
   for i in $(seq "$N"); do
     t0=$(now_us); "$BIN/ocinet-hook" poststop <<<"{\"id\":\"o$i\",\"status\":\"stopped\",\"pid\":0}"; echo $(($(now_us) - t0)) >>"$WORK/ocinet.teardown"
   done
+  [ "${GONE:-}" = 1 ] || return 0
+  for i in $(seq "$N"); do
+    s=$(printf '{"ociVersion":"1.0.2","id":"o%s","status":"creating","pid":0,"bundle":"%s/b%s","annotations":{"io.ocinet.ports":"%s:80"}}' "$i" "$WORK" "$i" $((10000 + i)))
+    "$BIN/ocinet-hook" createRuntime <<<"$s"
+  done
+  renew_netns
+  for i in $(seq "$N"); do
+    t0=$(now_us); "$BIN/ocinet-hook" poststop <<<"{\"id\":\"o$i\",\"status\":\"stopped\",\"pid\":0}"; echo $(($(now_us) - t0)) >>"$WORK/ocinet.gone"
+  done
+}
+
+# Deletes the container namespaces (their veths go with them) and makes fresh ones for the next
+# system: the "netns already gone" case.
+renew_netns() {
+  local i
+  for i in $(seq "$N"); do ip netns del "$CMP_TAG-c$i"; ip netns add "$CMP_TAG-c$i"; done
 }
 
 cni() {  # cni COMMAND PLUGIN ID NETNS CONFIG
@@ -75,6 +93,20 @@ run_cni() {
     cni DEL bridge "$id" "$ns" "$bridge_conf" >/dev/null
     echo $(($(now_us) - t0)) >>"$WORK/cni.teardown"
   done
+  [ "${GONE:-}" = 1 ] || return 0
+  for i in $(seq "$N"); do
+    id=c$i; ns=/run/netns/$CMP_TAG-c$i
+    result=$(cni ADD bridge "$id" "$ns" "$bridge_conf")
+    cni ADD portmap "$id" "$ns" "$(cat "$WORK/cni-pm-$i")" >/dev/null
+  done
+  renew_netns
+  for i in $(seq "$N"); do
+    id=c$i; ns=/run/netns/$CMP_TAG-c$i-gone
+    t0=$(now_us)
+    cni DEL portmap "$id" "$ns" "$(cat "$WORK/cni-pm-$i")" >/dev/null
+    cni DEL bridge "$id" "$ns" "$bridge_conf" >/dev/null
+    echo $(($(now_us) - t0)) >>"$WORK/cni.gone"
+  done
 }
 
 run_netavark() {
@@ -96,10 +128,21 @@ run_netavark() {
     t0=$(now_us); /usr/lib/podman/netavark --config "$WORK/netavark" teardown "/run/netns/$CMP_TAG-c$i" <"$WORK/nv-$i.json" >/dev/null
     echo $(($(now_us) - t0)) >>"$WORK/netavark.teardown"
   done
+  [ "${GONE:-}" = 1 ] || return 0
+  for i in $(seq "$N"); do
+    /usr/lib/podman/netavark --config "$WORK/netavark" setup "/run/netns/$CMP_TAG-c$i" <"$WORK/nv-$i.json" >/dev/null
+  done
+  renew_netns
+  for i in $(seq "$N"); do
+    # A deleted netns has no path left; netavark gets the fresh (empty) one at the same path.
+    t0=$(now_us); /usr/lib/podman/netavark --config "$WORK/netavark" teardown "/run/netns/$CMP_TAG-c$i" <"$WORK/nv-$i.json" >/dev/null 2>&1 || true
+    echo $(($(now_us) - t0)) >>"$WORK/netavark.gone"
+  done
 }
 
-export -f run_ocinet run_cni run_netavark cni now_us
+export -f run_ocinet run_cni run_netavark cni now_us renew_netns
 export WORK N BIN CMP_TAG
+export GONE=1
 results=()
 nsrun() { nsenter --net="/run/netns/$HOSTNS" bash -c "set -euo pipefail; $1" ; }
 if nsrun run_ocinet 2>"$WORK/ocinet.err"; then results+=(ocinet); else echo "ocinet failed: $(tail -1 "$WORK/ocinet.err")" >&2; fi
@@ -112,13 +155,14 @@ else echo "# netavark not installed (apt-get install netavark): skipped"; fi
 
 echo "Bridge network + 1 published TCP port, $N containers in a row, $(nproc) cores, $(uname -r), $(date -u +%Y-%m-%d)"
 echo
-echo "| system | setup median | setup p95 | teardown median | teardown p95 | setup vs ocinet | teardown vs ocinet |"
-echo "|---|---|---|---|---|---|---|"
+echo "| system | setup median | setup p95 | teardown median | teardown p95 | teardown, netns gone | setup vs ocinet | teardown vs ocinet |"
+echo "|---|---|---|---|---|---|---|---|"
 read -r _ osm osp < <(stats ocinet "$WORK/ocinet.setup")
 read -r _ otm otp < <(stats ocinet "$WORK/ocinet.teardown")
 for s in "${results[@]}"; do
   read -r _ sm sp < <(stats "$s" "$WORK/$s.setup")
   read -r _ tm tp < <(stats "$s" "$WORK/$s.teardown")
-  awk -v s="$s" -v sm="$sm" -v sp="$sp" -v tm="$tm" -v tp="$tp" -v osm="$osm" -v otm="$otm" \
-    'BEGIN {printf "| %s | %.2f ms | %.2f ms | %.2f ms | %.2f ms | %.1fx | %.1fx |\n", s, sm, sp, tm, tp, sm/osm, tm/otm}'
+  read -r _ gm _ < <(stats "$s" "$WORK/$s.gone")
+  awk -v s="$s" -v sm="$sm" -v sp="$sp" -v tm="$tm" -v tp="$tp" -v gm="$gm" -v osm="$osm" -v otm="$otm" \
+    'BEGIN {printf "| %s | %.2f ms | %.2f ms | %.2f ms | %.2f ms | %.2f ms | %.1fx | %.1fx |\n", s, sm, sp, tm, tp, gm, sm/osm, tm/otm}'
 done
