@@ -21,8 +21,9 @@ static json parse_json(const std::string& text, const std::string& what) {
   }
 }
 
-OciState parse_oci_state(const std::string& text) {
-  json j = parse_json(text, "OCI state");
+OciState parse_oci_state(const std::string& text) { return parse_oci_state_doc(parse_json(text, "OCI state")); }
+
+OciState parse_oci_state_doc(const json& j) {
   if (!j.is_object()) fail_invalid("OCI state: not a JSON object");
   OciState s;
   try {

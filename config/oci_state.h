@@ -2,6 +2,7 @@
 // networking needs.
 #pragma once
 #include <map>
+#include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
 
@@ -28,6 +29,8 @@ inline constexpr size_t kMaxStateBytes = 1 << 20;
 // Throws ocinet::Error (Invalid) for malformed JSON, missing/ill-typed fields, or an id that is
 // not [A-Za-z0-9][A-Za-z0-9_.-]{0,127}.
 OciState parse_oci_state(const std::string& json);
+// The same from an already parsed document (the hook parses stdin once).
+OciState parse_oci_state_doc(const nlohmann::json& doc);
 BundleConfig parse_bundle_config(const std::string& json, const std::string& bundle_dir);
 // Reads BUNDLE/config.json (Invalid when absent or malformed).
 BundleConfig load_bundle_config(const std::string& bundle_dir);

@@ -55,13 +55,8 @@ std::shared_ptr<spdlog::logger> make_logger(const std::string& level) {
 enum class Stage { Setup, Teardown, Precreate };
 
 // A runtime config (precreate) rather than an OCI state: it has a root or process and no status.
-bool looks_like_config(const std::string& input) {
-  try {
-    auto j = nlohmann::json::parse(input);
-    return j.is_object() && !j.contains("status") && (j.contains("root") || j.contains("process"));
-  } catch (const nlohmann::json::exception&) {
-    return false;
-  }
+bool looks_like_config(const nlohmann::json& j) {
+  return j.is_object() && !j.contains("status") && (j.contains("root") || j.contains("process"));
 }
 
 Stage parse_stage(const std::string& s) {
@@ -108,22 +103,24 @@ int main(int argc, char** argv) {
     if (!rest.empty()) stage = parse_stage(rest[0]);
     std::string input = read_stdin_bounded();
 
-    if (!stage && looks_like_config(input)) stage = Stage::Precreate;  // hooks.d gives no argument
+    // stdin is parsed once, whatever it turns out to be.
+    if (input.size() > kMaxStateBytes) fail_invalid("stdin: larger than 1 MiB");
+    nlohmann::json doc;
+    try {
+      doc = nlohmann::json::parse(input);
+    } catch (const nlohmann::json::exception&) {
+      fail_invalid(stage == Stage::Precreate ? "config.json on stdin: malformed JSON" : "OCI state: malformed JSON (syntax error)");
+    }
+    if (!stage && looks_like_config(doc)) stage = Stage::Precreate;  // hooks.d gives no argument
     if (stage == Stage::Precreate) {
       // Podman's precreate: config.json in, config.json out (and nothing else on stdout).
-      nlohmann::json config;
-      try {
-        config = nlohmann::json::parse(input);
-      } catch (const nlohmann::json::exception&) {
-        fail_invalid("config.json on stdin: malformed JSON");
-      }
-      prepare_config_for_mode(opts, config);
-      std::string out = config.dump();
+      prepare_config_for_mode(opts, doc);
+      std::string out = doc.dump();
       std::fwrite(out.data(), 1, out.size(), stdout);
       return 0;
     }
 
-    OciState state = parse_oci_state(input);
+    OciState state = parse_oci_state_doc(doc);
     id12 = state.id.substr(0, 12);
     if (!stage) {
       if (state.status == "creating" || state.status == "created") stage = Stage::Setup;

@@ -40,9 +40,10 @@ class Errors {
   std::optional<Error> first_;
 };
 
-// Removes every file under `dir` (recursively) whose content is exactly `owner`. Used only
-// when there is no record to say which files those are.
-void remove_owned_files(const std::string& dir, const std::string& owner) {
+// Calls fn(path, name, lstat) for every non-directory entry below `dir`, recursively (the
+// state directories are shallow: ipam/<net>/v6, ports/<proto>/<port>/<addr>).
+template <typename F>
+void for_each_file(const std::string& dir, F&& fn) {
   DIR* d = ::opendir(dir.c_str());
   if (!d) return;
   while (dirent* e = ::readdir(d)) {
@@ -51,36 +52,34 @@ void remove_owned_files(const std::string& dir, const std::string& owner) {
     std::string path = dir + "/" + n;
     struct stat st {};
     if (::lstat(path.c_str(), &st) != 0) continue;
-    if (S_ISDIR(st.st_mode)) {
-      remove_owned_files(path, owner);
-    } else if (S_ISLNK(st.st_mode)) {
-      auto holder = read_owner_mark(path);
-      if (holder && *holder == owner) remove_file(path);
-    }
+    if (S_ISDIR(st.st_mode))
+      for_each_file(path, fn);
+    else
+      fn(path, n, st);
   }
   ::closedir(d);
+}
+
+// Removes every ownership mark under `dir` that names `owner`. Used only when there is no
+// record to say which marks those are.
+void remove_owned_files(const std::string& dir, const std::string& owner) {
+  for_each_file(dir, [&](const std::string& path, const std::string&, const struct stat& st) {
+    if (!S_ISLNK(st.st_mode)) return;
+    auto holder = read_owner_mark(path);
+    if (holder && *holder == owner) remove_file(path);
+  });
 }
 
 // Removes "<name>.tmp.<pid>" files (write_file_atomic, replace_owner_mark) whose writer is dead:
 // the remains of a hook killed between writing a temp file and renaming it.
 void remove_stale_temps(const std::string& dir) {
-  DIR* d = ::opendir(dir.c_str());
-  if (!d) return;
-  while (dirent* e = ::readdir(d)) {
-    std::string n = e->d_name;
-    if (n == "." || n == "..") continue;
-    std::string path = dir + "/" + n;
-    if (e->d_type == DT_DIR) {
-      remove_stale_temps(path);
-      continue;
-    }
+  for_each_file(dir, [](const std::string& path, const std::string& n, const struct stat&) {
     auto at = n.rfind(".tmp.");
     if (at == std::string::npos || at + 5 >= n.size() || n.find_first_not_of("0123456789", at + 5) != std::string::npos)
-      continue;
+      return;
     pid_t pid = pid_t(std::stol(n.substr(at + 5)));
     if (::kill(pid, 0) != 0 && errno == ESRCH) ::unlink(path.c_str());
-  }
-  ::closedir(d);
+  });
 }
 
 }  // namespace
