@@ -3,6 +3,7 @@
 #include <nlohmann/json.hpp>
 
 #include <cstdio>
+#include <spdlog/spdlog.h>
 
 #include "cli/network_cmd.h"
 #include "config/admin_config.h"
@@ -12,6 +13,7 @@
 #include "netcore/endpoint_record.h"
 #include "netcore/error.h"
 #include "netcore/netns.h"
+#include "netcore/overlay/agent.h"
 #include "netcore/setup.h"
 
 using namespace ocinet;
@@ -118,6 +120,11 @@ int main(int argc, char** argv) {
   ps->add_option("--format", format, "table or json")->check(CLI::IsMember({"table", "json"}));
   auto* gc = app.add_subcommand("gc", "release endpoints whose network namespace is gone");
   auto* version = app.add_subcommand("version", "print the version");
+  auto* agent = app.add_subcommand("agent", "overlay: keep this host's VXLAN state in sync with etcd (runs until SIGTERM)");
+  overlay::AgentOptions agent_opts;
+  agent->add_option("--advertise-address", agent_opts.advertise_address,
+                    "this host's underlay IPv4 address for VXLAN (default: the source address towards etcd)");
+  agent->add_option("--lease-ttl", agent_opts.lease_ttl, "seconds a dead host's endpoints stay registered (default 10)");
   int exit_code = 0;
   add_network_commands(app, opts, exit_code);
 
@@ -139,6 +146,12 @@ int main(int argc, char** argv) {
     }
     if (*ps) return cmd_ps(opts, format);
     if (*gc) return cmd_gc(opts, load_admin_config(opts.config));
+    if (*agent) {
+      spdlog::set_pattern("%Y-%m-%dT%H:%M:%S.%e %^%l%$ %v");
+      auto lvl = spdlog::level::from_str(opts.log_level);
+      spdlog::set_level(lvl == spdlog::level::off && opts.log_level != "off" ? spdlog::level::info : lvl);
+      return overlay::run_agent(opts, load_admin_config(opts.config), agent_opts);
+    }
   } catch (const CLI::ParseError& e) {
     if (e.get_exit_code() == 0) return app.exit(e);
     std::fprintf(stderr, "ocinet: %s\n", e.what());

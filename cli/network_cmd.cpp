@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <array>
+#include <map>
 #include <cstdio>
 #include <nlohmann/json.hpp>
 
@@ -15,6 +16,7 @@
 #include "netcore/ipam.h"
 #include "netcore/netlink.h"
 #include "netcore/network_store.h"
+#include "netcore/overlay/overlay.h"
 #include "netcore/setup.h"
 
 namespace ocinet {
@@ -27,11 +29,19 @@ std::vector<Ipv4Net> host_routes() {
   return ipv4_routes(nl);
 }
 
-// Every network, with the default one defined on first sight (Docker always lists it).
+// Every network, with the default one defined on first sight (Docker always lists it), and the
+// overlay networks from etcd when it is configured.
 std::vector<NetworkDef> all_networks(const GlobalOptions& o, const AdminConfig& cfg) {
   NetworkStore store(o.lib_dir);
   store.resolve(kDefaultBridgeNetwork, cfg, host_routes);
   auto nets = store.list();
+  if (!cfg.etcd_endpoints.empty()) {
+    auto etcd = overlay::connect(cfg);
+    for (auto& n : overlay::list_networks(etcd)) {
+      n.bridge = overlay::bridge_name(n);
+      nets.push_back(n);
+    }
+  }
   std::sort(nets.begin(), nets.end(), [](const NetworkDef& a, const NetworkDef& b) { return a.name < b.name; });
   return nets;
 }
@@ -40,6 +50,13 @@ NetworkDef find_network(const GlobalOptions& o, const AdminConfig& cfg, const st
   NetworkStore store(o.lib_dir);
   if (name == kDefaultBridgeNetwork) return store.resolve(name, cfg, host_routes);
   auto n = store.load(name);
+  if (!n && !cfg.etcd_endpoints.empty()) {
+    auto etcd = overlay::connect(cfg);
+    if (auto s = overlay::get_network(etcd, name)) {
+      s->def.bridge = overlay::bridge_name(s->def);
+      return s->def;
+    }
+  }
   if (!n) fail_invalid("network \"" + name + "\" not found");
   return *n;
 }
@@ -54,10 +71,21 @@ json inspect_json(const GlobalOptions& o, const NetworkDef& n) {
   json ipam_configs = json::array({ipam_cfg});
   if (n.subnet6) ipam_configs.push_back({{"Subnet", n.subnet6->str()}, {"Gateway", n.gateway6}});
   json options = n.options;
-  options["com.docker.network.bridge.name"] = n.bridge;
+  if (n.driver != "overlay") options["com.docker.network.bridge.name"] = n.bridge;
   if (n.mtu) options["com.docker.network.driver.mtu"] = std::to_string(n.mtu);
   json containers = json::object();
   RecordStore records(o.run_dir);
+  json peers = json::array();
+  if (n.driver == "overlay") {
+    // Docker lists the local containers under Containers and the other hosts under Peers.
+    auto cfg = load_admin_config(o.config);
+    auto etcd = overlay::connect(cfg);
+    auto me = overlay::load_host(Paths{o.run_dir, o.lib_dir});
+    std::map<std::string, json> by_host;
+    for (const auto& e : overlay::endpoints_on(etcd, n.name))
+      if (!me || e.host != me->host) by_host[e.vtep] = json{{"Name", e.host}, {"IP", e.vtep}};
+    for (auto& [vtep, p] : by_host) peers.push_back(p);
+  }
   for (const auto& [ip, id] : members(o, n.name)) {
     json c{{"Name", ""}, {"IPv4Address", ipv4_str(ip) + "/" + std::to_string(n.subnet.prefix)}, {"MacAddress", ""},
            {"IPv6Address", ""}};
@@ -72,10 +100,10 @@ json inspect_json(const GlobalOptions& o, const NetworkDef& n) {
       }
     containers[id] = c;
   }
-  return json{{"Name", n.name},
+  json out{{"Name", n.name},
               {"Id", n.id},
               {"Created", n.created},
-              {"Scope", "local"},
+              {"Scope", n.driver == "overlay" ? "global" : "local"},
               {"Driver", n.driver},
               {"EnableIPv6", n.ipv6},
               {"IPAM", {{"Driver", "default"}, {"Options", json::object()}, {"Config", ipam_configs}}},
@@ -84,11 +112,18 @@ json inspect_json(const GlobalOptions& o, const NetworkDef& n) {
               {"Containers", containers},
               {"Options", options},
               {"Labels", json::object()}};
+  if (n.driver == "overlay") out["Peers"] = peers;
+  return out;
 }
 
 // Removes a network with no endpoints: its bridge, its firewall rules, its leases dir, its file.
 void remove_network(const GlobalOptions& o, const AdminConfig& cfg, const NetworkDef& n) {
   if (n.name == kDefaultBridgeNetwork) fail_invalid("network \"bridge\" is the default network and cannot be removed");
+  if (n.driver == "overlay") {  // every host's agent removes its devices when it sees this
+    auto etcd = overlay::connect(cfg);
+    overlay::remove_network(etcd, n.name);
+    return;
+  }
   Paths paths{o.run_dir, o.lib_dir};
   NetworkStore store(o.lib_dir);
   FileLock store_lock(store.lock_path());
@@ -116,7 +151,7 @@ void add_network_commands(CLI::App& app, GlobalOptions& opts, int& exit_code) {
   auto* create = net->add_subcommand("create", "create a network");
   auto req = std::make_shared<NetworkCreateRequest>();
   auto opt_list = std::make_shared<std::vector<std::string>>();
-  create->add_option("-d,--driver", req->driver, "driver (bridge)");
+  create->add_option("-d,--driver", req->driver, "driver: bridge, macvlan, ipvlan, overlay");
   create->add_option("--subnet", req->subnets, "subnet in CIDR form");
   create->add_option("--gateway", req->gateways, "gateway address");
   create->add_option("--ip-range", req->ip_range, "allocate addresses from this sub-range");
@@ -132,6 +167,15 @@ void add_network_commands(CLI::App& app, GlobalOptions& opts, int& exit_code) {
       req->options[kv.substr(0, eq)] = kv.substr(eq + 1);
     }
     auto cfg = load_admin_config(opts.config);
+    if (req->driver == "overlay") {
+      NetworkStore store(opts.lib_dir);
+      if (store.load(req->name)) fail_invalid("network \"" + req->name + "\" already exists on this host");
+      std::vector<Ipv4Net> taken;
+      for (const auto& l : store.list()) taken.push_back(l.subnet);
+      auto etcd = overlay::connect(cfg);
+      std::printf("%s\n", overlay::create_network(etcd, cfg, *req, taken).id.c_str());
+      return;
+    }
     auto n = create_network(NetworkStore(opts.lib_dir), cfg, *req, host_routes());
     std::printf("%s\n", n.id.c_str());
   });
@@ -144,14 +188,15 @@ void add_network_commands(CLI::App& app, GlobalOptions& opts, int& exit_code) {
     if (*format == "json") {
       json out = json::array();
       for (const auto& n : nets)
-        out.push_back({{"Name", n.name}, {"Id", n.id}, {"Driver", n.driver}, {"Scope", "local"}, {"Subnet", n.subnet.str()},
+        out.push_back({{"Name", n.name}, {"Id", n.id}, {"Driver", n.driver}, {"Scope", n.driver == "overlay" ? "global" : "local"}, {"Subnet", n.subnet.str()},
                        {"Internal", n.internal}});
       std::printf("%s\n", out.dump(2).c_str());
       return;
     }
     std::printf("%-12s  %-20s  %-8s  %-6s  %s\n", "NETWORK ID", "NAME", "DRIVER", "SCOPE", "SUBNET");
     for (const auto& n : nets)
-      std::printf("%-12s  %-20s  %-8s  %-6s  %s\n", n.id.substr(0, 12).c_str(), n.name.c_str(), n.driver.c_str(), "local",
+      std::printf("%-12s  %-20s  %-8s  %-6s  %s\n", n.id.substr(0, 12).c_str(), n.name.c_str(), n.driver.c_str(),
+                  n.driver == "overlay" ? "global" : "local",
                   n.subnet.str().c_str());
   });
 

@@ -1,6 +1,7 @@
 #include "netcore/discovery.h"
 
 #include <algorithm>
+#include <cctype>
 #include <set>
 
 #include "netcore/error.h"
@@ -56,15 +57,6 @@ std::vector<EndpointRecord> peers_on(const Paths& paths, const RecordStore& reco
   return out;
 }
 
-// Rewrites some owners' lines in `target`'s hosts file under its leaf lock.
-void edit_hosts(const Paths& paths, const EndpointRecord& target,
-                const std::vector<std::pair<std::string, std::vector<HostsEntry>>>& edits) {
-  FileLock lock(paths.run_dir + "/locks/hosts-" + target.id + ".lock");
-  auto t = hosts_target(target);
-  std::string text = read_container_file(t);
-  for (const auto& [owner, lines] : edits) text = set_peer_lines(text, owner, lines);
-  write_container_file(t, text);
-}
 
 void edit_peer(const Paths& paths, const EndpointRecord& peer, const std::string& owner,
                const std::vector<HostsEntry>& lines) {
@@ -76,6 +68,30 @@ void edit_peer(const Paths& paths, const EndpointRecord& peer, const std::string
 }
 
 }  // namespace
+
+void edit_hosts(const Paths& paths, const EndpointRecord& target,
+                const std::vector<std::pair<std::string, std::vector<HostsEntry>>>& edits,
+                const std::function<bool(const std::string&)>& drop_owner) {
+  FileLock lock(paths.run_dir + "/locks/hosts-" + target.id + ".lock");
+  auto t = hosts_target(target);
+  std::string text = read_container_file(t);
+  if (drop_owner)
+    for (const auto& owner : peer_owners(text))
+      if (drop_owner(owner)) text = set_peer_lines(text, owner, {});
+  for (const auto& [owner, lines] : edits) text = set_peer_lines(text, owner, lines);
+  write_container_file(t, text);
+}
+
+std::vector<std::string> peer_owners(const std::string& text) {
+  std::set<std::string> owners;
+  const std::string tag = "# ocinet-peer:";
+  for (size_t at = text.find(tag); at != std::string::npos; at = text.find(tag, at + 1)) {
+    size_t start = at + tag.size(), end = start;
+    while (end < text.size() && std::isxdigit(uint8_t(text[end])) ) end++;
+    if (end > start) owners.insert(text.substr(start, end - start));
+  }
+  return {owners.begin(), owners.end()};
+}
 
 std::string peer_marker(const std::string& id) { return "# ocinet-peer:" + id.substr(0, 12); }
 

@@ -10,6 +10,7 @@
 // file is rewritten under its own leaf lock (RUN/locks/hosts-<id>.lock), because a container
 // on two networks can be updated from either.
 #pragma once
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -27,6 +28,14 @@ struct PeerEntry {
 };
 
 std::string peer_marker(const std::string& id);
+// The owners (12-hex short ids) of the marked lines in a hosts text. Pure (unit-tested).
+std::vector<std::string> peer_owners(const std::string& hosts_text);
+// Rewrites owners' lines in `target`'s hosts file under its leaf lock; first drops the lines of
+// every owner for which `drop_owner` (given the short id) says so. The caller holds the
+// networks' DiscoveryLocks.
+void edit_hosts(const Paths& paths, const EndpointRecord& target,
+                const std::vector<std::pair<std::string, std::vector<HostsEntry>>>& edits,
+                const std::function<bool(const std::string&)>& drop_owner = nullptr);
 // Hosts lines for peers, each tagged with its owner's marker.
 std::vector<std::string> peer_lines(const std::vector<PeerEntry>& peers);
 // Within ocinet's block of a hosts text: drops the lines of `owner` and appends `lines`

@@ -102,6 +102,10 @@ int ensure_bridge(NlSocket& nl, const std::string& name, const Ipv4Net& subnet, 
   if (!idx) fail_system("creating bridge " + name + ": vanished after creation", 0);
   // A spoofed router advertisement must not configure the host through the bridge.
   write_sysctl("/proc/sys/net/ipv6/conf/" + name + "/accept_ra", "0");
+  if (gateway == 0) {  // a pure L2 bridge (overlay): no address, nothing routed through it
+    set_link_up(nl, idx);
+    return idx;
+  }
   // Ports published on 127.0.0.1 are DNAT'd from the host's loopback to the bridge; the kernel
   // routes such packets only where route_localnet is on: this bridge, never "all".
   write_sysctl("/proc/sys/net/ipv4/conf/" + name + "/route_localnet", "1");

@@ -28,7 +28,7 @@ class NlSocket {
 // ifindex of `name`, 0 when there is no such link.
 int link_index(NlSocket& nl, const std::string& name);
 // Creates the bridge with `gateway/prefix` on it, up, if it does not exist (a concurrent
-// creator is fine). Returns its ifindex.
+// creator is fine). Gateway 0: a bridge without an address (overlay). Returns its ifindex.
 int ensure_bridge(NlSocket& nl, const std::string& name, const Ipv4Net& subnet, uint32_t gateway, int mtu);
 // veth pair: `host_name` enslaved to `master_ifindex` and up in this netns; the peer created
 // directly in the netns `peer_ns_fd` as `peer_name`, with `peer_mac` (may be ""), still down.

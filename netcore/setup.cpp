@@ -3,6 +3,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <map>
 
 #include "config/annotations.h"
 #include "netcore/container_files.h"
@@ -16,6 +17,7 @@
 #include "netcore/netlink.h"
 #include "netcore/netns.h"
 #include "netcore/network_store.h"
+#include "netcore/overlay/overlay.h"
 #include "netcore/port_table.h"
 
 namespace ocinet {
@@ -217,8 +219,9 @@ EndpointRecord setup_endpoint(const GlobalOptions& opts, const AdminConfig& cfg,
   p.state = state;
   p.ann = parse_annotations(state.annotations);
   const std::string mode = p.ann.mode;
-  if (mode == "overlay") fail_invalid("io.ocinet.mode: overlay networks are not supported by this build yet");
-  const bool wired = mode == "bridge" || mode == "macvlan" || mode == "ipvlan";
+  const bool wired = mode == "bridge" || mode == "macvlan" || mode == "ipvlan" || mode == "overlay";
+  if (mode == "overlay" && cfg.etcd_endpoints.empty())
+    fail_invalid("io.ocinet.mode: overlay networks need etcd: set etcd.endpoints in the admin config");
   std::vector<std::string> net_names = p.ann.networks;
   if (!wired && !net_names.empty()) fail_invalid("io.ocinet.network: mode " + mode + " takes no network");
   if (wired && net_names.empty()) {
@@ -257,7 +260,20 @@ EndpointRecord setup_endpoint(const GlobalOptions& opts, const AdminConfig& cfg,
 
   NlSocket host;
   NetworkStore store(opts.lib_dir);
+  // Overlay networks live in etcd; a name not defined on this host is looked up there.
+  std::optional<Etcd> etcd;
+  std::map<std::string, int64_t> overlay_revs;
   for (const auto& n : net_names) {
+    if (!cfg.etcd_endpoints.empty() && n != cfg.default_network && !store.exists(n)) {
+      if (!etcd) etcd.emplace(overlay::connect(cfg));
+      if (auto s = overlay::get_network(*etcd, n)) {
+        overlay_revs[n] = s->mod_revision;
+        p.networks.push_back(s->def);
+        if (p.ann.mode_given && p.networks.size() == 1 && mode != "overlay")
+          fail_invalid("io.ocinet.network: network " + n + " uses driver overlay, not " + mode);
+        continue;
+      }
+    }
     p.networks.push_back(store.resolve(n, cfg, [&] { return ipv4_routes(host); }));
     const auto& net = p.networks.back();
     // An explicit mode names the first network's driver; otherwise the network decides.
@@ -279,6 +295,11 @@ EndpointRecord setup_endpoint(const GlobalOptions& opts, const AdminConfig& cfg,
   }
   if (!p.networks.empty()) p.link_entries = resolve_links(paths, records, p.ann, p.networks[0].name);
   auto fw = any_bridge ? make_firewall(cfg.firewall_backend) : nullptr;
+  std::optional<overlay::HostInfo> me;
+  if (!overlay_revs.empty()) {
+    me = overlay::load_host(paths);
+    if (!me) fail_system("overlay: this host is not registered in etcd: start `ocinet agent` (it writes " + overlay::host_file(paths) + ")", 0);
+  }
   if (owner) p.joined = own_entries(*owner);
 
   EndpointRecord rec;
@@ -296,6 +317,10 @@ EndpointRecord setup_endpoint(const GlobalOptions& opts, const AdminConfig& cfg,
     Attachment a;
     plan_bridge_attachment(p.networks[i], state.id, i, p.ann.mtu.value_or(0), i == 0 ? p.ann.mac.value_or("") : "", a);
     a.driver = p.networks[i].driver;
+    if (a.driver == "overlay") {
+      a.bridge = overlay::bridge_name(p.networks[i]);
+      a.gateway.clear();  // nothing routes off the overlay: a later network gives the default route
+    }
     if (p.networks[i].name != kDefaultBridgeNetwork) a.aliases = p.ann.aliases;
     rec.attachments.push_back(a);
   }
@@ -314,9 +339,21 @@ EndpointRecord setup_endpoint(const GlobalOptions& opts, const AdminConfig& cfg,
       register_name(paths, records, p.name, rec.id);
       for (size_t i = 0; i < p.networks.size(); i++) {
         const auto& net = p.networks[i];
-        if (!store.exists(net.name)) fail_invalid("network " + net.name + " was removed while this container started");
         std::optional<uint32_t> ip;
         if (i == 0 && p.ann.ip) ip = parse_ipv4(*p.ann.ip);
+        if (net.driver == "overlay") {
+          if (i == 0 && p.ann.ip6) fail_invalid("io.ocinet.ip6: overlay network " + net.name + " has no IPv6 subnet");
+          auto& a = rec.attachments[i];
+          uint32_t v4 = overlay::allocate(*etcd, net, overlay_revs[net.name], rec.id, me->host, ip);
+          a.ip = ipv4_str(v4);
+          if (a.mac.empty()) a.mac = mac_for_ip(v4);
+          // A local mark as well: this host's members of the network, for name discovery.
+          make_dirs(paths.lease_dir(net.name));
+          if (!create_owner_mark(paths.lease_dir(net.name) + "/" + a.ip, rec.id))
+            replace_owner_mark(paths.lease_dir(net.name) + "/" + a.ip, rec.id);  // etcd is authoritative
+          continue;
+        }
+        if (!store.exists(net.name)) fail_invalid("network " + net.name + " was removed while this container started");
         lease_addresses(paths, net, rec.id, ip, i == 0 ? p.ann.ip6 : std::nullopt, rec.attachments[i]);
       }
       if (!p.ann.ports.empty()) {
@@ -325,14 +362,37 @@ EndpointRecord setup_endpoint(const GlobalOptions& opts, const AdminConfig& cfg,
       }
     }
     for (size_t i = 0; i < p.networks.size(); i++) rec.steps.push_back("veth:" + std::to_string(i));
+    for (size_t i = 0; i < p.networks.size(); i++)
+      if (p.networks[i].driver == "overlay") rec.steps.push_back("endpoint:" + std::to_string(i));
     if (fw) rec.steps.push_back("firewall");
     records.save(rec);  // addresses and ports known; kernel changes may start
-    for (size_t i = 0; i < p.networks.size(); i++) attach_network(host, p.networks[i], ns, rec.attachments[i]);
+    for (size_t i = 0; i < p.networks.size(); i++) {
+      if (p.networks[i].driver == "overlay") overlay::ensure_devices(host, p.networks[i], me->vtep);
+      attach_network(host, p.networks[i], ns, rec.attachments[i]);
+    }
     if (mode != "host" && mode != "container") {  // a shared netns is its owner's to configure
       ScopedNetns inside(ns);
       NlSocket inner;
       set_link_up(inner, 1);  // lo is ifindex 1 in every netns
-      for (size_t i = 0; i < rec.attachments.size(); i++) configure_container_side(inner, rec.attachments[i], i == 0);
+      bool routed = false;  // the default route goes through the first network that has a gateway
+      for (size_t i = 0; i < rec.attachments.size(); i++) {
+        bool route = !routed && !rec.attachments[i].gateway.empty();
+        configure_container_side(inner, rec.attachments[i], route);
+        routed = routed || route;
+      }
+    }
+    // Overlay: announce the endpoint to the other hosts, and seed this host's VXLAN device with
+    // theirs (the agent keeps it in step from here on).
+    std::vector<PeerEntry> remote_peers;
+    for (size_t i = 0; i < p.networks.size(); i++) {
+      if (p.networks[i].driver != "overlay") continue;
+      overlay::register_endpoint(*etcd, *me, rec, rec.attachments[i]);
+      int vx = link_index(host, overlay::vxlan_name(p.networks[i]));
+      for (const auto& e : overlay::endpoints_on(*etcd, p.networks[i].name)) {
+        if (e.host == me->host) continue;  // this host's containers are on the bridge itself
+        if (vx) overlay::add_remote(host, vx, e);
+        remote_peers.push_back({e.id, overlay::hosts_entry(e)});
+      }
     }
     if (fw) {
       write_sysctl("/proc/sys/net/ipv4/ip_forward", "1");
@@ -349,7 +409,7 @@ EndpointRecord setup_endpoint(const GlobalOptions& opts, const AdminConfig& cfg,
     auto discovery = discovery_networks(rec);
     files_started = true;
     if (discovery.empty()) {
-      write_files(p, rec, {});
+      write_files(p, rec, remote_peers);
       rec.state = "ready";
       records.save(rec);
     } else {
@@ -358,7 +418,9 @@ EndpointRecord setup_endpoint(const GlobalOptions& opts, const AdminConfig& cfg,
       // Announce and become ready under the networks' locks: a peer starting concurrently
       // either sees this endpoint ready or is seen by it, never neither.
       DiscoveryLocks locks(paths, discovery);
-      write_files(p, rec, announce(paths, records, rec));
+      auto peers = announce(paths, records, rec);
+      peers.insert(peers.end(), remote_peers.begin(), remote_peers.end());
+      write_files(p, rec, peers);
       rec.state = "ready";
       records.save(rec);
     }

@@ -2,7 +2,10 @@
 #include <signal.h>
 #include <sys/stat.h>
 
+#include <functional>
 #include <optional>
+
+#include <spdlog/spdlog.h>
 
 #include "netcore/discovery.h"
 #include "netcore/drivers/bridge.h"
@@ -13,6 +16,7 @@
 #include "netcore/ipam.h"
 #include "netcore/netlink.h"
 #include "netcore/netns.h"
+#include "netcore/overlay/overlay.h"
 #include "netcore/port_table.h"
 #include "netcore/setup.h"
 
@@ -104,12 +108,27 @@ void undo_record(const Paths& paths, const AdminConfig& cfg, const EndpointRecor
   auto with_lock = [&] {
     if (!lock) lock.emplace(paths.alloc_lock());
   };
+  // Overlay keys in etcd: best effort. When etcd cannot be reached the local state is still
+  // released, and the agent's resync deletes the keys of containers this host no longer has.
+  std::optional<Etcd> etcd;
+  std::optional<overlay::HostInfo> me;
+  bool etcd_down = false;
+  auto in_etcd = [&](const char* what, const std::function<void(Etcd&)>& fn) {
+    if (etcd_down || cfg.etcd_endpoints.empty()) return;
+    try {
+      if (!etcd) etcd.emplace(overlay::connect(cfg, 1500));
+      fn(*etcd);
+    } catch (const Error& e) {
+      etcd_down = true;
+      spdlog::warn("{}: {} (left for the agent's resync)", what, e.what());
+    }
+  };
   for (auto it = rec.steps.rbegin(); it != rec.steps.rend(); ++it) {
     const std::string& s = *it;
     auto colon = s.find(':');
     std::string kind = s.substr(0, colon);
     size_t index = colon == std::string::npos ? 0 : std::stoul(s.substr(colon + 1));
-    if (index >= rec.attachments.size() && (kind == "veth" || kind == "lease")) continue;
+    if (index >= rec.attachments.size() && (kind == "veth" || kind == "lease" || kind == "endpoint")) continue;
     errors.run([&] {
       if (kind == "peers") {
         DiscoveryLocks locks(paths, discovery_networks(rec));
@@ -121,9 +140,12 @@ void undo_record(const Paths& paths, const AdminConfig& cfg, const EndpointRecor
           if (a.ip.empty()) continue;
           fw->remove_endpoint_rules({rec.short_id(), a.ip, a.bridge, i == 0 ? rec.ports : std::vector<PortMapping>{}});
         }
+      } else if (kind == "endpoint") {
+        const auto& a = rec.attachments[index];
+        in_etcd("unregistering the overlay endpoint", [&](Etcd& e) { e.remove(overlay::ep_key(a.network, rec.id)); });
       } else if (kind == "veth") {
         const auto& a = rec.attachments[index];
-        if (a.driver == "bridge") {
+        if (a.driver == "bridge" || a.driver == "overlay") {
           if (!host) host.emplace();
           detach_bridge(*host, a);
         } else {
@@ -137,7 +159,12 @@ void undo_record(const Paths& paths, const AdminConfig& cfg, const EndpointRecor
           PortTable(paths.ports_dir()).release(rec.id, rec.ports);
       } else if (kind == "lease") {
         with_lock();
-        release_addresses(paths, rec.id, rec.attachments[index]);
+        const auto& a = rec.attachments[index];
+        if (a.driver == "overlay") {
+          if (!me) me = overlay::load_host(paths);
+          if (me) in_etcd("releasing the overlay address", [&](Etcd& e) { overlay::release(e, a.network, a.ip, rec.id, me->host); });
+        }
+        release_addresses(paths, rec.id, a);  // (overlay: the local membership mark)
       } else if (kind == "name") {
         with_lock();
         std::string path = paths.names_dir() + "/" + rec.name;
