@@ -49,8 +49,19 @@ AdminConfig parse_admin_config(const std::string& text) {
           c.firewall_backend != "none")
         fail_invalid("admin config: firewall_backend: want auto, iptables, nftables or none");
     }
-    if (j.contains("etcd") && j["etcd"].contains(key = "endpoints"))
-      c.etcd_endpoints = j["etcd"][key].get<std::vector<std::string>>();
+    if (j.contains(key = "etcd") && j["etcd"].is_object() && j["etcd"].contains("endpoints")) {
+      key = "etcd.endpoints";
+      c.etcd_endpoints = j["etcd"]["endpoints"].get<std::vector<std::string>>();
+      if (c.etcd_endpoints.size() > 16) fail_invalid("admin config: etcd.endpoints: at most 16");
+      for (auto& e : c.etcd_endpoints) {
+        // Base URLs of the etcd client port; requests append "/v3/...".
+        bool scheme = e.rfind("http://", 0) == 0 || e.rfind("https://", 0) == 0;
+        if (!scheme || e.size() > 256 || has_control_chars(e) || e.find_first_of(" ?#") != std::string::npos)
+          fail_invalid("admin config: etcd.endpoints: \"" + (has_control_chars(e) ? std::string("(control characters)") : e) +
+                       "\" is not an http:// or https:// URL");
+        while (!e.empty() && e.back() == '/') e.pop_back();
+      }
+    }
     if (j.contains("policy")) {
       auto& p = j["policy"];
       if (p.contains(key = "allowed_modes")) c.policy.allowed_modes = p[key].get<std::vector<std::string>>();

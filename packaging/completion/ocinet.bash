@@ -16,7 +16,8 @@ _ocinet() {
       esac ;;
     bundle) COMPREPLY=($(compgen -W "inject --annotation --hook" -- "$cur")) ;;
     ps) COMPREPLY=($(compgen -W "--format" -- "$cur")) ;;
-    *) COMPREPLY=($(compgen -W "network ps gc bundle version $globals" -- "$cur")) ;;
+    agent) COMPREPLY=($(compgen -W "--advertise-address --lease-ttl" -- "$cur")) ;;
+    *) COMPREPLY=($(compgen -W "network ps gc bundle agent version $globals" -- "$cur")) ;;
   esac
 }
 complete -F _ocinet ocinet

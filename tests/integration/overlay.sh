@@ -96,6 +96,26 @@ for n in 1 2 3; do
 done
 ok "ov1 created on h1 is seen by h2 and h3; every agent made its VXLAN device (VNI 4096)"
 
+# Bad requests and a host without an agent: one clear line, exit 1 or 2, nothing created.
+new_netns "$TAG-e1"
+eb=$(bundle_for e1 "/run/netns/$TAG-e1")
+hook_err() {  # hook_err WANT_RC WANT_TEXT ENV... -- ANNOTATIONS_JSON
+  local want=$1 text=$2; shift 2
+  local envs=(); while [ "$1" != -- ]; do envs+=("$1"); shift; done; shift
+  local rc=0 out
+  out=$(state e1 "$eb" "$1" | ip netns exec "${TAG}-h1" env $(henv 1) "${envs[@]}" "$BIN/ocinet-hook" createRuntime 2>&1) || rc=$?
+  [ "$rc" = "$want" ] && grep -q -- "$text" <<<"$out" && [ "$(grep -c . <<<"$out")" = 1 ] ||
+    die "want exit $want with \"$text\", got $rc: $out"
+  ! ip -n "$TAG-e1" -br link | grep -q eth0 || die "a refused setup left eth0 behind"
+}
+hook_err 1 "etcd.endpoints" OCINET_CONFIG="$WORK/noetcd.json" -- '{"io.ocinet.mode":"overlay","io.ocinet.network":"ov1"}'
+hook_err 1 "ov9" -- '{"io.ocinet.mode":"overlay","io.ocinet.network":"ov9"}'
+hook_err 1 "io.ocinet.ports" -- '{"io.ocinet.mode":"overlay","io.ocinet.network":"ov1","io.ocinet.ports":"8080:80"}'
+hook_err 1 "io.ocinet.ip" -- '{"io.ocinet.mode":"overlay","io.ocinet.network":"ov1","io.ocinet.ip":"10.200.1.5"}'
+hook_err 2 "ocinet agent" OCINET_RUN_DIR="$WORK/h1/run-noagent" -- '{"io.ocinet.mode":"overlay","io.ocinet.network":"ov1"}'
+[ -z "$(etcdctl_ get --prefix /ocinet/v1/ipam/ --keys-only)" ] || die "a refused setup left an address in etcd"
+ok "refused setups: no etcd config, unknown network, ports, foreign static IP (exit 1); no agent (exit 2); nothing left"
+
 # Containers: a real runc container on h1 and h2 (names through /etc/hosts), netns-only ones
 # with the hook run by hand elsewhere.
 run_on() {  # run_on N NAME: a busybox runc container on host N, network ov1

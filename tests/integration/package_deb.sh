@@ -29,11 +29,13 @@ deb=$(bash "$(dirname "$0")/../../packaging/build-deb.sh" | tail -1)
 [ -f "$deb" ] || die "no .deb built"
 dpkg -i "$deb" >/dev/null
 for f in /usr/libexec/ocinet/ocinet-hook /usr/bin/ocinet /usr/share/containers/oci/hooks.d/ocinet.json /etc/ocinet/ocinet.json \
-  /usr/share/man/man1/ocinet.1.gz /usr/share/man/man8/ocinet-hook.8.gz /usr/share/bash-completion/completions/ocinet; do
+  /usr/share/man/man1/ocinet.1.gz /usr/share/man/man8/ocinet-hook.8.gz /usr/share/bash-completion/completions/ocinet \
+  /lib/systemd/system/ocinet-agent.service; do
   [ -e "$f" ] || die "package did not install $f"
 done
+grep -q '^ExecStart=/usr/bin/ocinet agent' /lib/systemd/system/ocinet-agent.service || die "agent unit does not run ocinet agent"
 jq -e '.hook.path == "/usr/libexec/ocinet/ocinet-hook"' /usr/share/containers/oci/hooks.d/ocinet.json >/dev/null || die "hooks.d points elsewhere"
-ok "the .deb builds and installs hook, CLI, hooks.d file, config, man pages and completion"
+ok "the .deb builds and installs hook, CLI, hooks.d file, config, man pages, completion and the agent unit"
 
 new_netns "$HOSTNS"
 new_netns "${TAG}-client"
@@ -51,7 +53,8 @@ pm rm -f -t 0 web >/dev/null
 ok "a Podman container gets its published port through the installed hook; rm releases it"
 
 dpkg --purge ocinet >/dev/null
-for f in /usr/libexec/ocinet /usr/bin/ocinet /usr/share/containers/oci/hooks.d/ocinet.json /etc/ocinet /run/ocinet /var/lib/ocinet; do
+for f in /usr/libexec/ocinet /usr/bin/ocinet /usr/share/containers/oci/hooks.d/ocinet.json /etc/ocinet /run/ocinet /var/lib/ocinet \
+  /lib/systemd/system/ocinet-agent.service /usr/lib/systemd/system/ocinet-agent.service; do
   [ ! -e "$f" ] || die "$f left after purge"
 done
 ok "purge leaves nothing"
@@ -60,7 +63,8 @@ ok "purge leaves nothing"
 if command -v rpmbuild >/dev/null; then
   rpm_file=$(bash "$(dirname "$0")/../../packaging/build-rpm.sh" | tail -1)
   files=$(rpm -qlp "$rpm_file" 2>/dev/null)
-  for f in /usr/libexec/ocinet/ocinet-hook /usr/bin/ocinet /usr/share/containers/oci/hooks.d/ocinet.json /etc/ocinet/ocinet.json; do
+  for f in /usr/libexec/ocinet/ocinet-hook /usr/bin/ocinet /usr/share/containers/oci/hooks.d/ocinet.json /etc/ocinet/ocinet.json \
+    /usr/lib/systemd/system/ocinet-agent.service; do
     grep -qx "$f" <<<"$files" || die "the RPM lacks $f"
   done
   ok "the RPM builds with rpmbuild and carries hook, CLI, hooks.d file and config"
