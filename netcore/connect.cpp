@@ -13,6 +13,7 @@
 #include "netcore/netlink.h"
 #include "netcore/netns.h"
 #include "netcore/network_store.h"
+#include "netcore/overlay/overlay.h"
 #include "netcore/setup.h"
 
 namespace ocinet {
@@ -108,7 +109,14 @@ void connect_endpoint(const GlobalOptions& opts, const AdminConfig& cfg, const s
   for (const auto& a : rec.attachments)
     if (a.network == network) fail_invalid("container " + rec.name + " is already connected to network " + network);
   NlSocket host;
-  NetworkDef net = NetworkStore(opts.lib_dir).resolve(network, cfg, [&] { return ipv4_routes(host); });
+  NetworkStore store(opts.lib_dir);
+  if (!cfg.etcd_endpoints.empty() && network != kDefaultBridgeNetwork && !store.exists(network)) {
+    auto etcd = overlay::connect(cfg);
+    if (overlay::get_network(etcd, network))
+      fail_invalid("network " + network + " is an overlay network: overlay attachments are made at container start "
+                   "(io.ocinet.network); live connect is not supported for them yet");
+  }
+  NetworkDef net = store.resolve(network, cfg, [&] { return ipv4_routes(host); });
   Netns ns = Netns::open(rec.netns);
   if (ns.is_current()) fail_invalid("refusing to configure the host's own network namespace");
 
