@@ -29,7 +29,7 @@ expect 1 "" network
 expect 1 "required" network create
 expect 1 "invalid network name" network create 'a b'
 expect 1 "reserved" network create none
-expect 1 "not supported" network create -d overlay o1
+expect 1 "etcd.endpoints" network create -d overlay o1   # overlay without etcd configured
 expect 1 "host bits" network create --subnet 10.250.0.1/24 n1
 expect 1 "IPv4 CIDR" network create --subnet banana n1
 expect 1 "--gateway" network create --subnet 10.250.0.0/24 --gateway 10.251.0.1 n1
