@@ -169,7 +169,10 @@ class Agent {
 
   // Remote endpoints' hosts lines in every local container on `net` (all of them when "").
   void refresh_hosts(const std::string& net, const std::string& owner) {
-    for (const auto& r : local_records()) {
+    const auto records = local_records();
+    std::set<std::string> local_ids;
+    for (const auto& l : records) local_ids.insert(l.id.substr(0, 12));
+    for (const auto& r : records) {
       if (!r.ready() || r.rootfs.empty()) continue;
       std::vector<std::string> nets;
       for (const auto& a : r.attachments)
@@ -183,8 +186,7 @@ class Agent {
       if (!owner.empty()) edits.push_back({owner, want[owner]});
       for (auto& [id, entries] : want)
         if (id != owner) edits.push_back({id, entries});
-      std::set<std::string> local_ids, wanted_ids;
-      for (const auto& l : local_records()) local_ids.insert(l.id.substr(0, 12));
+      std::set<std::string> wanted_ids;
       for (const auto& [id, _] : want) wanted_ids.insert(id.substr(0, 12));
       try {
         DiscoveryLocks locks(paths_, nets);
