@@ -116,6 +116,31 @@ hook_err 2 "ocinet agent" OCINET_RUN_DIR="$WORK/h1/run-noagent" -- '{"io.ocinet.
 [ -z "$(etcdctl_ get --prefix /ocinet/v1/ipam/ --keys-only)" ] || die "a refused setup left an address in etcd"
 ok "refused setups: no etcd config, unknown network, ports, foreign static IP (exit 1); no agent (exit 2); nothing left"
 
+# Fault walk: a failure injected at each step of an overlay setup in turn (the testing build's
+# fault points) leaves nothing: no record, link, address mark, or etcd key of that container.
+if [ -x "$BIN/ocinet-hook-testing" ]; then
+  links_before=$(ip -n "${TAG}-h1" -br link | wc -l)
+  steps=0
+  for k in $(seq 1 30); do
+    rc=0
+    out=$(state fw1 "$eb" '{"io.ocinet.mode":"overlay","io.ocinet.network":"ov1","io.ocinet.name":"fw1"}' |
+      ip netns exec "${TAG}-h1" env $(henv 1) OCINET_FAIL_STEP=$k "$BIN/ocinet-hook-testing" createRuntime 2>&1) || rc=$?
+    if [ "$rc" = 0 ]; then
+      printf '{"id":"fw1","status":"stopped","pid":0}' | on 1 "$BIN/ocinet-hook" poststop
+      break
+    fi
+    [ "$rc" = 2 ] && grep -q "injected fault" <<<"$out" || die "fault at step $k: want exit 2, got $rc: $out"
+    steps=$k
+    [ ! -e "$WORK/h1/run/endpoints/fw1.json" ] || die "fault at step $k left the record"
+    [ "$(ip -n "${TAG}-h1" -br link | wc -l)" = "$links_before" ] || die "fault at step $k left a link"
+    ! ip -n "$TAG-e1" -br link | grep -q eth0 || die "fault at step $k left eth0 in the container"
+    ! find "$WORK/h1/run/ipam" -type l -lname fw1 2>/dev/null | grep -q . || die "fault at step $k left an address mark"
+    [ -z "$(etcdctl_ get --prefix /ocinet/v1/ --keys-only | grep -E 'ipam/|ep/')" ] || die "fault at step $k left etcd keys: $(etcdctl_ get --prefix /ocinet/v1/ --keys-only)"
+  done
+  [ "$steps" -ge 5 ] || die "the fault walk reached only $steps steps"
+  ok "fault injected at each of the $steps steps of an overlay setup: exit 2, nothing left locally or in etcd"
+fi
+
 # Containers: a real runc container on h1 and h2 (names through /etc/hosts), netns-only ones
 # with the hook run by hand elsewhere.
 run_on() {  # run_on N NAME: a busybox runc container on host N, network ov1
