@@ -116,6 +116,25 @@ hook_err 2 "ocinet agent" OCINET_RUN_DIR="$WORK/h1/run-noagent" -- '{"io.ocinet.
 [ -z "$(etcdctl_ get --prefix /ocinet/v1/ipam/ --keys-only)" ] || die "a refused setup left an address in etcd"
 ok "refused setups: no etcd config, unknown network, ports, foreign static IP (exit 1); no agent (exit 2); nothing left"
 
+# An exhausted overlay subnet is exit 1 (a /29: 5 addresses besides network, gateway, broadcast).
+oc 2 network create -d overlay --subnet 10.201.0.0/29 small >/dev/null
+for i in 1 2 3 4 5; do new_netns "$TAG-s$i"; done
+for i in 1 2 3 4 5; do
+  b=$(bundle_for "s$i" "/run/netns/$TAG-s$i")
+  state "s$i" "$b" '{"io.ocinet.network":"small"}' | on $(( (i % 3) + 1 )) "$BIN/ocinet-hook" createRuntime
+done
+new_netns "$TAG-s6"
+b=$(bundle_for s6 "/run/netns/$TAG-s6")
+rc=0; out=$(state s6 "$b" '{"io.ocinet.network":"small"}' | on 1 "$BIN/ocinet-hook" createRuntime 2>&1) || rc=$?
+[ "$rc" = 1 ] && grep -q "no free address" <<<"$out" || die "exhausted overlay subnet: want exit 1 'no free address', got $rc: $out"
+for i in 1 2 3 4 5; do printf '{"id":"s%s","status":"stopped","pid":0}' "$i" | on $(( (i % 3) + 1 )) "$BIN/ocinet-hook" poststop; done
+oc 1 network rm small >/dev/null
+for n in 1 2 3; do  # the agents drop small's devices
+  for _ in $(seq 40); do [ "$(ip -n "${TAG}-h$n" -br link | grep -c '^ocvx-')" = 1 ] && break; sleep 0.05; done
+  [ "$(ip -n "${TAG}-h$n" -br link | grep -c '^ocvx-')" = 1 ] || die "h$n kept the devices of the removed network small"
+done
+ok "an exhausted overlay subnet is exit 1 (5 containers on a /29 across hosts, the 6th refused)"
+
 # Fault walk: a failure injected at each step of an overlay setup in turn (the testing build's
 # fault points) leaves nothing: no record, link, address mark, or etcd key of that container.
 if [ -x "$BIN/ocinet-hook-testing" ]; then
@@ -183,8 +202,9 @@ ok "name discovery across hosts (web1 <-> web2, web1 -> db3)"
 
 # Removal: within 1 s the other hosts drop db3's FDB entry and hosts line, and it is unreachable.
 MAC3=$(rec_mac 3 c3)
-ip -n "${TAG}-h1" neigh show dev "$(ip -n "${TAG}-h1" -br link show type vxlan | awk '{print $1}')" | grep -q "$IP3" ||
-  die "h1 has no proxy-ARP entry for db3"
+vx1=$(ip -n "${TAG}-h1" -br link show type vxlan | awk '{print $1}' | cut -d@ -f1)
+ip -n "${TAG}-h1" neigh show dev "$vx1" | grep -q "^$IP3 .*PERMANENT" ||
+  die "h1 has no proxy-ARP entry for db3 on $vx1: $(ip -n "${TAG}-h1" neigh show)"
 ns_down 3 c3
 t0=${EPOCHREALTIME/./}
 gone=""
