@@ -51,8 +51,17 @@ PortSpec parse_port_spec(const std::string& spec) {
     auto close = rest.find(']');
     if (close == std::string::npos || close + 1 >= rest.size() || rest[close + 1] != ':')
       bad(spec, "IPv6 host address must be written [addr]:hostPort:containerPort");
-    p.host_ip = rest.substr(1, close - 1);
-    if (!is_valid_ipv6(p.host_ip)) bad(spec, "invalid IPv6 host address \"" + p.host_ip + "\"");
+    auto v6 = canonical_ipv6(rest.substr(1, close - 1));
+    if (!v6) bad(spec, "invalid IPv6 host address \"" + rest.substr(1, close - 1) + "\"");
+    // Measured, not assumed: a DNAT of [::1]:port to a container sends the container packets
+    // from ::1, which it drops (RFC 4291 2.5.3); masquerading them gets the request through,
+    // but the answer, turned back into one addressed to ::1, then arrives on the bridge and the
+    // host has no route to ::1 from there (Ip6InNoRoutes). IPv6 has no route_localnet.
+    if (*v6 == "::1")
+      bad(spec, "a port cannot be published on the IPv6 loopback ::1: Linux will not route ::1 to or from a "
+                "container's interface (there is no IPv6 route_localnet); publish on 127.0.0.1, or on a host "
+                "IPv6 address or with no host address to reach it over IPv6");
+    p.host_ip = *v6;  // "::" = every IPv6 address of the host
     rest = rest.substr(close + 2);
     if (rest.find(':') == std::string::npos) bad(spec, "missing container port");
   } else if (std::count(rest.begin(), rest.end(), ':') == 2) {

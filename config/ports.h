@@ -8,7 +8,7 @@
 namespace ocinet {
 
 struct PortSpec {
-  std::string host_ip;      // "" = all local addresses
+  std::string host_ip;      // "" = all local addresses, "::" = all IPv6 ones; IPv6 in canonical form
   uint16_t host_start = 0;  // 0 = pick a free port
   uint16_t host_end = 0;
   uint16_t ct_start = 0;

@@ -141,6 +141,14 @@ bool is_valid_ipv6(const std::string& s) {
   return s.size() <= 45 && inet_pton(AF_INET6, s.c_str(), &a) == 1;
 }
 
+std::optional<std::string> canonical_ipv6(const std::string& s) {
+  in6_addr a{};
+  if (s.size() > 45 || inet_pton(AF_INET6, s.c_str(), &a) != 1) return std::nullopt;
+  char buf[INET6_ADDRSTRLEN];
+  if (!inet_ntop(AF_INET6, &a, buf, sizeof buf)) return std::nullopt;
+  return std::string(buf);
+}
+
 std::optional<Ipv4Net> parse_ipv4_net(const std::string& s, bool strict) {
   auto slash = s.find('/');
   if (slash == std::string::npos || slash + 1 >= s.size() || s.size() - slash > 3) return std::nullopt;

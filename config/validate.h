@@ -46,6 +46,9 @@ std::optional<Ipv6Net> parse_ipv6_net(const std::string& s, bool strict = true);
 std::optional<uint32_t> parse_ipv4(const std::string& s);  // host byte order
 std::string ipv4_str(uint32_t addr);
 bool is_valid_ipv6(const std::string& s);
+// The one spelling of an IPv6 address (inet_ntop's: lower case, longest zero run as "::"),
+// so that "FD00:0::1" and "fd00::1" name the same published port; nullopt when invalid.
+std::optional<std::string> canonical_ipv6(const std::string& s);
 // "a.b.c.d/p"; with strict=true the host bits must be zero.
 std::optional<Ipv4Net> parse_ipv4_net(const std::string& s, bool strict = true);
 // "aa:bb:cc:dd:ee:ff", unicast (bit 0 of the first octet clear).

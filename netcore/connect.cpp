@@ -150,8 +150,8 @@ void connect_endpoint(const GlobalOptions& opts, const AdminConfig& cfg, const s
     }
     if (net.driver == "bridge") {
       write_sysctl("/proc/sys/net/ipv4/ip_forward", "1");
-      fw->add_endpoint({net.name, net.bridge, net.subnet.str(), net.internal},
-                       {rec.short_id(), rec.attachments[at].ip, net.bridge, {}});
+      fw->add_endpoint({net.name, net.bridge, net.subnet.str(), net.internal, net.subnet6 ? net.subnet6->str() : ""},
+                       {rec.short_id(), rec.attachments[at].ip, net.bridge, {}, rec.attachments[at].ip6});
     }
     add_step(rec, "peers");
     records.save(rec);

@@ -1,5 +1,7 @@
 #include "netcore/netlink.h"
 
+#include <arpa/inet.h>
+
 #include <fcntl.h>
 #include <linux/if.h>
 #include <linux/if_addr.h>
@@ -270,18 +272,28 @@ std::vector<Ipv4Net> ipv4_routes(NlSocket& nl) {
   return out;
 }
 
-bool is_local_address(NlSocket& nl, uint32_t ip) {
+static bool has_local_address(NlSocket& nl, int family, const void* bytes, unsigned len) {
   nl_cache* raw = nullptr;
   if (int err = rtnl_addr_alloc_cache(nl.get(), &raw); err < 0) nl_fail("dumping addresses", err);
   std::unique_ptr<nl_cache, CacheDel> cache(raw);
-  uint32_t be = htonl(ip);
   for (nl_object* o = nl_cache_get_first(raw); o; o = nl_cache_get_next(o)) {
     nl_addr* local = rtnl_addr_get_local(reinterpret_cast<rtnl_addr*>(o));
-    if (local && nl_addr_get_family(local) == AF_INET && nl_addr_get_len(local) == 4 &&
-        std::memcmp(nl_addr_get_binary_addr(local), &be, 4) == 0)
+    if (local && nl_addr_get_family(local) == family && nl_addr_get_len(local) == len &&
+        std::memcmp(nl_addr_get_binary_addr(local), bytes, len) == 0)
       return true;
   }
   return false;
+}
+
+bool is_local_address(NlSocket& nl, uint32_t ip) {
+  uint32_t be = htonl(ip);
+  return has_local_address(nl, AF_INET, &be, 4);
+}
+
+bool is_local_address6(NlSocket& nl, const std::string& ip) {
+  in6_addr a{};
+  if (inet_pton(AF_INET6, ip.c_str(), &a) != 1) return false;
+  return has_local_address(nl, AF_INET6, &a, 16);
 }
 
 std::string mac_for_ip(uint32_t ip) {

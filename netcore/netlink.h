@@ -50,6 +50,8 @@ void add_default_route(NlSocket& nl, uint32_t gateway, int ifindex);
 std::vector<Ipv4Net> ipv4_routes(NlSocket& nl);
 // Whether `ip` (IPv4) is an address of an interface of this netns (one address dump).
 bool is_local_address(NlSocket& nl, uint32_t ip);
+// The same for an IPv6 address (text, any spelling inet_pton takes).
+bool is_local_address6(NlSocket& nl, const std::string& ip);
 
 // Docker-style MAC derived from the IPv4 address: 02:42:a:b:c:d.
 std::string mac_for_ip(uint32_t ip);

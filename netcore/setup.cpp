@@ -288,9 +288,11 @@ EndpointRecord setup_endpoint(const GlobalOptions& opts, const AdminConfig& cfg,
   for (const auto& spec : p.ann.ports) {
     if (spec.host_ip.empty()) continue;
     auto addr = parse_ipv4(spec.host_ip);
-    if (!addr) fail_invalid("io.ocinet.ports: IPv6 host address " + spec.host_ip + " is not supported by this build's firewall");
-    // 0.0.0.0 is Docker's "every address"; anything else must be one of the host's own.
-    if (*addr != 0 && !is_local_address(host, *addr))
+    if (!addr && !p.networks[0].subnet6)  // IPv6 (parsed and checked in config/ports)
+      fail_invalid("io.ocinet.ports: host address " + spec.host_ip + " is IPv6, but network " + p.networks[0].name +
+                   " has no IPv6 subnet (ocinet network create --ipv6)");
+    // 0.0.0.0 and :: are Docker's "every address"; anything else must be one of the host's own.
+    if (addr ? *addr != 0 && !is_local_address(host, *addr) : spec.host_ip != "::" && !is_local_address6(host, spec.host_ip))
       fail_invalid("io.ocinet.ports: host address " + spec.host_ip + " is not an address of this host");
   }
   if (!p.networks.empty()) p.link_entries = resolve_links(paths, records, p.ann, p.networks[0].name);
@@ -399,8 +401,8 @@ EndpointRecord setup_endpoint(const GlobalOptions& opts, const AdminConfig& cfg,
       for (size_t i = 0; i < p.networks.size(); i++) {
         const auto& net = p.networks[i];
         if (net.driver != "bridge") continue;  // sub-interfaces bypass the host's netfilter
-        NetworkRules nr{net.name, net.bridge, net.subnet.str(), net.internal};
-        EndpointRules er{rec.short_id(), rec.attachments[i].ip, net.bridge, {}};
+        NetworkRules nr{net.name, net.bridge, net.subnet.str(), net.internal, net.subnet6 ? net.subnet6->str() : ""};
+        EndpointRules er{rec.short_id(), rec.attachments[i].ip, net.bridge, {}, rec.attachments[i].ip6};
         if (i == 0) er.ports = rec.ports;
         fault_point("firewall");
         fw->add_endpoint(nr, er);

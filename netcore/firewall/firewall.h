@@ -8,8 +8,11 @@
 
 namespace ocinet {
 
+// Where a mapping is published (Docker's rules): no host address (or 0.0.0.0) = every IPv4
+// address of the host, and every IPv6 one too when the container has an IPv6 address; "::" =
+// every IPv6 address; an address = that address only, in its own family.
 struct PortMapping {
-  std::string host_ip;          // "" = every local address (Docker's 0.0.0.0)
+  std::string host_ip;          // "" = every local address (Docker's 0.0.0.0); IPv4 or IPv6
   uint16_t host_port = 0;       // resolved: never 0 by the time a backend sees it
   uint16_t container_port = 0;
   std::string proto = "tcp";    // tcp, udp, sctp
@@ -22,6 +25,7 @@ struct NetworkRules {
   std::string bridge;       // bridge device, e.g. ocinet0
   std::string subnet;       // IPv4 CIDR, e.g. 172.17.0.0/16
   bool internal = false;
+  std::string subnet6{};    // IPv6 CIDR of a dual-stack network (rules in the IPv6 tables too), else ""
 };
 
 // Per-endpoint rules: DNAT of each published port to the container address. Tagged with the
@@ -31,6 +35,7 @@ struct EndpointRules {
   std::string container_ip;   // IPv4 dotted quad
   std::string bridge;         // bridge the container is on
   std::vector<PortMapping> ports;
+  std::string container_ip6{};  // on a dual-stack network, else "": ports are published over IPv6 too
 };
 
 class FirewallBackend {

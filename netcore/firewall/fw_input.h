@@ -2,13 +2,16 @@
 // the backends build kernel objects and (nftables) command text from them, so each is checked
 // again here, in one place, with the same messages for both backends.
 #pragma once
+#include <arpa/inet.h>
 #include <netinet/in.h>
 
 #include <cstddef>
+#include <optional>
 #include <string>
 
 #include "config/validate.h"
 #include "netcore/error.h"
+#include "netcore/firewall/firewall.h"
 
 namespace ocinet {
 
@@ -30,6 +33,50 @@ inline Ipv4Net fw_parse_cidr(const std::string& s, const std::string& what) {
   auto n = parse_ipv4_net(s, /*strict=*/false);
   if (!n) fail_invalid("firewall: " + what + " \"" + s + "\" is not an IPv4 CIDR");
   return *n;
+}
+
+inline bool fw_is_ipv6(const std::string& s) { return s.find(':') != std::string::npos; }
+
+inline in6_addr fw_parse_ip6(const std::string& s, const std::string& what) {
+  in6_addr a{};
+  if (s.size() > 45 || inet_pton(AF_INET6, s.c_str(), &a) != 1)
+    fail_invalid("firewall: " + what + " \"" + s + "\" is not an IPv6 address");
+  return a;
+}
+
+inline Ipv6Net fw_parse_cidr6(const std::string& s, const std::string& what) {
+  auto n = parse_ipv6_net(s, /*strict=*/false);
+  if (!n) fail_invalid("firewall: " + what + " \"" + s + "\" is not an IPv6 CIDR");
+  return *n;
+}
+
+// Where one published port answers: which families, and in each either every local address
+// (no address) or one. The same reading of PortMapping for both backends.
+struct PortHosts {
+  bool v4 = false, v6 = false;
+  std::optional<in_addr> addr4;   // unset: every IPv4 address
+  std::optional<in6_addr> addr6;  // unset: every IPv6 address
+};
+
+inline PortHosts fw_port_hosts(const PortMapping& pm, bool container_has_ip6) {
+  PortHosts h;
+  if (pm.host_ip.empty()) {  // Docker publishes on 0.0.0.0 and, for IPv6 containers, on [::]
+    h.v4 = true;
+    h.v6 = container_has_ip6;
+  } else if (!fw_is_ipv6(pm.host_ip)) {
+    h.v4 = true;
+    in_addr a = fw_parse_ip(pm.host_ip, "host address");
+    if (a.s_addr != INADDR_ANY) h.addr4 = a;  // 0.0.0.0: Docker's spelling of "every address"
+    h.v6 = !h.addr4 && container_has_ip6;
+  } else {
+    if (!container_has_ip6)
+      fail_invalid("firewall: port " + std::to_string(pm.host_port) + " is published on IPv6 address " + pm.host_ip +
+                   " but the container has no IPv6 address");
+    h.v6 = true;
+    in6_addr a = fw_parse_ip6(pm.host_ip, "host address");
+    if (!IN6_IS_ADDR_UNSPECIFIED(&a)) h.addr6 = a;
+  }
+  return h;
 }
 
 // Comments are the only handle ocinet has on its rules and elements: anything that could make

@@ -6,9 +6,16 @@
 // OCINET-FORWARD in filter) and carries a comment match: "ocinet:<tag>" for an endpoint's rules,
 // "ocinet-net:<name>" for a network's. Rules are found and removed by that comment only, so
 // ocinet never touches a rule it did not write.
+//
+// Dual-stack networks get the same chains and rules in the IPv6 tables (libip6tc), written by
+// the same code: everything below is a template over the family (Inet4, Inet6). IPv4-only
+// setups and teardowns never open an IPv6 table.
 #include <arpa/inet.h>
 #include <fcntl.h>
 #include <libiptc/libiptc.h>
+extern "C" {  // unlike libiptc.h, it does not say so itself
+#include <libiptc/libip6tc.h>
+}
 #include <linux/netfilter/nf_conntrack_common.h>
 #include <linux/netfilter/nf_nat.h>
 #include <linux/netfilter/xt_addrtype.h>
@@ -28,6 +35,7 @@
 #include <chrono>
 #include <cstring>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <thread>
@@ -56,30 +64,108 @@ constexpr const char* kLockPath = "/run/xtables.lock";
 constexpr auto kLockWait = std::chrono::seconds(5);
 
 // ---------------------------------------------------------------------------------------------
+// The two families: their entry layouts and libiptc/libip6tc, behind one set of names.
+
+struct Inet4 {
+  static constexpr bool kV6 = false;
+  static constexpr const char* kCommand = "iptables";
+  static constexpr const char* kTableNames = "/proc/net/ip_tables_names";
+  using Addr = in_addr;
+  using Ip = ipt_ip;
+  using Entry = ipt_entry;
+  static Ip& ip(Entry* e) { return e->ip; }
+  static xtc_handle* init(const char* t) { return iptc_init(t); }
+  static void free(xtc_handle* h) { iptc_free(h); }
+  static const char* strerror(int err) { return iptc_strerror(err); }
+  static int is_chain(const char* c, xtc_handle* h) { return iptc_is_chain(c, h); }
+  static int create_chain(const char* c, xtc_handle* h) { return iptc_create_chain(c, h); }
+  static int append(const char* c, const Entry* e, xtc_handle* h) { return iptc_append_entry(c, e, h); }
+  static int insert(const char* c, const Entry* e, unsigned n, xtc_handle* h) { return iptc_insert_entry(c, e, n, h); }
+  static const Entry* first(const char* c, xtc_handle* h) { return iptc_first_rule(c, h); }
+  static const Entry* next(const Entry* e, xtc_handle* h) { return iptc_next_rule(e, h); }
+  static const char* target(const Entry* e, xtc_handle* h) { return iptc_get_target(e, h); }
+  static int delete_num(const char* c, unsigned n, xtc_handle* h) { return iptc_delete_num_entry(c, n, h); }
+  static int flush(const char* c, xtc_handle* h) { return iptc_flush_entries(c, h); }
+  static int delete_chain(const char* c, xtc_handle* h) { return iptc_delete_chain(c, h); }
+  static int commit(xtc_handle* h) { return iptc_commit(h); }
+};
+
+struct Inet6 {
+  static constexpr bool kV6 = true;
+  static constexpr const char* kCommand = "ip6tables";
+  static constexpr const char* kTableNames = "/proc/net/ip6_tables_names";
+  using Addr = in6_addr;
+  using Ip = ip6t_ip6;
+  using Entry = ip6t_entry;
+  static Ip& ip(Entry* e) { return e->ipv6; }
+  static xtc_handle* init(const char* t) { return ip6tc_init(t); }
+  static void free(xtc_handle* h) { ip6tc_free(h); }
+  static const char* strerror(int err) { return ip6tc_strerror(err); }
+  static int is_chain(const char* c, xtc_handle* h) { return ip6tc_is_chain(c, h); }
+  static int create_chain(const char* c, xtc_handle* h) { return ip6tc_create_chain(c, h); }
+  static int append(const char* c, const Entry* e, xtc_handle* h) { return ip6tc_append_entry(c, e, h); }
+  static int insert(const char* c, const Entry* e, unsigned n, xtc_handle* h) { return ip6tc_insert_entry(c, e, n, h); }
+  static const Entry* first(const char* c, xtc_handle* h) { return ip6tc_first_rule(c, h); }
+  static const Entry* next(const Entry* e, xtc_handle* h) { return ip6tc_next_rule(e, h); }
+  static const char* target(const Entry* e, xtc_handle* h) { return ip6tc_get_target(e, h); }
+  static int delete_num(const char* c, unsigned n, xtc_handle* h) { return ip6tc_delete_num_entry(c, n, h); }
+  static int flush(const char* c, xtc_handle* h) { return ip6tc_flush_entries(c, h); }
+  static int delete_chain(const char* c, xtc_handle* h) { return ip6tc_delete_chain(c, h); }
+  static int commit(xtc_handle* h) { return ip6tc_commit(h); }
+};
+
+// ---------------------------------------------------------------------------------------------
 // Input validation and parsing. Everything is checked before the lock is taken, so a bad
 // request never touches the kernel.
 
+template <class F>
 struct Cidr {
-  in_addr addr{};
-  in_addr mask{};
+  typename F::Addr addr{};
+  typename F::Addr mask{};
 };
 
 in_addr parse_ip(const std::string& s, const std::string& what) { return fw_parse_ip(s, what); }
 
-Cidr host_cidr(in_addr a) {
-  Cidr c;
+Cidr<Inet4> host_cidr(in_addr a) {
+  Cidr<Inet4> c;
   c.addr = a;
   c.mask.s_addr = 0xffffffffu;
   return c;
 }
 
-Cidr parse_cidr(const std::string& s, const std::string& what) {
+Cidr<Inet6> host_cidr(const in6_addr& a) {
+  Cidr<Inet6> c;
+  c.addr = a;
+  std::memset(&c.mask, 0xff, sizeof c.mask);
+  return c;
+}
+
+Cidr<Inet4> parse_cidr(const std::string& s, const std::string& what) {
   Ipv4Net n = fw_parse_cidr(s, what);
-  Cidr c;
+  Cidr<Inet4> c;
   c.addr.s_addr = htonl(n.addr);  // host bits clear: the kernel compares (addr & mask) with it
   c.mask.s_addr = htonl(n.mask());
   return c;
 }
+
+Cidr<Inet6> parse_cidr6(const std::string& s, const std::string& what) {
+  Ipv6Net n = fw_parse_cidr6(s, what);
+  Cidr<Inet6> c;
+  std::memcpy(&c.addr, n.addr, sizeof c.addr);  // masked to the prefix already
+  for (int i = 0; i < 16; i++) {
+    int bits = std::clamp(n.prefix - 8 * i, 0, 8);
+    c.mask.s6_addr[i] = static_cast<uint8_t>(0xff00 >> bits);
+  }
+  return c;
+}
+
+// The addresses a host's own clients use for ports published on loopback.
+template <class F>
+Cidr<F> loopback();
+template <>
+Cidr<Inet4> loopback<Inet4>() { return parse_cidr("127.0.0.0/8", "loopback"); }
+template <>
+Cidr<Inet6> loopback<Inet6>() { return host_cidr(in6addr_loopback); }
 
 std::string comment_for(const char* prefix, const std::string& id, const char* what) {
   return fw_comment(prefix, id, what, XT_MAX_COMMENT_LEN - 1);
@@ -103,9 +189,9 @@ uint16_t parse_proto(const std::string& p) {
   fail_invalid("firewall: unsupported protocol \"" + p + "\" (tcp, udp or sctp)");
 }
 
+template <class F>
 struct Port {
-  bool any_host = true;  // no -d: every local address
-  in_addr host_ip{};
+  std::optional<typename F::Addr> host_ip;  // unset: every local address (no -d)
   uint16_t host_port = 0;
   uint16_t container_port = 0;
   uint16_t proto = 0;
@@ -114,14 +200,17 @@ struct Port {
 struct ParsedNetwork {
   std::string comment;
   std::string bridge;
-  Cidr subnet;
+  Cidr<Inet4> subnet;
+  std::optional<Cidr<Inet6>> subnet6;  // dual stack
   bool internal = false;
 };
 
 struct ParsedEndpoint {
   std::string comment;
   in_addr ip{};
-  std::vector<Port> ports;
+  std::optional<in6_addr> ip6;
+  std::vector<Port<Inet4>> ports;
+  std::vector<Port<Inet6>> ports6;
 };
 
 ParsedNetwork parse_network(const NetworkRules& net) {
@@ -130,6 +219,7 @@ ParsedNetwork parse_network(const NetworkRules& net) {
   check_iface(net.bridge);
   p.bridge = net.bridge;
   p.subnet = parse_cidr(net.subnet, "subnet");
+  if (!net.subnet6.empty()) p.subnet6 = parse_cidr6(net.subnet6, "IPv6 subnet");
   p.internal = net.internal;
   return p;
 }
@@ -138,18 +228,13 @@ ParsedEndpoint parse_endpoint(const EndpointRules& ep) {
   ParsedEndpoint p;
   p.comment = endpoint_comment(ep.tag);
   p.ip = parse_ip(ep.container_ip, "container address");
+  if (!ep.container_ip6.empty()) p.ip6 = fw_parse_ip6(ep.container_ip6, "container IPv6 address");
   for (const auto& pm : ep.ports) {
-    Port port;
-    port.proto = parse_proto(pm.proto);
+    const uint16_t proto = parse_proto(pm.proto);
     if (pm.host_port == 0 || pm.container_port == 0) fail_invalid("firewall: port mapping with port 0");
-    port.host_port = pm.host_port;
-    port.container_port = pm.container_port;
-    if (!pm.host_ip.empty()) {
-      port.host_ip = parse_ip(pm.host_ip, "host address");
-      // 0.0.0.0 is Docker's spelling of "every address", i.e. no destination match.
-      port.any_host = port.host_ip.s_addr == INADDR_ANY;
-    }
-    p.ports.push_back(port);
+    const PortHosts hosts = fw_port_hosts(pm, p.ip6.has_value());
+    if (hosts.v4) p.ports.push_back({hosts.addr4, pm.host_port, pm.container_port, proto});
+    if (hosts.v6) p.ports6.push_back({hosts.addr6, pm.host_port, pm.container_port, proto});
   }
   return p;
 }
@@ -179,15 +264,20 @@ void set_iface(char* name, unsigned char* mask, const std::string& iface) {
   std::memset(mask, 0xff, iface.size() + 1);
 }
 
+// The inversion flags have the same values in both families (IPT_INV_* = IP6T_INV_*).
+static_assert(IPT_INV_SRCIP == IP6T_INV_SRCIP && IPT_INV_DSTIP == IP6T_INV_DSTIP && IPT_INV_VIA_IN == IP6T_INV_VIA_IN &&
+              IPT_INV_VIA_OUT == IP6T_INV_VIA_OUT);
+
+template <class F>
 class Rule {
  public:
-  Rule& src(const Cidr& c, bool invert = false) {
+  Rule& src(const Cidr<F>& c, bool invert = false) {
     ip_.src = c.addr;
     ip_.smsk = c.mask;
     if (invert) ip_.invflags |= IPT_INV_SRCIP;
     return *this;
   }
-  Rule& dst(const Cidr& c, bool invert = false) {
+  Rule& dst(const Cidr<F>& c, bool invert = false) {
     ip_.dst = c.addr;
     ip_.dmsk = c.mask;
     if (invert) ip_.invflags |= IPT_INV_DSTIP;
@@ -207,6 +297,7 @@ class Rule {
   // -p <proto> -m <proto> --dport <port>: the port matches check the protocol field too.
   Rule& dport(uint16_t proto, uint16_t port) {
     ip_.proto = proto;
+    if constexpr (F::kV6) ip_.flags |= IP6T_F_PROTO;  // ip6tables matches the protocol only with it
     if (proto == IPPROTO_TCP) {
       xt_tcp m{};
       m.spts[1] = 0xffff;  // an all-zero source range would only match source port 0
@@ -253,32 +344,42 @@ class Rule {
   }
   Rule& accept() { return jump(IPTC_LABEL_ACCEPT); }
   Rule& masquerade() {
-    // Revision 0 is MASQUERADE's only IPv4 revision; an empty range means "any port".
-    nf_nat_ipv4_multi_range_compat r{};
-    r.rangesize = 1;
-    return target("MASQUERADE", 0, r);
+    // Revision 0 is MASQUERADE's only revision; an empty range means "any port". The IPv6
+    // target takes the newer range struct.
+    if constexpr (F::kV6) {
+      nf_nat_range r{};
+      return target("MASQUERADE", 0, r);
+    } else {
+      nf_nat_ipv4_multi_range_compat r{};
+      r.rangesize = 1;
+      return target("MASQUERADE", 0, r);
+    }
   }
-  Rule& dnat(in_addr to, uint16_t port) {
+  Rule& dnat(const typename F::Addr& to, uint16_t port) {
     // Revision 2 (kernel 4.18+) is what iptables 1.8 itself writes. A revision-0 rule works in
     // the kernel, but iptables-save then prints it as "DNAT [unsupported revision]", which
     // breaks save/restore round trips and hand-written -C/-D for anyone managing the host.
     nf_nat_range2 r{};
     r.flags = NF_NAT_RANGE_MAP_IPS | NF_NAT_RANGE_PROTO_SPECIFIED;
-    r.min_addr.ip = r.max_addr.ip = to.s_addr;
+    if constexpr (F::kV6)
+      r.min_addr.in6 = r.max_addr.in6 = to;
+    else
+      r.min_addr.ip = r.max_addr.ip = to.s_addr;
     r.min_proto.all = r.max_proto.all = htons(port);
     return target("DNAT", 2, r);
   }
 
   // The contiguous entry libiptc copies; valid until the next change to this Rule.
-  const ipt_entry* entry() {
-    size_t size = sizeof(ipt_entry) + matches_.size() + target_.size();
+  const typename F::Entry* entry() {
+    using Entry = typename F::Entry;
+    size_t size = sizeof(Entry) + matches_.size() + target_.size();
     buf_.assign((size + sizeof(uint64_t) - 1) / sizeof(uint64_t), 0);  // u64 counters need 8-byte alignment
-    auto* e = reinterpret_cast<ipt_entry*>(buf_.data());
-    e->ip = ip_;
-    e->target_offset = static_cast<uint16_t>(sizeof(ipt_entry) + matches_.size());
+    auto* e = reinterpret_cast<Entry*>(buf_.data());
+    F::ip(e) = ip_;
+    e->target_offset = static_cast<uint16_t>(sizeof(Entry) + matches_.size());
     e->next_offset = static_cast<uint16_t>(size);
     auto* bytes = reinterpret_cast<unsigned char*>(buf_.data());
-    std::copy(matches_.begin(), matches_.end(), bytes + sizeof(ipt_entry));
+    std::copy(matches_.begin(), matches_.end(), bytes + sizeof(Entry));
     std::copy(target_.begin(), target_.end(), bytes + e->target_offset);
     return e;
   }
@@ -296,7 +397,7 @@ class Rule {
     return *this;
   }
 
-  ipt_ip ip_{};
+  typename F::Ip ip_{};
   std::vector<unsigned char> matches_;
   std::vector<unsigned char> target_;
   std::vector<uint64_t> buf_;
@@ -336,8 +437,9 @@ class XtablesLock {
 };
 
 // The comment of a rule, or "" when it has none.
-std::string_view rule_comment(const ipt_entry* e) {
-  for (size_t off = sizeof(ipt_entry); off + sizeof(xt_entry_match) <= e->target_offset;) {
+template <class Entry>
+std::string_view rule_comment(const Entry* e) {
+  for (size_t off = sizeof(Entry); off + sizeof(xt_entry_match) <= e->target_offset;) {
     auto* m = reinterpret_cast<const xt_entry_match*>(reinterpret_cast<const unsigned char*>(e) + off);
     if (m->u.match_size < sizeof(xt_entry_match)) break;  // malformed: stop rather than loop
     if (std::strcmp(m->u.user.name, "comment") == 0) {
@@ -349,27 +451,48 @@ std::string_view rule_comment(const ipt_entry* e) {
   return {};
 }
 
+template <class F>
 [[noreturn]] void iptc_fail(const std::string& what, int err) {
-  fail_system("firewall: " + what + ": " + iptc_strerror(err), 0);
+  fail_system("firewall: " + what + ": " + F::strerror(err), 0);
 }
 
-struct HandleFree {
-  void operator()(xtc_handle* h) const { iptc_free(h); }
-};
-using HandlePtr = std::unique_ptr<xtc_handle, HandleFree>;
+// Whether the kernel has instantiated `table` of this family in the current netns. x_tables
+// creates a table in a netns the first time anyone opens it: ocinet's removals look here first
+// so that an IPv4-only host does not grow empty IPv6 tables.
+template <class F>
+bool table_instantiated(const char* table) {
+  int fd = open(F::kTableNames, O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return false;  // no x_tables for this family: nothing of ocinet's there
+  char buf[512];
+  ssize_t n = read(fd, buf, sizeof buf - 1);
+  close(fd);
+  if (n <= 0) return false;
+  buf[n] = '\0';
+  for (const char* line = buf; *line;) {
+    const char* end = std::strchr(line, '\n');
+    size_t len = end ? size_t(end - line) : std::strlen(line);
+    if (len == std::strlen(table) && std::strncmp(line, table, len) == 0) return true;
+    if (!end) break;
+    line = end + 1;
+  }
+  return false;
+}
 
 // One table's snapshot. Edits stay in memory until commit(); dropping the object without a
 // commit discards them, which is how a failed add_endpoint leaves the kernel untouched.
+template <class F>
 class Table {
  public:
   // With missing_ok, a table (or x_tables itself) the kernel does not have yields an empty
-  // Table instead of an error: there is nothing to remove from it.
+  // Table instead of an error: there is nothing to remove from it. For IPv6, missing_ok also
+  // leaves a table that nobody has instantiated in this netns alone.
   explicit Table(const char* name, bool missing_ok = false) : name_(name) {
-    h_.reset(iptc_init(name));
+    if (F::kV6 && missing_ok && !table_instantiated<F>(name)) return;
+    h_.reset(F::init(name));
     if (!h_) {
       int err = errno;
-      if (missing_ok && (err == ENOENT || err == ENOPROTOOPT)) return;
-      iptc_fail(std::string("reading table ") + name, err);
+      if (missing_ok && (err == ENOENT || err == ENOPROTOOPT || err == EAFNOSUPPORT)) return;
+      iptc_fail<F>(std::string("reading ") + F::kCommand + " table " + name, err);
     }
   }
 
@@ -378,21 +501,21 @@ class Table {
   const char* name() const { return name_; }
   bool changed() const { return changed_; }
 
-  bool has_chain(const char* chain) const { return iptc_is_chain(chain, h_.get()); }
+  bool has_chain(const char* chain) const { return F::is_chain(chain, h_.get()); }
 
   void ensure_chain(const char* chain) {
     if (has_chain(chain)) return;
-    if (!iptc_create_chain(chain, h_.get())) iptc_fail(where("creating chain", chain), errno);
+    if (!F::create_chain(chain, h_.get())) iptc_fail<F>(where("creating chain", chain), errno);
     changed_ = true;
   }
 
-  void append(const char* chain, Rule& rule) {
-    if (!iptc_append_entry(chain, rule.entry(), h_.get())) iptc_fail(where("adding rule to", chain), errno);
+  void append(const char* chain, Rule<F>& rule) {
+    if (!F::append(chain, rule.entry(), h_.get())) iptc_fail<F>(where("adding rule to", chain), errno);
     changed_ = true;
   }
 
-  void insert_first(const char* chain, Rule& rule) {
-    if (!iptc_insert_entry(chain, rule.entry(), 0, h_.get())) iptc_fail(where("adding rule to", chain), errno);
+  void insert_first(const char* chain, Rule<F>& rule) {
+    if (!F::insert(chain, rule.entry(), 0, h_.get())) iptc_fail<F>(where("adding rule to", chain), errno);
     changed_ = true;
   }
 
@@ -401,7 +524,7 @@ class Table {
     std::vector<unsigned> found;
     if (!h_ || !has_chain(chain)) return found;
     unsigned n = 0;
-    for (auto* e = iptc_first_rule(chain, h_.get()); e; e = iptc_next_rule(e, h_.get()), ++n)
+    for (auto* e = F::first(chain, h_.get()); e; e = F::next(e, h_.get()), ++n)
       if (rule_comment(e) == comment) found.push_back(n);
     return found;
   }
@@ -414,7 +537,7 @@ class Table {
     auto found = rules_with_comment(chain, comment);
     // Backwards, so a deletion does not shift the positions still to delete.
     for (auto it = found.rbegin(); it != found.rend(); ++it) {
-      if (!iptc_delete_num_entry(chain, *it, h_.get())) iptc_fail(where("deleting rule from", chain), errno);
+      if (!F::delete_num(chain, *it, h_.get())) iptc_fail<F>(where("deleting rule from", chain), errno);
       changed_ = true;
     }
   }
@@ -422,8 +545,8 @@ class Table {
   // Whether any rule of `from` jumps to `to`, whatever its matches: one jump is enough, and a
   // second one (say, added by hand) is not ours to judge.
   bool jumps_to(const char* from, const char* to) const {
-    for (auto* e = iptc_first_rule(from, h_.get()); e; e = iptc_next_rule(e, h_.get())) {
-      const char* target = iptc_get_target(e, h_.get());
+    for (auto* e = F::first(from, h_.get()); e; e = F::next(e, h_.get())) {
+      const char* target = F::target(e, h_.get());
       if (target && std::strcmp(target, to) == 0) return true;
     }
     return false;
@@ -432,7 +555,7 @@ class Table {
   size_t rule_count(const char* chain) const {
     size_t n = 0;
     if (!h_ || !has_chain(chain)) return 0;
-    for (auto* e = iptc_first_rule(chain, h_.get()); e; e = iptc_next_rule(e, h_.get())) n++;
+    for (auto* e = F::first(chain, h_.get()); e; e = F::next(e, h_.get())) n++;
     return n;
   }
 
@@ -440,46 +563,50 @@ class Table {
   void delete_jumps(const char* from, const char* to) {
     std::vector<unsigned> found;
     unsigned n = 0;
-    for (auto* e = iptc_first_rule(from, h_.get()); e; e = iptc_next_rule(e, h_.get()), ++n) {
-      const char* target = iptc_get_target(e, h_.get());
+    for (auto* e = F::first(from, h_.get()); e; e = F::next(e, h_.get()), ++n) {
+      const char* target = F::target(e, h_.get());
       if (target && std::strcmp(target, to) == 0) found.push_back(n);
     }
     for (auto it = found.rbegin(); it != found.rend(); ++it) {
-      if (!iptc_delete_num_entry(from, *it, h_.get())) iptc_fail(where("deleting jump from", from), errno);
+      if (!F::delete_num(from, *it, h_.get())) iptc_fail<F>(where("deleting jump from", from), errno);
       changed_ = true;
     }
   }
 
   void delete_chain(const char* chain) {
     if (!has_chain(chain)) return;
-    if (!iptc_flush_entries(chain, h_.get()) || !iptc_delete_chain(chain, h_.get()))
-      iptc_fail(where("deleting chain", chain), errno);
+    if (!F::flush(chain, h_.get()) || !F::delete_chain(chain, h_.get()))
+      iptc_fail<F>(where("deleting chain", chain), errno);
     changed_ = true;
   }
 
   void commit() {
     if (!changed_) return;
-    if (!iptc_commit(h_.get())) iptc_fail(std::string("committing table ") + name_, errno);
+    if (!F::commit(h_.get())) iptc_fail<F>(std::string("committing ") + F::kCommand + " table " + name_, errno);
     changed_ = false;
   }
 
  private:
   std::string where(const char* what, const char* chain) const {
-    return std::string(what) + " " + name_ + " " + chain;
+    return std::string(what) + " " + F::kCommand + " " + name_ + " " + chain;
   }
 
+  struct HandleFree {
+    void operator()(xtc_handle* h) const { F::free(h); }
+  };
   const char* name_;
-  HandlePtr h_;
+  std::unique_ptr<xtc_handle, HandleFree> h_;
   bool changed_ = false;
 };
 
 
 // ---------------------------------------------------------------------------------------------
-// What ocinet puts in each table.
+// What ocinet puts in each table, the same in both families.
 
 // Jumps from the built-in chains carry no comment: they belong to ocinet as a whole, not to a
 // network, so no network's removal takes them away.
-void ensure_jump(Table& t, const char* from, const char* to, Rule rule, bool first = false) {
+template <class F>
+void ensure_jump(Table<F>& t, const char* from, const char* to, Rule<F> rule, bool first = false) {
   if (t.jumps_to(from, to)) return;
   rule.jump(to);
   if (first)
@@ -488,85 +615,173 @@ void ensure_jump(Table& t, const char* from, const char* to, Rule rule, bool fir
     t.append(from, rule);
 }
 
-void ensure_nat_chains(Table& nat) {
+template <class F>
+void ensure_nat_chains(Table<F>& nat) {
   for (const char* chain : kNatChains) nat.ensure_chain(chain);
   // Only traffic addressed to this host is port-forwarded, as with Docker; loopback
   // destinations are left out of OUTPUT because DNAT of 127/8 needs route_localnet.
   // Loopback destinations are left out of PREROUTING: DNAT runs before the kernel drops a
   // packet from another host addressed to 127.0.0.1 as a martian, so a neighbour routing
   // 127.0.0.1 to us would otherwise reach ports published on 127.0.0.1.
-  ensure_jump(nat, "PREROUTING", kDnatChain, Rule().dst(parse_cidr("127.0.0.0/8", "loopback"), true).dst_type_local());
+  ensure_jump(nat, "PREROUTING", kDnatChain, Rule<F>().dst(loopback<F>(), true).dst_type_local());
   // From the host itself, loopback included: a port published on 127.0.0.1 is for the host's
   // own clients (its packets reach the bridge thanks to route_localnet on the bridge only).
-  ensure_jump(nat, "OUTPUT", kDnatChain, Rule().dst_type_local());
-  ensure_jump(nat, "POSTROUTING", kPostChain, Rule());
+  // IPv6 has no route_localnet and the kernel routes nothing from or back to ::1 through a
+  // bridge, so ::1 is left out: a client asking [::1]:port is refused rather than left hanging.
+  if constexpr (F::kV6)
+    ensure_jump(nat, "OUTPUT", kDnatChain, Rule<F>().dst(loopback<F>(), true).dst_type_local());
+  else
+    ensure_jump(nat, "OUTPUT", kDnatChain, Rule<F>().dst_type_local());
+  ensure_jump(nat, "POSTROUTING", kPostChain, Rule<F>());
 }
 
-void ensure_filter_chains(Table& filter) {
+template <class F>
+void ensure_filter_chains(Table<F>& filter) {
   for (const char* chain : kFilterChains) filter.ensure_chain(chain);
   // Isolation is judged before any accept of OCINET-FORWARD.
-  ensure_jump(filter, kForwardChain, kIsolate1Chain, Rule(), true);
+  ensure_jump(filter, kForwardChain, kIsolate1Chain, Rule<F>(), true);
   // First, so a DROP policy or a reject rule appended by another tool does not cut containers off.
-  ensure_jump(filter, "FORWARD", kForwardChain, Rule(), true);
+  ensure_jump(filter, "FORWARD", kForwardChain, Rule<F>(), true);
 }
 
 // Each returns whether it added anything, so a failed commit elsewhere knows what to undo.
-bool ensure_network_nat(Table& nat, const ParsedNetwork& n) {
+template <class F>
+bool ensure_network_nat(Table<F>& nat, const ParsedNetwork& n, const Cidr<F>& subnet) {
   if (nat.has_rule_with_comment(kPostChain, n.comment)) return false;
-  auto masquerade = [&](Rule r) {
+  auto masquerade = [&](Rule<F> r) {
     r.comment(n.comment).masquerade();
     nat.append(kPostChain, r);
   };
-  if (!n.internal) masquerade(Rule().src(n.subnet).out(n.bridge, true));  // outbound
+  if (!n.internal) masquerade(Rule<F>().src(subnet).out(n.bridge, true));  // outbound
   // Hairpin: a container reaching its own or a neighbour's published port through a host
   // address comes back out of the same bridge; without masquerading the reply would skip the
   // un-DNAT. Outside clients are not in the subnet, so their source address is kept.
-  masquerade(Rule().src(n.subnet).out(n.bridge).ctstate(XT_CONNTRACK_STATE_DNAT));
+  masquerade(Rule<F>().src(subnet).out(n.bridge).ctstate(XT_CONNTRACK_STATE_DNAT));
   // The host's own connections to ports published on 127.0.0.1: the container answers the
-  // bridge address instead of a loopback address it could not route back to.
-  masquerade(Rule().src(parse_cidr("127.0.0.0/8", "loopback")).out(n.bridge));
+  // bridge address instead of a loopback address it could not route back to. (IPv4 only: see
+  // ensure_nat_chains for ::1.)
+  if constexpr (!F::kV6) masquerade(Rule<F>().src(loopback<F>()).out(n.bridge));
   return true;
 }
 
-bool ensure_network_filter(Table& filter, const ParsedNetwork& n) {
+template <class F>
+bool ensure_network_filter(Table<F>& filter, const ParsedNetwork& n) {
   if (filter.has_rule_with_comment(kForwardChain, n.comment)) return false;
-  auto add = [&](const char* chain, Rule r, const char* target) {
+  auto add = [&](const char* chain, Rule<F> r, const char* target) {
     r.comment(n.comment).jump(target);
     filter.append(chain, r);
   };
   if (n.internal) {
     // No way on or off the bridge but between its own ports.
-    add(kIsolate1Chain, Rule().in(n.bridge).out(n.bridge, true), IPTC_LABEL_DROP);
-    add(kIsolate1Chain, Rule().in(n.bridge, true).out(n.bridge), IPTC_LABEL_DROP);
+    add(kIsolate1Chain, Rule<F>().in(n.bridge).out(n.bridge, true), IPTC_LABEL_DROP);
+    add(kIsolate1Chain, Rule<F>().in(n.bridge, true).out(n.bridge), IPTC_LABEL_DROP);
   } else {
-    add(kIsolate1Chain, Rule().in(n.bridge).out(n.bridge, true), kIsolate2Chain);
+    add(kIsolate1Chain, Rule<F>().in(n.bridge).out(n.bridge, true), kIsolate2Chain);
   }
-  add(kIsolate2Chain, Rule().out(n.bridge), IPTC_LABEL_DROP);
-  add(kForwardChain, Rule().out(n.bridge).ctstate(XT_CONNTRACK_STATE_BIT(IP_CT_RELATED) | XT_CONNTRACK_STATE_BIT(IP_CT_ESTABLISHED)),
+  add(kIsolate2Chain, Rule<F>().out(n.bridge), IPTC_LABEL_DROP);
+  add(kForwardChain, Rule<F>().out(n.bridge).ctstate(XT_CONNTRACK_STATE_BIT(IP_CT_RELATED) | XT_CONNTRACK_STATE_BIT(IP_CT_ESTABLISHED)),
       IPTC_LABEL_ACCEPT);
-  add(kForwardChain, Rule().out(n.bridge).ctstate(XT_CONNTRACK_STATE_DNAT), IPTC_LABEL_ACCEPT);  // published ports
-  add(kForwardChain, Rule().in(n.bridge).out(n.bridge), IPTC_LABEL_ACCEPT);
-  if (!n.internal) add(kForwardChain, Rule().in(n.bridge).out(n.bridge, true), IPTC_LABEL_ACCEPT);
+  add(kForwardChain, Rule<F>().out(n.bridge).ctstate(XT_CONNTRACK_STATE_DNAT), IPTC_LABEL_ACCEPT);  // published ports
+  add(kForwardChain, Rule<F>().in(n.bridge).out(n.bridge), IPTC_LABEL_ACCEPT);
+  if (!n.internal) add(kForwardChain, Rule<F>().in(n.bridge).out(n.bridge, true), IPTC_LABEL_ACCEPT);
   return true;
 }
 
-void add_endpoint_rules(Table& nat, const ParsedEndpoint& ep) {
-  for (const Port& p : ep.ports) {
-    Rule dnat;
-    if (!p.any_host) dnat.dst(host_cidr(p.host_ip));
-    dnat.dport(p.proto, p.host_port).comment(ep.comment).dnat(ep.ip, p.container_port);
+template <class F>
+void add_endpoint_rules(Table<F>& nat, const std::string& comment, const typename F::Addr& to,
+                        const std::vector<Port<F>>& ports) {
+  for (const Port<F>& p : ports) {
+    Rule<F> dnat;
+    if (p.host_ip) dnat.dst(host_cidr(*p.host_ip));
+    dnat.dport(p.proto, p.host_port).comment(comment).dnat(to, p.container_port);
     nat.append(kDnatChain, dnat);
   }
 }
 
 // Deletes every rule with `comment` from the table's ocinet chains and commits if any went.
-template <size_t N>
+template <class F, size_t N>
 void remove_commented(const char* table, const char* const (&chains)[N], const std::string& comment,
                       bool missing_ok) {
-  Table t(table, missing_ok);
+  Table<F> t(table, missing_ok);
   if (!t) return;
   for (const char* chain : chains) t.delete_rules_with_comment(chain, comment);
   t.commit();
+}
+
+// One family's nat and filter tables, edited in memory for one add_endpoint.
+template <class F>
+struct FamilyEdit {
+  Table<F> nat{"nat"};
+  Table<F> filter{"filter"};
+  bool added_net_nat = false;
+  bool added_net_filter = false;
+
+  void prepare(const ParsedNetwork& n, const Cidr<F>& subnet, const std::string& endpoint, const typename F::Addr& to,
+               const std::vector<Port<F>>& ports) {
+    ensure_nat_chains(nat);
+    // A setup repeated for the same container replaces its rules instead of stacking a second
+    // set behind stale ones (which would win, pointing at an old address).
+    for (const char* chain : kNatChains) nat.delete_rules_with_comment(chain, endpoint);
+    added_net_nat = ensure_network_nat(nat, n, subnet);
+    add_endpoint_rules(nat, endpoint, to, ports);
+    ensure_filter_chains(filter);
+    added_net_filter = ensure_network_filter(filter, n);
+  }
+};
+
+// Takes back what one family's committed tables got from a failed add_endpoint: best effort,
+// with the lock still held (the caller reports the original failure either way). Chains and
+// jumps stay; they are empty of this call's rules and harmless.
+template <class F>
+void undo_family(const std::string& endpoint, const std::string& network, bool nat_done, bool filter_done,
+                 const FamilyEdit<F>& edit) {
+  try {
+    if (nat_done) {
+      Table<F> nat("nat");
+      for (const char* chain : kNatChains) nat.delete_rules_with_comment(chain, endpoint);
+      if (edit.added_net_nat) nat.delete_rules_with_comment(kPostChain, network);
+      nat.commit();
+    }
+    if (filter_done && edit.added_net_filter) {
+      Table<F> filter("filter");
+      for (const char* chain : kFilterChains) filter.delete_rules_with_comment(chain, network);
+      filter.commit();
+    }
+  } catch (const Error&) {
+  }
+}
+
+// With a network gone, its rules go; with the last one, ocinet's chains and jumps too, leaving
+// the tables as they were before ocinet first touched them.
+template <class F>
+void remove_network_rules(const std::string& comment) {
+  Table<F> nat("nat", true);
+  if (nat) {
+    for (const char* chain : kNatChains) nat.delete_rules_with_comment(chain, comment);
+    if (nat.has_chain(kDnatChain) && nat.rule_count(kDnatChain) == 0 && nat.rule_count(kPostChain) == 0) {
+      nat.delete_jumps("PREROUTING", kDnatChain);
+      nat.delete_jumps("OUTPUT", kDnatChain);
+      nat.delete_jumps("POSTROUTING", kPostChain);
+      for (const char* chain : kNatChains) nat.delete_chain(chain);
+    }
+    nat.commit();
+  }
+  Table<F> filter("filter", true);
+  if (filter) {
+    for (const char* chain : kFilterChains) filter.delete_rules_with_comment(chain, comment);
+    if (filter.has_chain(kForwardChain) && filter.rule_count(kForwardChain) <= 1 &&
+        filter.rule_count(kIsolate1Chain) == 0 && filter.rule_count(kIsolate2Chain) == 0) {
+      filter.delete_jumps("FORWARD", kForwardChain);
+      for (const char* chain : kFilterChains) filter.delete_chain(chain);
+    }
+    filter.commit();
+  }
+}
+
+template <class F>
+void remove_from_family(const std::string& comment) {
+  remove_commented<F>("nat", kNatChains, comment, true);
+  remove_commented<F>("filter", kFilterChains, comment, true);
 }
 
 class IptablesBackend final : public FirewallBackend {
@@ -577,76 +792,59 @@ class IptablesBackend final : public FirewallBackend {
     const ParsedNetwork n = parse_network(net);
     const ParsedEndpoint e = parse_endpoint(ep);
     XtablesLock lock;
-    Table nat("nat");
-    Table filter("filter");
+    FamilyEdit<Inet4> v4;
+    v4.prepare(n, n.subnet, e.comment, e.ip, e.ports);
+    // IPv6 tables only for a dual-stack network (a container on one has an IPv6 address).
+    std::optional<FamilyEdit<Inet6>> v6;
+    if (n.subnet6 && e.ip6) {
+      v6.emplace();
+      v6->prepare(n, *n.subnet6, e.comment, *e.ip6, e.ports6);
+    } else if (!e.ports6.empty()) {
+      fail_invalid("firewall: IPv6 publication on network without an IPv6 subnet");
+    }
 
-    ensure_nat_chains(nat);
-    // A setup repeated for the same container replaces its rules instead of stacking a second
-    // set behind stale ones (which would win, pointing at an old address).
-    for (const char* chain : kNatChains) nat.delete_rules_with_comment(chain, e.comment);
-    const bool added_net_nat = ensure_network_nat(nat, n);
-    add_endpoint_rules(nat, e);
-
-    ensure_filter_chains(filter);
-    ensure_network_filter(filter, n);
-
-    // nat first: it holds the rules the kernel is likelier to refuse (DNAT, sctp), and a refusal
-    // there leaves nothing to undo. Only a failing filter commit needs nat's commit rolled back.
-    nat.commit();
+    // One commit per table. nat first in each family: it holds the rules the kernel is likelier
+    // to refuse (DNAT, sctp), and a refusal there leaves nothing of that family to undo. A
+    // later failure takes back what the earlier commits added.
+    int done = 0;  // commits that went through: nat4, filter4, nat6, filter6
     try {
-      filter.commit();
+      v4.nat.commit();
+      ++done;
+      v4.filter.commit();
+      ++done;
+      if (v6) {
+        v6->nat.commit();
+        ++done;
+        v6->filter.commit();
+        ++done;
+      }
     } catch (const Error&) {
-      undo_nat(e.comment, added_net_nat ? n.comment : std::string());
+      undo_family(e.comment, n.comment, done > 0, done > 1, v4);
+      if (v6) undo_family(e.comment, n.comment, done > 2, false, *v6);
       throw;
     }
   }
 
-  void remove_endpoint(const std::string& tag) override { remove_everywhere(endpoint_comment(tag)); }
+  void remove_endpoint(const std::string& tag) override {
+    const std::string comment = endpoint_comment(tag);
+    XtablesLock lock;
+    remove_from_family<Inet4>(comment);
+    remove_from_family<Inet6>(comment);
+  }
+
+  // Teardown's path: the IPv6 tables only for an endpoint that had an IPv6 address.
+  void remove_endpoint_rules(const EndpointRules& ep) override {
+    const std::string comment = endpoint_comment(ep.tag);
+    XtablesLock lock;
+    remove_from_family<Inet4>(comment);
+    if (!ep.container_ip6.empty()) remove_from_family<Inet6>(comment);
+  }
+
   void remove_network(const std::string& name) override {
-    std::string comment = network_comment(name);
+    const std::string comment = network_comment(name);
     XtablesLock lock;
-    // With its last network gone, ocinet takes its chains and jumps out too, leaving the
-    // tables as they were before ocinet first touched them.
-    Table nat("nat", true);
-    if (nat) {
-      for (const char* chain : kNatChains) nat.delete_rules_with_comment(chain, comment);
-      if (nat.has_chain(kDnatChain) && nat.rule_count(kDnatChain) == 0 && nat.rule_count(kPostChain) == 0) {
-        nat.delete_jumps("PREROUTING", kDnatChain);
-        nat.delete_jumps("OUTPUT", kDnatChain);
-        nat.delete_jumps("POSTROUTING", kPostChain);
-        for (const char* chain : kNatChains) nat.delete_chain(chain);
-      }
-      nat.commit();
-    }
-    Table filter("filter", true);
-    if (filter) {
-      for (const char* chain : kFilterChains) filter.delete_rules_with_comment(chain, comment);
-      if (filter.has_chain(kForwardChain) && filter.rule_count(kForwardChain) <= 1 &&
-          filter.rule_count(kIsolate1Chain) == 0 && filter.rule_count(kIsolate2Chain) == 0) {
-        filter.delete_jumps("FORWARD", kForwardChain);
-        for (const char* chain : kFilterChains) filter.delete_chain(chain);
-      }
-      filter.commit();
-    }
-  }
-
- private:
-  static void remove_everywhere(const std::string& comment) {
-    XtablesLock lock;
-    remove_commented("nat", kNatChains, comment, true);
-    remove_commented("filter", kFilterChains, comment, true);
-  }
-
-  // Best effort with the lock still held: the caller reports the original failure either way.
-  // Chains and jumps stay; they are empty of this call's rules and harmless.
-  static void undo_nat(const std::string& endpoint, const std::string& network) {
-    try {
-      Table nat("nat");
-      for (const char* chain : kNatChains) nat.delete_rules_with_comment(chain, endpoint);
-      if (!network.empty()) nat.delete_rules_with_comment(kPostChain, network);
-      nat.commit();
-    } catch (const Error&) {
-    }
+    remove_network_rules<Inet4>(comment);
+    remove_network_rules<Inet6>(comment);
   }
 };
 

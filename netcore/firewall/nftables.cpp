@@ -21,8 +21,13 @@
 // Endpoint elements carry `comment "ocinet:<tag>"`, network elements `comment
 // "ocinet-net:<name>"`: the comment is how remove_endpoint(tag) and remove_network(name), which
 // get nothing else, find what to delete. Nothing outside the table is ever touched, and the
-// table is never flushed or deleted. The set and map names are family-neutral so that an
-// `ip6 ocinet` table can follow with the same layout.
+// table is never flushed. The table goes away with the last network.
+//
+// Dual-stack networks get the same layout again in a second table, `ip6 ocinet`, with IPv6
+// keys and data: its own bridges, subnets and published ports (a port published with no host
+// address answers on the host's IPv6 addresses too, as with Docker). IPv4-only setups never
+// create or read it. One container's elements of both tables go in one netlink batch, so one
+// transaction either way.
 //
 // Every value that reaches a command string is either re-printed from its parsed binary form
 // (addresses through inet_ntop, protocols and ports as integers) or checked against a short
@@ -59,10 +64,7 @@
 namespace ocinet {
 namespace {
 
-// Family and name, as commands spell them; the netlink fast path uses the two parts.
-constexpr const char* kTable = "ip ocinet";
 constexpr const char* kTableName = "ocinet";
-constexpr uint8_t kTableFamily = NFPROTO_IPV4;
 
 // The whole table, created in one transaction the first time this netns needs it. `create`
 // (not `add`) makes a second hook that races us fail with EEXIST instead of adding the rules
@@ -126,6 +128,63 @@ table ip ocinet {
 	}
 }
 )";
+
+// The IPv6 table: the same rules with IPv6 types, less what only IPv4 needs. ::1 is left out of
+// publication altogether: the kernel routes nothing from or back to ::1 through a bridge (no
+// route_localnet for IPv6; measured: the container drops a ::1 source, and once masqueraded
+// the answer is dropped on its way back to ::1), so a host client asking [::1]:port is
+// refused at once rather than left hanging. The port parser refuses [::1] for the same reason.
+constexpr const char* kSkeleton6 = R"(create table ip6 ocinet
+table ip6 ocinet {
+	map pub_addr { type ipv6_addr . inet_proto . inet_service : ipv6_addr . inet_service; }
+	map pub_any { type inet_proto . inet_service : ipv6_addr . inet_service; }
+	set bridges { type ifname; }
+	set internal_bridges { type ifname; }
+	set same_bridge { type ifname . ifname; }
+	set subnets { type ipv6_addr; flags interval; }
+	set masq_subnets { type ipv6_addr; flags interval; }
+	chain published {
+		dnat ip6 to ip6 daddr . meta l4proto . th dport map @pub_addr
+		dnat ip6 to meta l4proto . th dport map @pub_any
+	}
+	chain prerouting {
+		type nat hook prerouting priority dstnat; policy accept;
+		ip6 daddr != ::1 fib daddr type local jump published
+	}
+	chain output {
+		type nat hook output priority -100; policy accept;
+		ip6 daddr != ::1 fib daddr type local jump published
+	}
+	chain postrouting {
+		type nat hook postrouting priority srcnat; policy accept;
+		ip6 saddr @masq_subnets oifname != @bridges masquerade
+		ct status dnat ip6 saddr @subnets oifname @bridges masquerade
+	}
+	chain forward {
+		type filter hook forward priority filter; policy accept;
+		iifname . oifname @same_bridge accept
+		iifname @bridges oifname @bridges drop
+		iifname @internal_bridges drop
+		oifname @internal_bridges drop
+		oifname @bridges ct state established,related accept
+		oifname @bridges ct status dnat accept
+		iifname @bridges accept
+	}
+}
+)";
+
+// One of ocinet's two tables: as commands spell it, as JSON listings name its family, as
+// netlink numbers it, and how to create it.
+struct Family {
+  const char* table;     // "ip ocinet"
+  const char* json;      // "ip"
+  uint8_t nfproto;       // NFPROTO_IPV4
+  const char* skeleton;
+  int af;                // AF_INET
+};
+constexpr Family kIpv4{"ip ocinet", "ip", NFPROTO_IPV4, kSkeleton, AF_INET};
+constexpr Family kIpv6{"ip6 ocinet", "ip6", NFPROTO_IPV6, kSkeleton6, AF_INET6};
+constexpr const Family* kFamilies[] = {&kIpv4, &kIpv6};
 
 // nft refuses longer comments (NFTNL_UDATA_COMMENT_MAXLEN).
 constexpr size_t kMaxComment = 128;
@@ -247,10 +306,17 @@ std::string ip_text(in_addr a) {
   return buf;
 }
 
+std::string ip_text(const in6_addr& a) {
+  char buf[INET6_ADDRSTRLEN];
+  inet_ntop(AF_INET6, &a, buf, sizeof buf);
+  return buf;
+}
+
 in_addr parse_ip(const std::string& s, const std::string& what) { return fw_parse_ip(s, what); }
 
 // An interval set stores the network, not the address.
 std::string parse_cidr(const std::string& s, const std::string& what) { return fw_parse_cidr(s, what).str(); }
+std::string parse_cidr6(const std::string& s, const std::string& what) { return fw_parse_cidr6(s, what).str(); }
 
 std::string comment_for(const char* prefix, const std::string& id, const char* what) {
   return fw_comment(prefix, id, what, kMaxComment);
@@ -292,14 +358,15 @@ struct Element {
   // The kernel's encoding of key and data (netlink fast path), where one is needed.
   std::string key_bytes;
   std::string data_bytes;
+  const Family* family = &kIpv4;
 
   std::string add() const {
-    std::string c = "add element " + std::string(kTable) + " " + set + " { " + key;
+    std::string c = "add element " + std::string(family->table) + " " + set + " { " + key;
     if (!comment.empty()) c += " comment \"" + comment + "\"";
     if (!data.empty()) c += " : " + data;
     return c + " }\n";
   }
-  std::string del() const { return "delete element " + std::string(kTable) + " " + set + " { " + key + " }\n"; }
+  std::string del() const { return "delete element " + std::string(family->table) + " " + set + " { " + key + " }\n"; }
   // nft 1.0.6 has no `destroy`: adding the element first makes the delete succeed whether or
   // not it was there, within one transaction. For a map, a key that now holds other data (not
   // this element, then) makes the add fail instead of deleting someone else's entry.
@@ -322,6 +389,7 @@ struct Encoder {
     return *this;
   }
   Encoder& addr(in_addr a) { return field(&a, sizeof a); }
+  Encoder& addr(const in6_addr& a) { return field(&a, sizeof a); }
   Encoder& proto(int p) {
     const uint8_t b = static_cast<uint8_t>(p);
     return field(&b, 1);
@@ -339,38 +407,53 @@ struct Encoder {
 
 std::string addr_port(const std::string& addr, int port) { return addr + " . " + std::to_string(port); }
 
+// Every bridge comes first in its family's elements, with its encoding: the fast path looks it
+// up to learn whether the network is set up in that table.
 std::vector<Element> network_elements(const NetworkRules& net) {
   const std::string c = network_comment(net.name);
   const std::string br = quoted(check_iface(net.bridge));
-  const std::string subnet = parse_cidr(net.subnet, "subnet");
-  auto in = [&](const char* set, const std::string& key) { return Element{set, key, "", c, "", "", ""}; };
-  // The bridge comes first: the fast path looks it up to learn whether the network is set up.
-  std::vector<Element> out = {in("bridges", br), in("same_bridge", br + " . " + br), in("subnets", subnet),
-                              net.internal ? in("internal_bridges", br) : in("masq_subnets", subnet)};
-  out[0].key_bytes = Encoder().iface(net.bridge).bytes;
+  std::vector<Element> out;
+  auto add_family = [&](const Family& f, const std::string& subnet) {
+    auto in = [&](const char* set, const std::string& key) { return Element{set, key, "", c, "", "", "", &f}; };
+    out.push_back(in("bridges", br));
+    out.back().key_bytes = Encoder().iface(net.bridge).bytes;
+    out.push_back(in("same_bridge", br + " . " + br));
+    out.push_back(in("subnets", subnet));
+    out.push_back(net.internal ? in("internal_bridges", br) : in("masq_subnets", subnet));
+  };
+  add_family(kIpv4, parse_cidr(net.subnet, "subnet"));
+  if (!net.subnet6.empty()) add_family(kIpv6, parse_cidr6(net.subnet6, "IPv6 subnet"));
   return out;
 }
 
 std::vector<Element> endpoint_elements(const EndpointRules& ep) {
   const std::string c = endpoint_comment(ep.tag);
-  const in_addr to_addr = parse_ip(ep.container_ip, "container address");
-  const std::string to = ip_text(to_addr);
+  const in_addr to4 = parse_ip(ep.container_ip, "container address");
+  const bool has6 = !ep.container_ip6.empty();
+  const in6_addr to6 = has6 ? fw_parse_ip6(ep.container_ip6, "container IPv6 address") : in6_addr{};
   std::vector<Element> out;
   for (const auto& pm : ep.ports) {
     const int proto = parse_proto(pm.proto);
     if (pm.host_port == 0 || pm.container_port == 0) fail_invalid("firewall: port mapping with port 0");
+    const PortHosts hosts = fw_port_hosts(pm, has6);
     const std::string key = std::to_string(proto) + " . " + std::to_string(pm.host_port);
-    const std::string data = addr_port(to, pm.container_port);
-    const std::string data_bytes = Encoder().addr(to_addr).port(pm.container_port).bytes;
-    // 0.0.0.0 is Docker's spelling of "every address".
-    const in_addr host = pm.host_ip.empty() ? in_addr{} : parse_ip(pm.host_ip, "host address");
-    if (host.s_addr == INADDR_ANY)
-      out.push_back({"pub_any", key, data, c, pm.proto + "/" + std::to_string(pm.host_port),
-                     Encoder().proto(proto).port(pm.host_port).bytes, data_bytes});
-    else
-      out.push_back({"pub_addr", ip_text(host) + " . " + key, data, c,
-                     pm.proto + " " + ip_text(host) + ":" + std::to_string(pm.host_port),
-                     Encoder().addr(host).proto(proto).port(pm.host_port).bytes, data_bytes});
+    const std::string label = pm.proto + " ";
+    auto publish = [&](const Family& f, const auto& to, const auto& host, bool any, const std::string& host_text) {
+      const std::string data = addr_port(ip_text(to), pm.container_port);
+      const std::string data_bytes = Encoder().addr(to).port(pm.container_port).bytes;
+      if (any)
+        out.push_back({"pub_any", key, data, c, label + host_text + std::to_string(pm.host_port),
+                       Encoder().proto(proto).port(pm.host_port).bytes, data_bytes, &f});
+      else
+        out.push_back({"pub_addr", ip_text(host) + " . " + key, data, c, label + host_text + std::to_string(pm.host_port),
+                       Encoder().addr(host).proto(proto).port(pm.host_port).bytes, data_bytes, &f});
+    };
+    if (hosts.v4)
+      publish(kIpv4, to4, hosts.addr4.value_or(in_addr{}), !hosts.addr4,
+              hosts.addr4 ? ip_text(*hosts.addr4) + ":" : std::string("0.0.0.0:"));
+    if (hosts.v6)
+      publish(kIpv6, to6, hosts.addr6.value_or(in6_addr{}), !hosts.addr6,
+              hosts.addr6 ? "[" + ip_text(*hosts.addr6) + "]:" : std::string("[::]:"));
   }
   return out;
 }
@@ -445,7 +528,7 @@ class NlMessage {
 
 // An element message for one of ocinet's sets: table, set, and one element.
 NlMessage element_message(uint16_t msg, uint16_t flags, const Element& e, bool with_data) {
-  NlMessage m((NFNL_SUBSYS_NFTABLES << 8) | msg, flags, kTableFamily);
+  NlMessage m((NFNL_SUBSYS_NFTABLES << 8) | msg, flags, e.family->nfproto);
   m.attr_str(NFTA_SET_ELEM_LIST_TABLE, kTableName).attr_str(NFTA_SET_ELEM_LIST_SET, e.set);
   size_t list = m.begin(NFTA_SET_ELEM_LIST_ELEMENTS);
   size_t elem = m.begin(NFTA_LIST_ELEM);
@@ -523,6 +606,13 @@ class NfNetlink {
                    (NFNL_SUBSYS_NFTABLES << 8) | NFT_MSG_NEWSETELEM) == 0;
   }
 
+  // Whether ocinet's table of family f exists.
+  bool has_table(const Family& f) {
+    NlMessage m((NFNL_SUBSYS_NFTABLES << 8) | NFT_MSG_GETTABLE, NLM_F_REQUEST, f.nfproto);
+    m.attr_str(NFTA_TABLE_NAME, kTableName);
+    return request(std::move(m), (NFNL_SUBSYS_NFTABLES << 8) | NFT_MSG_NEWTABLE) == 0;
+  }
+
   // One transaction: the kernel applies every message or none. 0, or the first error.
   int transaction(std::vector<NlMessage> messages) {
     std::string batch = NlMessage(NFNL_MSG_BATCH_BEGIN, NLM_F_REQUEST, AF_UNSPEC, NFNL_SUBSYS_NFTABLES).take(next_seq_++);
@@ -587,9 +677,15 @@ int json_int(const json& v, int max) {
   return n;
 }
 
-std::string json_ip(const json& v) {
+std::string json_ip(const json& v, const Family& f) {
+  const std::string s = v.get<std::string>();
+  if (f.af == AF_INET6) {
+    in6_addr a{};
+    if (inet_pton(AF_INET6, s.c_str(), &a) != 1) throw std::invalid_argument("not an IPv6 address");
+    return ip_text(a);
+  }
   in_addr a{};
-  if (inet_pton(AF_INET, v.get<std::string>().c_str(), &a) != 1) throw std::invalid_argument("not an IPv4 address");
+  if (inet_pton(AF_INET, s.c_str(), &a) != 1) throw std::invalid_argument("not an IPv4 address");
   return ip_text(a);
 }
 
@@ -599,30 +695,31 @@ std::string json_iface(const json& v) {
   return quoted(s);
 }
 
-// A /32 is listed as a bare address, anything wider as {"prefix": {"addr", "len"}}.
-std::string json_cidr(const json& v) {
-  if (v.is_string()) return json_ip(v) + "/32";
+// A host prefix (/32, /128) is listed as a bare address, anything wider as {"prefix": {"addr", "len"}}.
+std::string json_cidr(const json& v, const Family& f) {
+  const int bits = f.af == AF_INET6 ? 128 : 32;
+  if (v.is_string()) return json_ip(v, f) + "/" + std::to_string(bits);
   const json& p = v.at("prefix");
-  return json_ip(p.at("addr")) + "/" + std::to_string(json_int(p.at("len"), 32));
+  return json_ip(p.at("addr"), f) + "/" + std::to_string(json_int(p.at("len"), bits));
 }
 
-std::string json_key(const char* set, const json& v) {
+std::string json_key(const char* set, const json& v, const Family& f) {
   const std::string s = set;
   if (s == "bridges" || s == "internal_bridges") return json_iface(v);
   if (s == "same_bridge") {
     const json& c = v.at("concat");
     return json_iface(c.at(0)) + " . " + json_iface(c.at(1));
   }
-  if (s == "subnets" || s == "masq_subnets") return json_cidr(v);
+  if (s == "subnets" || s == "masq_subnets") return json_cidr(v, f);
   const json& c = v.at("concat");
   if (s == "pub_any") return std::to_string(json_int(c.at(0), 255)) + " . " + std::to_string(json_int(c.at(1), 65535));
-  return json_ip(c.at(0)) + " . " + std::to_string(json_int(c.at(1), 255)) + " . " +
+  return json_ip(c.at(0), f) + " . " + std::to_string(json_int(c.at(1), 255)) + " . " +
          std::to_string(json_int(c.at(2), 65535));
 }
 
-std::string json_data(const json& v) {
+std::string json_data(const json& v, const Family& f) {
   const json& c = v.at("concat");
-  return addr_port(json_ip(c.at(0)), json_int(c.at(1), 65535));
+  return addr_port(json_ip(c.at(0), f), json_int(c.at(1), 65535));
 }
 
 constexpr const char* kSets[] = {"pub_addr", "pub_any", "bridges", "internal_bridges", "same_bridge", "subnets", "masq_subnets"};
@@ -643,18 +740,22 @@ std::vector<Element> parse_listing(const std::string& listing) {
     for (const json& obj : doc.at("nftables")) {
       const bool is_map = obj.contains("map");
       const json* set = is_map ? &obj["map"] : obj.contains("set") ? &obj["set"] : nullptr;
-      if (!set || set->value("table", "") != kTableName || set->value("family", "") != "ip" || !set->contains("elem"))
-        continue;
+      if (!set || set->value("table", "") != kTableName || !set->contains("elem")) continue;
+      const std::string family = set->value("family", "");
+      const Family* fam = nullptr;
+      for (const Family* f : kFamilies)
+        if (family == f->json) fam = f;
+      if (!fam) continue;
       const char* name = known_set(set->value("name", ""));
       if (!name) continue;
       for (const json& item : set->at("elem")) {
         // A map element is [key, data]; a key with a comment is {"elem": {"val": key, "comment": …}}.
         const json& key = is_map ? item.at(0) : item;
         const bool wrapped = key.is_object() && key.contains("elem");
-        Element e{name, "", "", wrapped ? key["elem"].value("comment", "") : "", "", "", ""};
+        Element e{name, "", "", wrapped ? key["elem"].value("comment", "") : "", "", "", "", fam};
         try {
-          e.key = json_key(name, wrapped ? key["elem"].at("val") : key);
-          if (is_map) e.data = json_data(item.at(1));
+          e.key = json_key(name, wrapped ? key["elem"].at("val") : key, *fam);
+          if (is_map) e.data = json_data(item.at(1), *fam);
         } catch (const std::exception&) {
           e.key.clear();
         }
@@ -683,11 +784,27 @@ std::vector<Element> elements_with_comment(const std::vector<std::string>& listi
 std::string owner_in(const std::vector<std::string>& listings, const Element& e) {
   for (const std::string& listing : listings)
     for (const Element& l : parse_listing(listing))
-      if (std::strcmp(l.set, e.set) == 0 && l.key == e.key) return l.comment.empty() ? "an entry without comment" : l.comment;
+      if (l.family == e.family && std::strcmp(l.set, e.set) == 0 && l.key == e.key)
+        return l.comment.empty() ? "an entry without comment" : l.comment;
   return "";
 }
 
 // ---------------------------------------------------------------------------------------------
+
+// The families (tables) a list of elements touches, IPv4 first.
+std::vector<const Family*> families_of(const std::vector<Element>& elems) {
+  std::vector<const Family*> out;
+  for (const Family* f : kFamilies)
+    if (std::any_of(elems.begin(), elems.end(), [&](const Element& e) { return e.family == f; })) out.push_back(f);
+  return out;
+}
+
+std::vector<Element> of_family(const std::vector<Element>& elems, const Family* f) {
+  std::vector<Element> out;
+  for (const Element& e : elems)
+    if (e.family == f) out.push_back(e);
+  return out;
+}
 
 class NftablesBackend final : public FirewallBackend {
  public:
@@ -697,9 +814,10 @@ class NftablesBackend final : public FirewallBackend {
     std::vector<Element> elems = network_elements(net);
     const std::vector<Element> published = endpoint_elements(ep);
 
-    // The fast path, for every container but a network's first: its bridge is known, so the
-    // network's elements are all there (they go in together) and only the ports are new.
-    if (published.size() <= kMaxFastElements && netlink().has(elems.front()) &&
+    // The fast path, for every container but a network's first: its bridge is known in each
+    // of the network's tables, so the network's elements are all there (they go in together)
+    // and only the ports are new.
+    if (published.size() <= kMaxFastElements && network_is_set_up(elems) &&
         (published.empty() || netlink().transaction(add_messages(published)) == 0))
       return;
 
@@ -709,20 +827,27 @@ class NftablesBackend final : public FirewallBackend {
     const std::string what = "adding endpoint " + ep.tag;
     NftResult r = nft().run(adds);
     if (r.ok) return;
-    if (r.failed_with(ENOENT)) {
-      // No table yet in this netns.
-      NftResult b = nft().run(kSkeleton + adds);
-      if (b.ok) return;
-      if (!b.failed_with(EEXIST)) nft_fail(what, b);
-      r = nft().run(adds);  // another hook created it in between
+    // No table yet in this netns (either family): the missing ones are created with the
+    // elements, in the same transaction. A second round covers another hook creating one in
+    // between (EEXIST on `create`).
+    for (int round = 0; round < 2 && r.failed_with(ENOENT); ++round) {
+      std::string create;
+      for (const Family* f : families_of(elems))
+        if (!netlink().has_table(*f)) create += f->skeleton;
+      if (create.empty()) break;
+      r = nft().run(create + adds);
+      if (r.ok) return;
+      if (!r.failed_with(EEXIST)) break;
+      r = nft().run(adds);
       if (r.ok) return;
     }
+    if (r.failed_with(ENOENT)) nft_fail(what, r);
     // A published key already maps elsewhere (EEXIST; EBUSY on newer kernels). When it is this
     // endpoint's own, from an earlier setup of the same container, the new values replace it
     // in the same transaction, as the iptables backend replaces its rules.
     if (!r.failed_with(EEXIST) && !r.failed_with(EBUSY)) nft_fail(what, r);
     const std::string comment = endpoint_comment(ep.tag);
-    const std::vector<std::string> listings = list_published();
+    const std::vector<std::string> listings = list_published(families_of(published));
     for (const Element& e : published) {
       const std::string owner = owner_in(listings, e);
       if (!owner.empty() && owner != comment) fail_invalid("firewall: " + e.label + " is already published by " + owner);
@@ -736,7 +861,10 @@ class NftablesBackend final : public FirewallBackend {
     if (elems.empty()) return;
     if (elems.size() <= kMaxFastElements) {
       const int err = netlink().transaction(add_then_del_messages(elems));
-      if (err == 0 || err == ENOENT) return;  // ENOENT: no table or map, so nothing to delete
+      if (err == 0) return;
+      // ENOENT: no table or map, so nothing to delete; with both families in the batch, the
+      // other table may still hold some, which delete_elements sorts out per table.
+      if (err == ENOENT && families_of(elems).size() == 1) return;
     }
     delete_elements(elems, "removing endpoint " + ep.tag);
   }
@@ -745,25 +873,27 @@ class NftablesBackend final : public FirewallBackend {
     const std::string comment = endpoint_comment(tag);
     // Listing and deleting are two transactions: a concurrent change can make the delete
     // refer to a key that is gone or reused, which delete_elements treats as gone.
-    const std::vector<Element> elems = elements_with_comment(list_published(), comment);
+    const std::vector<Element> elems = elements_with_comment(list_published({&kIpv4, &kIpv6}), comment);
     if (!elems.empty()) delete_elements(elems, "removing endpoint " + tag);
   }
 
   void remove_network(const std::string& name) override {
     const std::string comment = network_comment(name);
-    // One listing of the (small) sets; the maps, which grow with containers, are not in it.
-    NftResult r = nft().run(std::string("list sets table ") + kTable, true);
-    if (!r.ok) {
-      if (r.failed_with(ENOENT)) return;  // no table: nothing of the network's
-      nft_fail("listing ocinet's sets", r);
-    }
-    const std::vector<Element> elems = elements_with_comment({r.output}, comment);
-    if (!elems.empty()) delete_elements(elems, "removing network " + name);
-    // With its last network and container gone, ocinet takes its table out too, leaving the
-    // ruleset as it was before ocinet first touched it. (network rm is rare: listings are fine.)
-    if (table_is_unused()) {
-      NftResult d = nft().run(std::string("delete table ") + kTable);
-      if (!d.ok && !d.failed_with(ENOENT)) nft_fail("deleting table ocinet", d);
+    for (const Family* f : kFamilies) {
+      // One listing of the (small) sets; the maps, which grow with containers, are not in it.
+      NftResult r = nft().run(std::string("list sets table ") + f->table, true);
+      if (!r.ok) {
+        if (r.failed_with(ENOENT)) continue;  // no table: nothing of the network's
+        nft_fail("listing ocinet's sets", r);
+      }
+      const std::vector<Element> elems = elements_with_comment({r.output}, comment);
+      if (!elems.empty()) delete_elements(elems, "removing network " + name);
+      // With its last network and container gone, ocinet takes its table out too, leaving the
+      // ruleset as it was before ocinet first touched it. (network rm is rare: listings are fine.)
+      if (table_is_unused(*f)) {
+        NftResult d = nft().run(std::string("delete table ") + f->table);
+        if (!d.ok && !d.failed_with(ENOENT)) nft_fail(std::string("deleting table ") + f->table, d);
+      }
     }
   }
 
@@ -777,8 +907,15 @@ class NftablesBackend final : public FirewallBackend {
     return *netlink_;
   }
 
+  // Every bridge element (one per family the network has) is there.
+  bool network_is_set_up(const std::vector<Element>& network) {
+    for (const Element& e : network)
+      if (!e.key_bytes.empty() && !netlink().has(e)) return false;
+    return true;
+  }
+
   // No bridge left in `bridges` and nothing published: no network or container uses the table.
-  bool table_is_unused() {
+  bool table_is_unused(const Family& f) {
     auto has_elements = [](const std::string& json_text) {
       try {
         auto j = nlohmann::json::parse(json_text);
@@ -791,35 +928,40 @@ class NftablesBackend final : public FirewallBackend {
         return true;  // unreadable: keep the table
       }
     };
-    NftResult b = nft().run(std::string("list set ") + kTable + " bridges", true);
+    NftResult b = nft().run(std::string("list set ") + f.table + " bridges", true);
     if (!b.ok || has_elements(b.output)) return false;
-    for (const auto& listing : list_published())
+    for (const auto& listing : list_published({&f}))
       if (listing.empty() || has_elements(listing)) return false;
     return true;
   }
 
-  // JSON listings of the two published-port maps ("" for a missing one). nft 1.0.6 lists one
-  // set per command correctly: with two `list` commands in one buffer the first one fails.
-  std::vector<std::string> list_published() {
+  // JSON listings of the two published-port maps of each family ("" for a missing one). nft
+  // 1.0.6 lists one set per command correctly: with two `list` commands in one buffer the
+  // first one fails.
+  std::vector<std::string> list_published(const std::vector<const Family*>& families) {
     std::vector<std::string> out;
-    for (const char* map : {"pub_addr", "pub_any"}) {
-      NftResult r = nft().run(std::string("list map ") + kTable + " " + map, true);
-      if (!r.ok && !r.failed_with(ENOENT)) nft_fail(std::string("listing ") + map, r);
-      out.push_back(r.ok ? r.output : "");
-    }
+    for (const Family* f : families)
+      for (const char* map : {"pub_addr", "pub_any"}) {
+        NftResult r = nft().run(std::string("list map ") + f->table + " " + map, true);
+        if (!r.ok && !r.failed_with(ENOENT)) nft_fail(std::string("listing ") + map, r);
+        out.push_back(r.ok ? r.output : "");
+      }
     return out;
   }
 
   // Deletes exactly these elements; absent ones (and map keys that now hold another
-  // endpoint's data) count as removed. One transaction, unless it fails: then one per
-  // element, so that one key taken by someone else does not keep the others in place.
-  void delete_elements(const std::vector<Element>& elems, const std::string& what) {
-    NftResult r = nft().run(commands(elems, &Element::add_then_del));
-    if (r.ok || r.failed_with(ENOENT)) return;  // ENOENT: no table or set, so nothing to delete
-    if (!r.failed_with(EEXIST) && !r.failed_with(EBUSY)) nft_fail(what, r);
-    for (const Element& e : elems) {
-      r = nft().run(e.add_then_del());
-      if (!r.ok && !r.failed_with(ENOENT) && !r.failed_with(EEXIST) && !r.failed_with(EBUSY)) nft_fail(what, r);
+  // endpoint's data) count as removed. One transaction per table, unless it fails: then one
+  // per element, so that one key taken by someone else does not keep the others in place.
+  void delete_elements(const std::vector<Element>& all, const std::string& what) {
+    for (const Family* f : families_of(all)) {
+      const std::vector<Element> elems = of_family(all, f);
+      NftResult r = nft().run(commands(elems, &Element::add_then_del));
+      if (r.ok || r.failed_with(ENOENT)) continue;  // ENOENT: no table or set, so nothing to delete
+      if (!r.failed_with(EEXIST) && !r.failed_with(EBUSY)) nft_fail(what, r);
+      for (const Element& e : elems) {
+        r = nft().run(e.add_then_del());
+        if (!r.ok && !r.failed_with(ENOENT) && !r.failed_with(EEXIST) && !r.failed_with(EBUSY)) nft_fail(what, r);
+      }
     }
   }
 

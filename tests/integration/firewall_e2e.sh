@@ -1,12 +1,17 @@
 #!/usr/bin/env bash
 # Port publishing and isolation through real traffic, once per firewall backend:
 #   firewall_e2e.sh BIN_DIR iptables|nftables
-# Topology (all made here): outside (10.88.0.2) -- host (10.88.0.1) -- containers on networks
-#   pub (10.61.0.0/24): p1 (servers), p2 (neighbour)     iso (10.62.0.0/24): i1
-#   closed (--internal, 10.63.0.0/24): c1                 p1 also... d1 is on pub and iso
-# Checks every `docker run -p` form (tcp and udp) from the outside, 127.0.0.1 publication (host
-# yes, outside no), hairpin to its own and a neighbour's port, the isolation matrix, and that
-# after teardown and `network rm` the firewall is exactly as before the test.
+# Topology (all made here): outside (10.88.0.2, fd88::2) -- host (10.88.0.1, fd88::1, fd88::3)
+# -- containers on dual-stack networks
+#   pub (10.61.0.0/24, fd61::/64): p1 (servers), p2 (neighbour)   iso (10.62.0.0/24, fd62::/64): i1
+#   closed (--internal, 10.63.0.0/24, fd63::/64): c1               d1 is on pub and iso
+# and on the IPv4-only network plain (10.64.0.0/24): v1.
+# Checks every `docker run -p` form (tcp and udp) from the outside over IPv4 and IPv6 (no host
+# address = every address of both families; [v6]:port = that IPv6 address only), 127.0.0.1
+# publication (host yes, outside no), [::1] and non-local IPv6 host addresses refused, hairpin
+# to its own and a neighbour's port, the isolation matrix and the internal network over both
+# families, IPv6 egress masqueraded, an IPv4-only network writing no IPv6 rule, and that after
+# teardown and `network rm` the firewall (IPv4 and IPv6) is exactly as before the test.
 set -euo pipefail
 BIN=${1:?usage: firewall_e2e.sh BIN_DIR BACKEND}
 BACKEND=${2:?usage: firewall_e2e.sh BIN_DIR BACKEND}
@@ -18,24 +23,39 @@ echo "{\"firewall_backend\":\"$BACKEND\"}" >"$OCINET_CONFIG"
 
 ruleset() {  # the host netns firewall as text, counters stripped
   if [ "$BACKEND" = nftables ]; then ip netns exec "$HOSTNS" nft list ruleset; else
-    ip netns exec "$HOSTNS" iptables-legacy-save | { grep -v '^#' || true; } | sed 's/\[[0-9]*:[0-9]*\]//'; fi
+    for save in iptables-legacy-save ip6tables-legacy-save; do
+      ip netns exec "$HOSTNS" $save | { grep -v '^#' || true; } | sed 's/\[[0-9]*:[0-9]*\]//'
+    done; fi
+}
+v6_rules() {  # ocinet's IPv6 rules or table in the host netns, if any
+  if [ "$BACKEND" = nftables ]; then ip netns exec "$HOSTNS" nft list table ip6 ocinet 2>/dev/null || true
+  else ip netns exec "$HOSTNS" ip6tables-legacy-save | grep OCINET || true; fi
 }
 
 new_netns "$HOSTNS"
 new_netns "${TAG}-out"
 link_netns "$HOSTNS" 10.88.0.1 "${TAG}-out" 10.88.0.2 ou
+ip -n "$HOSTNS" addr add fd88::1/64 dev oua nodad
+ip -n "$HOSTNS" addr add fd88::3/64 dev oua nodad
+ip -n "${TAG}-out" addr add fd88::2/64 dev oub nodad
+# The outside can answer the internal network's IPv6 subnet directly, so only the firewall keeps
+# c1 in; pub and iso get no such route: their replies come back only if egress is masqueraded.
+ip -n "${TAG}-out" -6 route add fd63::/64 via fd88::1
 if [ "$BACKEND" = iptables ]; then  # tables exist in a netns once anyone looks at them: look first
-  ip netns exec "$HOSTNS" iptables-legacy -t nat -L -n >/dev/null
-  ip netns exec "$HOSTNS" iptables-legacy -t filter -L -n >/dev/null
+  for t in nat filter; do
+    ip netns exec "$HOSTNS" iptables-legacy -t $t -L -n >/dev/null
+    ip netns exec "$HOSTNS" ip6tables-legacy -t $t -L -n >/dev/null
+  done
 fi
 before=$(ruleset)
 if [ "$BACKEND" = nftables ] && ! ip netns exec "$HOSTNS" nft list tables >/dev/null 2>&1; then
   echo "SKIP: this kernel has no nf_tables"; exit 77
 fi
 
-ocinet network create --subnet 10.61.0.0/24 pub >/dev/null
-ocinet network create --subnet 10.62.0.0/24 iso >/dev/null
-ocinet network create --subnet 10.63.0.0/24 --internal closed >/dev/null
+ocinet network create --ipv6 --subnet 10.61.0.0/24 --subnet fd61::/64 pub >/dev/null
+ocinet network create --ipv6 --subnet 10.62.0.0/24 --subnet fd62::/64 iso >/dev/null
+ocinet network create --ipv6 --subnet 10.63.0.0/24 --subnet fd63::/64 --internal closed >/dev/null
+ocinet network create --subnet 10.64.0.0/24 plain >/dev/null
 
 # container NAME NETWORKS [PORTS]: hook by hand against a fresh netns.
 container() {
@@ -46,6 +66,16 @@ container() {
   hook createRuntime "$(state "$1" "$b" "$ann")"
 }
 ip_of() { jq -r --arg n "$2" '.attachments[] | select(.network == $n) | .ip' "$OCINET_RUN_DIR/endpoints/$1.json"; }
+ip6_of() { jq -r --arg n "$2" '.attachments[] | select(.network == $n) | .ip6' "$OCINET_RUN_DIR/endpoints/$1.json"; }
+refused() {  # refused NAME NETWORK PORTS PATTERN: setup fails with exit 1 and one line naming PATTERN
+  new_netns "${TAG}-$1"
+  local b ann out rc=0
+  b=$(bundle_for "$1" "/run/netns/${TAG}-$1")
+  ann=$(jq -cn --arg n "$2" --arg p "$3" '{"io.ocinet.network": $n, "io.ocinet.ports": $p}')
+  out=$(hook createRuntime "$(state "$1" "$b" "$ann")" 2>&1 >/dev/null) || rc=$?
+  [ "$rc" = 1 ] || die "ports $3 on $2: want exit 1, got $rc: $out"
+  [[ "$out" == *"$4"* && "$(printf '%s\n' "$out" | wc -l)" = 1 ]] || die "ports $3 on $2: message lacks '$4': $out"
+}
 serve() {  # serve NAME PORT: an HTTP server in the container's netns answering "NAME:PORT"
   mkdir -p "$WORK/www-$1-$2"
   echo "$1:$2" >"$WORK/www-$1-$2/index.html"
@@ -55,12 +85,17 @@ get() { ip netns exec "$1" timeout 3 busybox wget -q -O- "$2" 2>/dev/null || tru
 pingable() { ip netns exec "${TAG}-$1" busybox ping -c 1 -W 2 "$2" >/dev/null 2>&1; }
 reaches() { pingable "$@" || pingable "$@"; }  # a first packet may be lost to ARP; a block is not
 
-container p1 pub "80,8081:80,10.88.0.1:8082:80,8000-8002:80-82,:80,5353:53/udp,127.0.0.1:8090:80"
+# An IPv4-only network writes no IPv6 rule, table or chain.
+container v1 plain "8085:80"
+[ -z "$(v6_rules)" ] || die "a container on an IPv4-only network wrote IPv6 rules: $(v6_rules)"
+ok "an IPv4-only network leaves the IPv6 firewall untouched"
+
+container p1 pub "80,8081:80,10.88.0.1:8082:80,8000-8002:80-82,:80,5353:53/udp,127.0.0.1:8090:80,[fd88::1]:8083:80"
 container p2 pub
 for port in 80 81 82; do serve p1 $port; done
 dyn=$(jq -r '[.ports[] | select(.host_ip == "" and .container_port == 80 and .host_port >= 32768)] | length' "$OCINET_RUN_DIR/endpoints/p1.json")
 [ "$dyn" = 2 ] || die "want 2 dynamic host ports for '80' and ':80', got $dyn"
-ocinet ps --format json | jq -e '.[] | select(.id == "p1") | .ports | length == 9' >/dev/null || die "ocinet ps does not show p1's 9 ports"
+ocinet ps --format json | jq -e '.[] | select(.id == "p1") | .ports | length == 10' >/dev/null || die "ocinet ps does not show p1's 10 ports"
 
 for port in 8081 8082 8000; do
   [ "$(get "${TAG}-out" "http://10.88.0.1:$port/")" = "p1:80" ] || die "tcp $port -> 80 does not answer from outside"
@@ -79,6 +114,33 @@ udp=$(ip netns exec "${TAG}-p1" iptables-legacy -L INPUT -v -n -x | awk '/udp dp
 [ "${udp:-0}" -ge 1 ] || die "udp 5353 -> 53 did not arrive in the container"
 ok "every port form answers from outside: 80, 8081:80, hostIP:8082:80, 8000-8002:80-82, :80, 5353:53/udp"
 
+# IPv6: a port published with no host address answers on the host's IPv6 addresses too.
+for port in 8081 8000; do
+  for host in fd88::1 fd88::3; do
+    [ "$(get "${TAG}-out" "http://[$host]:$port/")" = "p1:80" ] || die "tcp [$host]:$port -> 80 does not answer from outside"
+  done
+done
+[ "$(get "${TAG}-out" "http://[fd88::1]:8002/")" = "p1:82" ] || die "range [fd88::1]:8002 -> 82 does not answer"
+for hp in $(jq -r '.ports[] | select(.host_port >= 32768) | .host_port' "$OCINET_RUN_DIR/endpoints/p1.json"); do
+  [ "$(get "${TAG}-out" "http://[fd88::1]:$hp/")" = "p1:80" ] || die "dynamic host port [fd88::1]:$hp does not answer"
+done
+[ -z "$(get "${TAG}-out" "http://[fd88::1]:8082/")" ] || die "10.88.0.1:8082 answers on IPv6 too"
+ip netns exec "${TAG}-p1" ip6tables-legacy -A INPUT -p udp --dport 53 -s fd88::2
+ip netns exec "${TAG}-out" bash -c 'echo hello-udp >/dev/udp/fd88::1/5353'
+sleep 0.2
+udp=$(ip netns exec "${TAG}-p1" ip6tables-legacy -L INPUT -v -n -x | awk '/udp dpt:53/ {print $1}')
+[ "${udp:-0}" -ge 1 ] || die "udp [fd88::1]:5353 -> 53 did not arrive in the container"
+ok "IPv6: 8081:80, 8000-8002:80-82, dynamic and 5353:53/udp answer on every host IPv6 address; hostIP:8082 stays IPv4"
+
+[ "$(get "${TAG}-out" "http://[fd88::1]:8083/")" = "p1:80" ] || die "[fd88::1]:8083 does not answer on fd88::1"
+[ -z "$(get "${TAG}-out" "http://[fd88::3]:8083/")" ] || die "[fd88::1]:8083 answers on fd88::3 too"
+[ -z "$(get "${TAG}-out" "http://10.88.0.1:8083/")" ] || die "[fd88::1]:8083 answers on IPv4 too"
+[ "$(get "$HOSTNS" "http://[fd88::1]:8083/")" = "p1:80" ] || die "[fd88::1]:8083 does not answer the host itself"
+refused x1 pub "[fd99::1]:8084:80" "is not an address of this host"
+refused x2 plain "[fd88::1]:8084:80" "has no IPv6 subnet"
+refused x3 pub "[::1]:8084:80" "IPv6 loopback ::1"
+ok "[hostv6]:8083:80 answers on that IPv6 address only; non-local, IPv4-only-network and [::1] host addresses are exit 1"
+
 [ "$(get "$HOSTNS" "http://127.0.0.1:8090/")" = "p1:80" ] || die "127.0.0.1:8090 does not answer from the host"
 [ -z "$(get "${TAG}-out" "http://10.88.0.1:8090/")" ] || die "127.0.0.1:8090 answers from outside"
 [ "$(ip netns exec "$HOSTNS" cat /proc/sys/net/ipv4/conf/all/route_localnet)" = 0 ] || die "route_localnet is on for all"
@@ -86,7 +148,9 @@ ok "a port published on 127.0.0.1 answers the host, not the outside; route_local
 
 [ "$(get "${TAG}-p2" "http://10.88.0.1:8081/")" = "p1:80" ] || die "hairpin: neighbour p2 cannot reach p1's published port"
 [ "$(get "${TAG}-p1" "http://10.88.0.1:8081/")" = "p1:80" ] || die "hairpin: p1 cannot reach its own published port"
-ok "hairpin: a container reaches its own and its neighbour's published port through the host address"
+[ "$(get "${TAG}-p2" "http://[fd88::1]:8081/")" = "p1:80" ] || die "hairpin: neighbour p2 cannot reach p1's published port over IPv6"
+[ "$(get "${TAG}-p1" "http://[fd88::1]:8081/")" = "p1:80" ] || die "hairpin: p1 cannot reach its own published port over IPv6"
+ok "hairpin: a container reaches its own and its neighbour's published port through the host address (IPv4 and IPv6)"
 
 container i1 iso
 container d1 pub,iso
@@ -101,10 +165,21 @@ reaches p2 10.88.0.2 || die "pub cannot reach the outside"
 ! pingable c1 "$(ip_of p2 pub)" || die "internal network reaches another network"
 ok "isolation: networks apart both ways, same network open, dual-attached reaches both, internal closed"
 
-for c in p1 p2 i1 d1 c1; do hook poststop "{\"id\":\"$c\",\"status\":\"stopped\",\"pid\":0}"; done
-for n in pub iso closed; do ocinet network rm "$n" >/dev/null; done
+reaches p2 "$(ip6_of p1 pub)" || die "IPv6: pub -> pub blocked"
+! pingable p2 "$(ip6_of i1 iso)" || die "IPv6: pub -> iso open"
+! pingable i1 "$(ip6_of p2 pub)" || die "IPv6: iso -> pub open"
+reaches d1 "$(ip6_of p2 pub)" && reaches d1 "$(ip6_of i1 iso)" || die "IPv6: dual-attached d1 cannot reach both networks"
+reaches p2 fd88::2 || die "IPv6: pub cannot reach the outside (egress not masqueraded? the outside has no route back)"
+reaches c1 "$(jq -r '.attachments[0].gateway6' "$OCINET_RUN_DIR/endpoints/c1.json")" || die "IPv6: internal network cannot reach its own gateway"
+! pingable c1 fd88::2 || die "IPv6: internal network reaches the outside"
+! pingable c1 "$(ip6_of p2 pub)" || die "IPv6: internal network reaches another network"
+! pingable p2 "$(ip6_of c1 closed)" || die "IPv6: another network reaches the internal network"
+ok "isolation over IPv6: networks apart both ways, same network open, dual-attached reaches both, egress masqueraded, internal closed"
+
+for c in v1 p1 p2 i1 d1 c1 x1 x2 x3; do hook poststop "{\"id\":\"$c\",\"status\":\"stopped\",\"pid\":0}"; done
+for n in pub iso closed plain; do ocinet network rm "$n" >/dev/null; done
 after=$(ruleset)
 [ "$before" = "$after" ] || die "firewall differs after teardown and network rm:
 $(diff <(echo "$before") <(echo "$after") | head -20)"
-ok "after teardown and network rm the $BACKEND ruleset is exactly as before"
+ok "after teardown and network rm the $BACKEND ruleset (IPv4 and IPv6) is exactly as before"
 echo "$pass passed, 0 failed"

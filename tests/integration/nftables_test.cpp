@@ -181,6 +181,60 @@ void hook_like_processes(int ns) {
         "confined process: remove_endpoint(tag) and remove_network (libnftables)");
 }
 
+// The same for a dual-stack network: the first endpoint creates both tables, the next ones
+// add their IPv4 and IPv6 elements in one netlink batch (no libnftables), and nft reads the
+// IPv6 elements back as its own; removing everything takes both tables away.
+void dual_stack_processes(int ns) {
+  NetworkRules net{"dual", "ocd0", "10.67.0.0/24", false, "fd67::/64"};
+  EndpointRules ep{"dual1", "10.67.0.2", "ocd0",
+                   {{"", 8080, 80, "tcp"}, {"fd67::1", 8081, 81, "udp"}, {"::", 8082, 82, "sctp"}, {"10.67.0.1", 8083, 83, "tcp"}},
+                   "fd67::2"};
+  check(in_child(ns, [&] {
+          if (!confine_hook()) return false;
+          make_nftables_backend()->add_endpoint(net, EndpointRules{"dual0", "10.67.0.9", "ocd0", {}, "fd67::9"});
+          return true;
+        }) == 0,
+        "dual stack, confined process: a network's first endpoint creates both tables");
+  check(in_child(ns, [&] {
+          if (!confine_hook()) return false;
+          auto fw = make_nftables_backend();
+          fw->add_endpoint(net, ep);
+          fw->remove_endpoint_rules(ep);
+          fw->add_endpoint(net, ep);
+          return !libnftables_loaded();
+        }) == 0,
+        "dual stack, confined process: add/remove/add of IPv4 and IPv6 ports without libnftables");
+  if (!run("command -v nft").empty()) {
+    std::string v4 = in_ns(ns, [] { return run("nft list table ip ocinet"); });
+    std::string v6 = in_ns(ns, [] { return run("nft list table ip6 ocinet"); });
+    check(count(v4, "tcp . 8080 comment \"ocinet:dual1\" : 10.67.0.2 . 80") == 1 &&
+              count(v4, "10.67.0.1 . tcp . 8083 comment \"ocinet:dual1\" : 10.67.0.2 . 83") == 1 &&
+              count(v4, "8081") == 0 && count(v4, "8082") == 0,
+          "  IPv4 table: 8080 (no host address) and 10.67.0.1:8083 only");
+    check(count(v6, "tcp . 8080 comment \"ocinet:dual1\" : fd67::2 . 80") == 1 &&
+              count(v6, "fd67::1 . udp . 8081 comment \"ocinet:dual1\" : fd67::2 . 81") == 1 &&
+              count(v6, "sctp . 8082 comment \"ocinet:dual1\" : fd67::2 . 82") == 1 && count(v6, "8083") == 0,
+          "  IPv6 table: 8080 (no host address), [fd67::1]:8081, [::]:8082, not 10.67.0.1:8083");
+    check(count(v6, "fd67::/64 comment \"ocinet-net:dual\"") == 2 && count(v6, "\"ocd0\" comment \"ocinet-net:dual\"") == 2,
+          "  IPv6 table: the network's subnet (subnets, masq_subnets) and bridge (bridges, same_bridge)");
+  }
+  std::string why;
+  const bool refused = throws(
+      [&] { make_nftables_backend()->add_endpoint(net, EndpointRules{"nov6", "10.67.0.5", "ocd0", {{"fd67::1", 9, 9, "tcp"}}, ""}); },
+      ErrorKind::Invalid, &why);
+  check(refused, "IPv6 host address for a container without IPv6 -> Invalid: " + why);
+  check(in_child(ns, [&] {
+          if (!confine_hook()) return false;
+          auto fw = make_nftables_backend();
+          fw->remove_endpoint(ep.tag);
+          fw->remove_endpoint_rules(EndpointRules{"dual0", "10.67.0.9", "ocd0", {}, "fd67::9"});
+          fw->remove_network(net.name);
+          return true;
+        }) == 0,
+        "dual stack, confined process: remove_endpoint(tag) and remove_network");
+  if (!run("command -v nft").empty()) check(in_ns(ns, [] { return run("nft list ruleset"); }).empty(), "  both tables gone");
+}
+
 // Eight hooks set up containers at once in a namespace without the table: exactly one of them
 // creates it (the others get EEXIST and add their elements to it), and every one succeeds.
 void concurrent_first_use(int ns) {
@@ -383,6 +437,11 @@ int main() {
   {
     const int scratch = new_netns();
     hook_like_processes(scratch);
+    close(scratch);
+  }
+  {
+    const int scratch = new_netns();
+    dual_stack_processes(scratch);
     close(scratch);
   }
   {

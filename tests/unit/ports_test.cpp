@@ -19,9 +19,13 @@ TEST_CASE("ports: every docker -p spelling") {
   p = parse_port_spec("127.0.0.1:8080:80/udp");
   CHECK(p.host_ip == "127.0.0.1");
   CHECK(p.proto == "udp");
-  p = parse_port_spec("[::1]:8080:80");
-  CHECK(p.host_ip == "::1");
+  p = parse_port_spec("[FD00:0:0::0:1]:8080:80");
+  CHECK(p.host_ip == "fd00::1");  // one spelling: it keys the port table
   CHECK(p.host_start == 8080);
+  CHECK(parse_port_spec("[::]:8080:80/udp").host_ip == "::");
+  p = parse_port_spec("[2001:db8::5]::80");
+  CHECK(p.host_ip == "2001:db8::5");
+  CHECK(p.host_dynamic());
   p = parse_port_spec("8000-8010:80-90/sctp");
   CHECK(p.count() == 11);
   CHECK(p.host_end == 8010);
@@ -44,4 +48,18 @@ TEST_CASE("ports: bad specs are exit-1 errors") {
     INFO(bad);
     CHECK(ERROR_KIND(parse_port_list(bad)) == 1);
   }
+}
+
+TEST_CASE("ports: the IPv6 loopback is refused, saying why and what to use") {
+  for (const char* spec : {"[::1]:8080:80", "[0:0::1]:8080:80/udp", "[::1]::80"}) {
+    INFO(spec);
+    CHECK(ERROR_KIND(parse_port_spec(spec)) == 1);
+    try {
+      parse_port_spec(spec);
+    } catch (const Error& e) {
+      CHECK_THAT(e.what(), Catch::Contains("IPv6 loopback ::1") && Catch::Contains("route_localnet") &&
+                               Catch::Contains("127.0.0.1"));
+    }
+  }
+  CHECK(ERROR_KIND(parse_port_spec("[fe80::1%eth0]:80:80")) == 1);
 }
