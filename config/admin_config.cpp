@@ -4,6 +4,7 @@
 #include <nlohmann/json.hpp>
 #include <sstream>
 
+#include "config/validate.h"
 #include "netcore/error.h"
 
 namespace ocinet {
@@ -67,7 +68,12 @@ AdminConfig parse_admin_config(const std::string& text) {
       if (p.contains(key = "allowed_modes")) c.policy.allowed_modes = p[key].get<std::vector<std::string>>();
       if (p.contains(key = "allowed_networks")) c.policy.allowed_networks = p[key].get<std::vector<std::string>>();
       if (p.contains(key = "min_host_port")) c.policy.min_host_port = p[key].get<int>();
-      if (p.contains(key = "allowed_host_ips")) c.policy.allowed_host_ips = p[key].get<std::vector<std::string>>();
+      if (p.contains(key = "allowed_host_ips")) {
+        c.policy.allowed_host_ips = p[key].get<std::vector<std::string>>();
+        // Port specs carry IPv6 addresses in one spelling (config/ports): compare like with like.
+        for (auto& ip : c.policy.allowed_host_ips)
+          if (auto v6 = canonical_ipv6(ip)) ip = *v6;
+      }
       if (p.contains(key = "allow_static_ip")) c.policy.allow_static_ip = p[key].get<bool>();
     }
   } catch (const json::exception&) {

@@ -38,8 +38,9 @@ link_netns "$HOSTNS" 10.88.0.1 "${TAG}-out" 10.88.0.2 ou
 ip -n "$HOSTNS" addr add fd88::1/64 dev oua nodad
 ip -n "$HOSTNS" addr add fd88::3/64 dev oua nodad
 ip -n "${TAG}-out" addr add fd88::2/64 dev oub nodad
-# The outside can answer the internal network's IPv6 subnet directly, so only the firewall keeps
-# c1 in; pub and iso get no such route: their replies come back only if egress is masqueraded.
+# The outside can answer the internal network's subnets directly, so only the firewall keeps c1
+# in; pub and iso get no such route: their replies come back only if egress is masqueraded.
+ip -n "${TAG}-out" route add 10.63.0.0/24 via 10.88.0.1
 ip -n "${TAG}-out" -6 route add fd63::/64 via fd88::1
 if [ "$BACKEND" = iptables ]; then  # tables exist in a netns once anyone looks at them: look first
   for t in nat filter; do

@@ -1,5 +1,6 @@
 #include <catch2/catch.hpp>
 
+#include "config/admin_config.h"
 #include "config/ports.h"
 #include "netcore/error.h"
 #include "test_util.h"
@@ -62,4 +63,10 @@ TEST_CASE("ports: the IPv6 loopback is refused, saying why and what to use") {
     }
   }
   CHECK(ERROR_KIND(parse_port_spec("[fe80::1%eth0]:80:80")) == 1);
+}
+
+TEST_CASE("ports: policy allowed_host_ips matches IPv6 host addresses in any spelling") {
+  auto cfg = parse_admin_config(R"({"policy": {"allowed_host_ips": ["FD00:0::1", "10.0.0.1"]}})");
+  CHECK(cfg.policy.allowed_host_ips == std::vector<std::string>{"fd00::1", "10.0.0.1"});
+  CHECK(parse_port_spec("[fd00:0:0::1]:80:80").host_ip == cfg.policy.allowed_host_ips[0]);
 }
