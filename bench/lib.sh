@@ -20,12 +20,12 @@ now_us() { REPLY=${EPOCHREALTIME/./}; }  # microseconds, without a fork
 # ---- ocinet: ocinet-hook createRuntime / poststop, OCI state on stdin --------------------------
 ocinet_init() {
   export OCINET_RUN_DIR="$W/ocinet/run" OCINET_LIB_DIR="$W/ocinet/lib" OCINET_CONFIG="$W/ocinet/absent.json"
-  mkdir -p "$W/ocinet/b" "$W/rootfs/etc"
+  mkdir -p "$W/ocinet/b"
 }
-ocinet_prep() {  # the bundle the runtime would have: config.json naming the container netns
-  mkdir -p "$W/ocinet/b/$1"
-  printf '{"ociVersion":"1.0.2","root":{"path":"%s/rootfs"},"linux":{"namespaces":[{"type":"network","path":"%s/ns/ocinet/c%s"}]}}' \
-    "$W" "$W" "$1" >"$W/ocinet/b/$1/config.json"
+ocinet_prep() {  # the bundle the runtime would have: a rootfs, config.json naming the netns
+  mkdir -p "$W/ocinet/b/$1/rootfs/etc"
+  printf '{"ociVersion":"1.0.2","root":{"path":"rootfs"},"linux":{"namespaces":[{"type":"network","path":"%s/ns/ocinet/c%s"}]}}' \
+    "$W" "$1" >"$W/ocinet/b/$1/config.json"
 }
 ocinet_setup() {
   "${RUNPFX[@]}" "$BIN/ocinet-hook" createRuntime <<<"{\"ociVersion\":\"1.0.2\",\"id\":\"o$1\",\"status\":\"creating\",\"pid\":0,\"bundle\":\"$W/ocinet/b/$1\",\"annotations\":{\"io.ocinet.ports\":\"$((10000 + $1)):80\"}}"

@@ -89,8 +89,11 @@ WPIDS=()
 cleanup() {
   set +e
   local s
-  for s in "${WPIDS[@]}"; do kill "$s" 2>/dev/null; wait "$s" 2>/dev/null; done
-  umount -l "$W" && rmdir "$W"
+  # Each worker leads its own process group (setsid): end it with everything it started.
+  for s in "${WPIDS[@]}"; do kill -TERM -- "-$s" 2>/dev/null; done
+  sleep 0.5
+  for s in "${WPIDS[@]}"; do kill -KILL -- "-$s" 2>/dev/null; wait "$s" 2>/dev/null; done
+  umount -l "$W" && rm -rf "$W"
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
@@ -141,9 +144,12 @@ drop() {  # drop SYS PHASE WHAT: SYS failed in PHASE; it sits out the rest of th
   ACTIVE=("${ACTIVE[@]}")
 }
 
+has_phase() { [[ ,$PHASES, == *,$1,* ]]; }
 TOP=0
-for l in $LEVELS; do if ((l > TOP)); then TOP=$l; fi; done
-MAXC=$((N > TOP ? N : TOP))
+if has_phase scale; then for l in $LEVELS; do if ((l > TOP)); then TOP=$l; fi; done; fi
+MAXC=0
+if has_phase row; then MAXC=$N; fi
+if ((TOP > MAXC)); then MAXC=$TOP; fi
 PROBE=5000 CONC=6000  # container numbers: 1..MAXC, probes PROBE+1.., concurrent CONC+1..
 
 # ---- preparation: systems, host namespaces, container namespaces, bundles ------------------------
@@ -155,7 +161,7 @@ for s in ocinet cni netavark; do
   mkns "$W/ns/$s.host"
   nsenter --net="$W/ns/$s.host" ip link set lo up
   mkfifo "$W/$s.cmd" "$W/$s.res"
-  nsenter --net="$W/ns/$s.host" bash "$HERE/lib.sh" worker "$s" 3<"$W/$s.cmd" 4>"$W/$s.res" 2>>"$W/$s/worker.err" &
+  nsenter --net="$W/ns/$s.host" setsid bash "$HERE/lib.sh" worker "$s" 3<"$W/$s.cmd" 4>"$W/$s.res" 2>>"$W/$s/worker.err" &
   WPIDS+=($!)
   exec {fd}>"$W/$s.cmd"; CMD[$s]=$fd
   exec {fd}<"$W/$s.res"; RES[$s]=$fd
@@ -166,7 +172,9 @@ mk_range() {  # mk_range SYS A B: namespaces cA..cB for SYS
   local i
   for ((i = $2; i <= $3; i++)); do mkns "$W/ns/$1/c$i"; done
 }
-ranges=("0 $MAXC" "$((PROBE + 1)) $((PROBE + K))" "$((CONC + 1)) $((CONC + C))")
+ranges=("0 $MAXC")
+if has_phase scale; then ranges+=("$((PROBE + 1)) $((PROBE + K))"); fi
+if has_phase conc; then ranges+=("$((CONC + 1)) $((CONC + C))"); fi
 jobs_=()
 for s in "${SYSTEMS[@]}"; do
   ( for rg in "${ranges[@]}"; do mk_range "$s" $rg; done ) &
@@ -191,7 +199,6 @@ for s in "${SYSTEMS[@]}"; do
 done
 SYSTEMS=("${ACTIVE[@]}")
 ((${#SYSTEMS[@]})) || { echo "run-all.sh: no system could set up a container here" >&2; exit 1; }
-has_phase() { [[ ,$PHASES, == *,$1,* ]]; }
 
 # Waits until the host ends of the veths of destroyed namespaces are gone (the kernel cleans up
 # namespaces asynchronously), so a "netns gone" teardown finds them gone.
