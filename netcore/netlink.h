@@ -34,6 +34,9 @@ int ensure_bridge(NlSocket& nl, const std::string& name, const Ipv4Net& subnet, 
 // directly in the netns `peer_ns_fd` as `peer_name`, with `peer_mac` (may be ""), still down.
 void create_veth(NlSocket& nl, const std::string& host_name, int master_ifindex, int mtu, const std::string& peer_name,
                  int peer_ns_fd, const std::string& peer_mac);
+// No IPv6 address generation on a link (IN6_ADDR_GEN_MODE_NONE): no link-local address, so no
+// DAD, router solicitation or MLD report from it. By ifindex, or by name when ifindex is 0.
+void no_ipv6_addresses(NlSocket& nl, int ifindex, const std::string& name);
 // Hairpin mode on a bridge port: with br_netfilter loaded, a container's request to its own
 // published port is DNAT'd at bridge level and must leave through the port it came in by.
 void set_hairpin(NlSocket& nl, int port_ifindex);

@@ -49,8 +49,8 @@ void configure_container_side(NlSocket& inner, const Attachment& a, bool default
   add_address(inner, idx, *parse_ipv4(a.ip), a.prefix);
   if (!a.ip6.empty())
     add_address6(inner, idx, a.ip6, a.prefix6);
-  else  // Docker's rule: no IPv6 on an interface whose network has none (no link-local chatter)
-    write_sysctl("/proc/sys/net/ipv6/conf/" + a.ifname + "/disable_ipv6", "1");
+  else  // no IPv6 address on an interface whose network has none (no link-local chatter)
+    no_ipv6_addresses(inner, idx, a.ifname);
   set_link_up(inner, idx);
   if (default_route) add_default_route(inner, *parse_ipv4(a.gateway), idx);
   if (default_route && !a.ip6.empty()) add_default_route6(inner, a.gateway6, idx);

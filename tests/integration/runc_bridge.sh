@@ -34,6 +34,15 @@ gw=$(jq -r '.attachments[0].gateway' "$OCINET_RUN_DIR/endpoints/web.json")
 in_container web ping -c 1 -W 2 "$gw" >/dev/null || die "container cannot ping its gateway $gw"
 ok "container pings its gateway $gw"
 
+# An IPv4-only network: no IPv6 address on either end of the veth (no link-local chatter
+# flooded across the bridge), while lo keeps ::1.
+sleep 0.3  # a link-local address would have appeared by now (no DAD delay for the tentative one)
+hv=$(ip -n "$HOSTNS" -br link | grep -oE '^oc[0-9a-f]{12}[0-9]' | head -1)
+[ -z "$(ip -n "$HOSTNS" -6 addr show dev "$hv")" ] || die "host end $hv has IPv6 addresses: $(ip -n "$HOSTNS" -6 addr show dev "$hv")"
+! in_container web ip -6 addr show dev eth0 | grep -q inet6 || die "container eth0 has IPv6 addresses on an IPv4-only network"
+in_container web ip -6 addr show dev lo | grep -q '::1' || die "container lo lost ::1"
+ok "IPv4-only network: no IPv6 address on the veth ends (lo keeps ::1)"
+
 src=$(in_container web timeout 5 wget -q -O- http://10.88.0.2:9000/cgi-bin/ip 2>/dev/null || true)
 src=${src#"[::ffff:"}; src=${src%"]"}  # busybox httpd listens on v6 and reports v4-mapped peers
 [ "$src" = "10.88.0.1" ] || die "outside saw source '$src', want the host's 10.88.0.1 (MASQUERADE)"
