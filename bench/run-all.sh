@@ -329,7 +329,7 @@ GOALS=()
 
 {
   echo "Measured $DATE on $(nproc) cores ($CPU), $MEM RAM, kernel $(uname -r); ocinet $V_OC, netavark ${V_NV:-n/a}, containernetworking-plugins ${V_CNI:-n/a}."
-  echo "Run: \`sudo bench/run-all.sh -n $N -k $K -c $C -r $R --levels \"$LEVELS\"\` ($((TOTAL_S / 60)) min $((TOTAL_S % 60)) s, of which ${PREP_S} s preparing $NSCOUNT network namespaces). Every system sets up one bridge network with one published TCP port per container, in its own fresh host netns, processes started from a shell the way compare.sh does (each system pays the same ~1-2 ms of fork/exec from bash); the machine was shared with other builds, so compare ratios within the run."
+  echo "Run: \`sudo bench/run-all.sh -n $N -k $K -c $C -r $R --levels \"$LEVELS\"\` ($((TOTAL_S / 60)) min $((TOTAL_S % 60)) s, of which ${PREP_S} s preparing $NSCOUNT network namespaces). Every system sets up one bridge network with one published TCP port per container, in its own fresh host netns, processes started from a shell the way compare.sh does (each system pays the same ~1-2 ms of fork/exec from bash); the machine is small and noisy, so compare ratios within the run."
   for s in ocinet cni netavark; do
     [ -z "${FAIL[$s.all]:-}" ] || echo "- **${LABEL[$s]}: ${FAIL[$s.all]}**"
   done
