@@ -64,8 +64,6 @@ NlSocket::~NlSocket() {
   if (sk_) nl_socket_free(sk_);
 }
 
-namespace {
-// ifindex (0 when absent) and whether the link is administratively up.
 std::pair<int, bool> link_state(NlSocket& nl, const std::string& name) {
   rtnl_link* raw = nullptr;
   int err = rtnl_link_get_kernel(nl.get(), 0, name.c_str(), &raw);
@@ -74,7 +72,6 @@ std::pair<int, bool> link_state(NlSocket& nl, const std::string& name) {
   LinkPtr link(raw);
   return {rtnl_link_get_ifindex(link.get()), (rtnl_link_get_flags(link.get()) & IFF_UP) != 0};
 }
-}  // namespace
 
 int link_index(NlSocket& nl, const std::string& name) { return link_state(nl, name).first; }
 

@@ -5,6 +5,7 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "config/validate.h"
@@ -27,6 +28,8 @@ class NlSocket {
 
 // ifindex of `name`, 0 when there is no such link.
 int link_index(NlSocket& nl, const std::string& name);
+// ifindex (0 when absent) and whether the link is administratively up: one lookup.
+std::pair<int, bool> link_state(NlSocket& nl, const std::string& name);
 // Creates the bridge with `gateway/prefix` on it, up, if it does not exist (a concurrent
 // creator is fine). Gateway 0: a bridge without an address (overlay). Returns its ifindex.
 int ensure_bridge(NlSocket& nl, const std::string& name, const Ipv4Net& subnet, uint32_t gateway, int mtu);

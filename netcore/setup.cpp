@@ -368,9 +368,12 @@ EndpointRecord setup_endpoint(const GlobalOptions& opts, const AdminConfig& cfg,
       if (p.networks[i].driver == "overlay") rec.steps.push_back("endpoint:" + std::to_string(i));
     if (fw) rec.steps.push_back("firewall");
     records.save(rec);  // addresses and ports known; kernel changes may start
+    std::vector<int> vxlan(p.networks.size(), 0);
     for (size_t i = 0; i < p.networks.size(); i++) {
-      if (p.networks[i].driver == "overlay") overlay::ensure_devices(host, p.networks[i], me->vtep);
-      attach_network(host, p.networks[i], ns, rec.attachments[i]);
+      if (p.networks[i].driver == "overlay")
+        vxlan[i] = overlay::attach(host, p.networks[i], me->vtep, ns.fd(), rec.attachments[i]);
+      else
+        attach_network(host, p.networks[i], ns, rec.attachments[i]);
     }
     if (mode != "host" && mode != "container") {  // a shared netns is its owner's to configure
       ScopedNetns inside(ns);
@@ -389,10 +392,9 @@ EndpointRecord setup_endpoint(const GlobalOptions& opts, const AdminConfig& cfg,
     for (size_t i = 0; i < p.networks.size(); i++) {
       if (p.networks[i].driver != "overlay") continue;
       overlay::register_endpoint(*etcd, *me, rec, rec.attachments[i]);
-      int vx = link_index(host, overlay::vxlan_name(p.networks[i]));
       for (const auto& e : overlay::endpoints_on(*etcd, p.networks[i].name)) {
         if (e.host == me->host) continue;  // this host's containers are on the bridge itself
-        if (vx) overlay::add_remote(host, vx, e);
+        overlay::add_remote(host, vxlan[i], e);
         remote_peers.push_back({e.id, overlay::hosts_entry(e)});
       }
     }

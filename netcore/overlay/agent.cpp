@@ -250,7 +250,8 @@ class Agent {
     }
 
     NlSocket nl;
-    for (const auto& [name, n] : nets) ensure_devices(nl, n, me_.vtep);
+    std::map<std::string, int> vxlan;  // network -> its VXLAN device
+    for (const auto& [name, n] : nets) vxlan[name] = ensure_devices(nl, n, me_.vtep).vxlan;
     // Devices of networks that no longer exist (removed while this agent was away).
     std::set<std::string> wanted;
     for (const auto& [name, n] : nets) {
@@ -270,8 +271,7 @@ class Agent {
     nets_ = nets;
     // FDB and neighbour entries: exactly the remote endpoints of each network.
     for (const auto& [name, n] : nets) {
-      int vx = link_index(nl, vxlan_name(n));
-      if (!vx) continue;
+      int vx = vxlan[name];
       std::set<std::pair<std::string, std::string>> fdb, neigh;
       for (const auto& [key, e] : remote)
         if (e.network == name) {

@@ -378,12 +378,15 @@ NeighPtr arp_entry(int ifindex, const std::string& ip, const std::string& mac) {
 }
 }  // namespace
 
-int ensure_devices(NlSocket& nl, const NetworkDef& net, const std::string& vtep) {
-  int br = ensure_bridge(nl, bridge_name(net), net.subnet, /*gateway=*/0, net.mtu);
+Devices ensure_devices(NlSocket& nl, const NetworkDef& net, const std::string& vtep) {
+  Devices d;
+  d.bridge = ensure_bridge(nl, bridge_name(net), net.subnet, /*gateway=*/0, net.mtu);
   const std::string vx = vxlan_name(net);
-  if (link_index(nl, vx)) {
-    set_link_up(nl, link_index(nl, vx));
-    return br;
+  auto [existing, up] = link_state(nl, vx);
+  if (existing) {
+    if (!up) set_link_up(nl, existing);  // left down by a creator killed half-way
+    d.vxlan = existing;
+    return d;
   }
   fault_point("create vxlan");
   LinkPtr link(rtnl_link_vxlan_alloc());
@@ -398,12 +401,20 @@ int ensure_devices(NlSocket& nl, const NetworkDef& net, const std::string& vtep)
   rtnl_link_vxlan_set_learning(link.get(), 0);
   rtnl_link_vxlan_set_proxy(link.get(), 1);
   rtnl_link_set_mtu(link.get(), unsigned(net.mtu ? net.mtu : kDefaultMtu));
-  rtnl_link_set_master(link.get(), br);
+  rtnl_link_set_master(link.get(), d.bridge);
   rtnl_link_set_flags(link.get(), IFF_UP);
   int err = rtnl_link_add(nl.get(), link.get(), NLM_F_CREATE | NLM_F_EXCL);
-  if (err == -NLE_EXIST) return br;  // a concurrent creator won
-  if (err < 0) nl_fail("creating VXLAN device " + vx + " (VNI " + std::to_string(vni_of(net)) + ")", err);
-  return br;
+  if (err < 0 && err != -NLE_EXIST)  // EXIST: a concurrent creator won
+    nl_fail("creating VXLAN device " + vx + " (VNI " + std::to_string(vni_of(net)) + ")", err);
+  d.vxlan = link_index(nl, vx);
+  if (!d.vxlan) fail_system("creating VXLAN device " + vx + ": vanished after creation", 0);
+  return d;
+}
+
+int attach(NlSocket& nl, const NetworkDef& net, const std::string& vtep, int ns_fd, const Attachment& a) {
+  auto d = ensure_devices(nl, net, vtep);
+  create_veth(nl, a.host_ifname, d.bridge, a.mtu, a.ifname, ns_fd, a.mac);
+  return d.vxlan;
 }
 
 void remove_devices(NlSocket& nl, const NetworkDef& net) {

@@ -97,9 +97,15 @@ void register_endpoint(Etcd& etcd, const HostInfo& me, const EndpointRecord& rec
 std::vector<Endpoint> endpoints_on(Etcd& etcd, const std::string& network);
 
 // --- data plane, in the calling thread's netns ---
-// The network's bridge and VXLAN device, up; returns the bridge's ifindex. Idempotent and safe
-// against a concurrent creator.
-int ensure_devices(NlSocket& nl, const NetworkDef& net, const std::string& vtep);
+// The network's bridge and VXLAN device, up. Idempotent and safe against a concurrent creator;
+// when both exist and are up it costs one lookup each.
+struct Devices {
+  int bridge = 0, vxlan = 0;  // ifindexes
+};
+Devices ensure_devices(NlSocket& nl, const NetworkDef& net, const std::string& vtep);
+// Setup of one attachment: the devices, then the veth on the bridge; returns the VXLAN
+// device's ifindex (for seeding the remote endpoints).
+int attach(NlSocket& nl, const NetworkDef& net, const std::string& vtep, int ns_fd, const Attachment& a);
 void remove_devices(NlSocket& nl, const NetworkDef& net);
 // FDB entry (MAC -> remote VTEP) and ARP-proxy entry (IP -> MAC) for a remote endpoint.
 void add_remote(NlSocket& nl, int vxlan_ifindex, const Endpoint& e);
