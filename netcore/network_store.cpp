@@ -27,7 +27,7 @@ std::string random_hex_id() {
   return out;
 }
 
-static std::string now_rfc3339() {
+std::string now_rfc3339() {
   char buf[32];
   std::time_t t = std::time(nullptr);
   std::tm tm{};
@@ -154,11 +154,30 @@ void validate_driver_options(const std::string& driver, const std::map<std::stri
   if (driver != "bridge" && !options.count("parent")) fail_invalid("-o parent=IFACE is required for the " + driver + " driver");
 }
 
+void check_new_network_name(const std::string& name) {
+  if (!is_valid_name(name)) fail_invalid("invalid network name \"" + name + "\" (want [A-Za-z0-9][A-Za-z0-9_.-]*)");
+  if (name == "host" || name == "none" || name == kDefaultBridgeNetwork) fail_invalid("network name \"" + name + "\" is reserved");
+}
+
+Ipv4Net parse_subnet_option(const std::string& text, int max_prefix) {
+  auto subnet = parse_ipv4_net(text);
+  if (!subnet) fail_invalid("--subnet \"" + text + "\": not an IPv4 CIDR with its host bits clear");
+  if (subnet->prefix > max_prefix)
+    fail_invalid("--subnet " + subnet->str() + ": too small (at most /" + std::to_string(max_prefix) + ")");
+  return *subnet;
+}
+
+uint32_t gateway_option(const std::string& text, const Ipv4Net& subnet) {
+  if (text.empty()) return subnet.first() + 1;
+  auto gw = parse_ipv4(text);
+  if (!gw || !subnet.contains(*gw) || *gw == subnet.first() || *gw == subnet.last())
+    fail_invalid("--gateway \"" + text + "\": not a host address of " + subnet.str());
+  return *gw;
+}
+
 NetworkDef create_network(const NetworkStore& store, const AdminConfig& cfg, const NetworkCreateRequest& req,
                           const std::vector<Ipv4Net>& host_routes) {
-  if (!is_valid_name(req.name)) fail_invalid("invalid network name \"" + req.name + "\" (want [A-Za-z0-9][A-Za-z0-9_.-]*)");
-  if (req.name == "host" || req.name == "none" || req.name == kDefaultBridgeNetwork)
-    fail_invalid("network name \"" + req.name + "\" is reserved");
+  check_new_network_name(req.name);
   if (req.driver != "bridge" && req.driver != "macvlan" && req.driver != "ipvlan")
     fail_invalid("driver \"" + req.driver + "\" is not supported by this build (bridge, macvlan, ipvlan)");
   // Each family gets at most one subnet (and gateway), matched by the address form.
@@ -190,30 +209,22 @@ NetworkDef create_network(const NetworkStore& store, const AdminConfig& cfg, con
   if (store.load(req.name)) fail_invalid("network \"" + req.name + "\" already exists");
   auto others = store.list();
   if (!v4_subnets.empty()) {
-    auto subnet = parse_ipv4_net(v4_subnets[0]);
-    if (!subnet) fail_invalid("--subnet \"" + v4_subnets[0] + "\": not an IPv4 CIDR with its host bits clear");
-    if (subnet->prefix > 30) fail_invalid("--subnet " + subnet->str() + ": too small (at most /30)");
+    const Ipv4Net subnet = parse_subnet_option(v4_subnets[0], 30);
     for (const auto& o : others)
-      if (o.subnet.overlaps(*subnet))
-        fail_invalid("--subnet " + subnet->str() + " overlaps network \"" + o.name + "\" (" + o.subnet.str() + ")");
+      if (o.subnet.overlaps(subnet))
+        fail_invalid("--subnet " + subnet.str() + " overlaps network \"" + o.name + "\" (" + o.subnet.str() + ")");
     // A macvlan/ipvlan network usually *is* the parent's LAN: only bridges must stay clear of
     // the host's routes.
     for (const auto& r : host_routes)
-      if (req.driver == "bridge" && r.overlaps(*subnet))
-        fail_invalid("--subnet " + subnet->str() + " overlaps the host route " + r.str());
-    n.subnet = *subnet;
+      if (req.driver == "bridge" && r.overlaps(subnet))
+        fail_invalid("--subnet " + subnet.str() + " overlaps the host route " + r.str());
+    n.subnet = subnet;
   } else {
     std::vector<Ipv4Net> taken = host_routes;
     for (const auto& o : others) taken.push_back(o.subnet);
     n.subnet = pick_subnet(cfg.address_pools, taken);
   }
-  n.gateway = n.subnet.first() + 1;
-  if (!v4_gateways.empty()) {
-    auto gw = parse_ipv4(v4_gateways[0]);
-    if (!gw || !n.subnet.contains(*gw) || *gw == n.subnet.first() || *gw == n.subnet.last())
-      fail_invalid("--gateway \"" + v4_gateways[0] + "\": not a host address of " + n.subnet.str());
-    n.gateway = *gw;
-  }
+  n.gateway = gateway_option(v4_gateways.empty() ? "" : v4_gateways[0], n.subnet);
   if (req.ipv6) {
     if (!v6_subnets.empty()) {
       n.subnet6 = parse_ipv6_net(v6_subnets[0]);

@@ -74,6 +74,13 @@ struct NetworkCreateRequest {
   std::map<std::string, std::string> options;
 };
 
+// Checks shared by every driver's `network create` (Invalid naming the option):
+void check_new_network_name(const std::string& name);
+Ipv4Net parse_subnet_option(const std::string& text, int max_prefix);
+// The gateway asked for (must be a host address of `subnet`), or the subnet's first host ("").
+uint32_t gateway_option(const std::string& text, const Ipv4Net& subnet);
+std::string now_rfc3339();
+
 // Driver options (-o): mtu everywhere; parent and macvlan_mode / ipvlan_mode for sub-interface
 // drivers. Invalid naming the option.
 void validate_driver_options(const std::string& driver, const std::map<std::string, std::string>& options);

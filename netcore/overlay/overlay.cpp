@@ -9,7 +9,6 @@
 #include <sys/random.h>
 
 #include <algorithm>
-#include <ctime>
 #include <nlohmann/json.hpp>
 #include <set>
 
@@ -131,9 +130,7 @@ std::vector<NetworkDef> list_networks(Etcd& etcd) {
 
 NetworkDef create_network(Etcd& etcd, const AdminConfig& cfg, const NetworkCreateRequest& req,
                           const std::vector<Ipv4Net>& local_taken) {
-  if (!is_valid_name(req.name)) fail_invalid("invalid network name \"" + req.name + "\" (want [A-Za-z0-9][A-Za-z0-9_.-]*)");
-  if (req.name == "host" || req.name == "none" || req.name == kDefaultBridgeNetwork)
-    fail_invalid("network name \"" + req.name + "\" is reserved");
+  check_new_network_name(req.name);
   if (req.ipv6) fail_invalid("--ipv6: overlay networks are IPv4-only in this build");
   if (req.internal) fail_invalid("--internal: overlay networks have no route off the overlay anyway; drop --internal");
   if (req.subnets.size() > 1) fail_invalid("--subnet: an overlay network takes one IPv4 subnet");
@@ -162,15 +159,13 @@ NetworkDef create_network(Etcd& etcd, const AdminConfig& cfg, const NetworkCreat
   for (const auto& o : existing)
     if (o.name == req.name) fail_invalid("network \"" + req.name + "\" already exists (overlay, in etcd)");
   if (!req.subnets.empty()) {
-    auto subnet = parse_ipv4_net(req.subnets[0]);
-    if (!subnet) fail_invalid("--subnet \"" + req.subnets[0] + "\": not an IPv4 CIDR with its host bits clear");
-    if (subnet->prefix > 29) fail_invalid("--subnet " + subnet->str() + ": too small (at most /29)");
+    const Ipv4Net subnet = parse_subnet_option(req.subnets[0], 29);
     for (const auto& o : existing)
-      if (o.subnet.overlaps(*subnet))
-        fail_invalid("--subnet " + subnet->str() + " overlaps overlay network \"" + o.name + "\" (" + o.subnet.str() + ")");
+      if (o.subnet.overlaps(subnet))
+        fail_invalid("--subnet " + subnet.str() + " overlaps overlay network \"" + o.name + "\" (" + o.subnet.str() + ")");
     for (const auto& t : local_taken)
-      if (t.overlaps(*subnet)) fail_invalid("--subnet " + subnet->str() + " overlaps " + t.str() + " on this host");
-    n.subnet = *subnet;
+      if (t.overlaps(subnet)) fail_invalid("--subnet " + subnet.str() + " overlaps " + t.str() + " on this host");
+    n.subnet = subnet;
   } else {
     std::vector<Ipv4Net> taken = local_taken;
     for (const auto& o : existing) taken.push_back(o.subnet);
@@ -178,17 +173,8 @@ NetworkDef create_network(Etcd& etcd, const AdminConfig& cfg, const NetworkCreat
   }
   // Docker reserves the first address as the overlay's gateway; ocinet keeps it out of
   // allocation the same way (overlay containers route off the overlay through another network).
-  n.gateway = n.subnet.first() + 1;
-  if (!req.gateways.empty()) {
-    auto gw = parse_ipv4(req.gateways[0]);
-    if (!gw || !n.subnet.contains(*gw) || *gw == n.subnet.first() || *gw == n.subnet.last())
-      fail_invalid("--gateway \"" + req.gateways[0] + "\": not a host address of " + n.subnet.str());
-    n.gateway = *gw;
-  }
-  char ts[32];
-  std::time_t now = std::time(nullptr);
-  std::strftime(ts, sizeof ts, "%Y-%m-%dT%H:%M:%SZ", std::gmtime(&now));
-  n.created = ts;
+  n.gateway = gateway_option(req.gateways.empty() ? "" : req.gateways[0], n.subnet);
+  n.created = now_rfc3339();
   // VNI: the one asked for, or the lowest free one from 4096 up (Docker's overlay starts there).
   std::set<uint32_t> used;
   for (const auto& o : existing) used.insert(vni_of(o));
