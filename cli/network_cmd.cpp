@@ -65,7 +65,7 @@ std::vector<std::pair<uint32_t, std::string>> members(const GlobalOptions& o, co
   return LeaseStore::list_at(Paths{o.run_dir, o.lib_dir}.lease_dir(network));
 }
 
-json inspect_json(const GlobalOptions& o, const NetworkDef& n) {
+json inspect_json(const GlobalOptions& o, const AdminConfig& cfg, const NetworkDef& n) {
   json ipam_cfg{{"Subnet", n.subnet.str()}, {"Gateway", ipv4_str(n.gateway)}};
   if (n.ip_range) ipam_cfg["IPRange"] = n.ip_range->str();
   json ipam_configs = json::array({ipam_cfg});
@@ -78,7 +78,6 @@ json inspect_json(const GlobalOptions& o, const NetworkDef& n) {
   json peers = json::array();
   if (n.driver == "overlay") {
     // Docker lists the local containers under Containers and the other hosts under Peers.
-    auto cfg = load_admin_config(o.config);
     auto etcd = overlay::connect(cfg);
     auto me = overlay::load_host(Paths{o.run_dir, o.lib_dir});
     std::map<std::string, json> by_host;
@@ -206,7 +205,7 @@ void add_network_commands(CLI::App& app, GlobalOptions& opts, int& exit_code) {
   inspect->callback([&opts, names] {
     auto cfg = load_admin_config(opts.config);
     json out = json::array();
-    for (const auto& name : *names) out.push_back(inspect_json(opts, find_network(opts, cfg, name)));
+    for (const auto& name : *names) out.push_back(inspect_json(opts, cfg, find_network(opts, cfg, name)));
     std::printf("%s\n", out.dump(4).c_str());
   });
 
