@@ -22,23 +22,10 @@
 #include "netcore/error.h"
 #include "netcore/fault.h"
 #include "netcore/fsutil.h"
+#include "netcore/nl_util.h"
 
 namespace ocinet {
 namespace {
-
-struct LinkDel { void operator()(rtnl_link* l) const { rtnl_link_put(l); } };
-struct AddrDel { void operator()(rtnl_addr* a) const { rtnl_addr_put(a); } };
-struct RouteDel { void operator()(rtnl_route* r) const { rtnl_route_put(r); } };
-struct NlAddrDel { void operator()(nl_addr* a) const { nl_addr_put(a); } };
-struct CacheDel { void operator()(nl_cache* c) const { nl_cache_free(c); } };
-using LinkPtr = std::unique_ptr<rtnl_link, LinkDel>;
-using AddrPtr = std::unique_ptr<rtnl_addr, AddrDel>;
-using RoutePtr = std::unique_ptr<rtnl_route, RouteDel>;
-using NlAddrPtr = std::unique_ptr<nl_addr, NlAddrDel>;
-
-[[noreturn]] void nl_fail(const std::string& what, int err) {
-  fail_system(what + ": " + nl_geterror(err), 0);
-}
 
 NlAddrPtr v4addr(uint32_t ip, int prefix) {
   uint32_t be = htonl(ip);
@@ -270,7 +257,7 @@ void add_default_route(NlSocket& nl, uint32_t gateway, int ifindex) {
 std::vector<Ipv4Net> ipv4_routes(NlSocket& nl) {
   nl_cache* raw = nullptr;
   if (int err = rtnl_route_alloc_cache(nl.get(), AF_INET, 0, &raw); err < 0) nl_fail("dumping routes", err);
-  std::unique_ptr<nl_cache, CacheDel> cache(raw);
+  CachePtr cache(raw);
   std::vector<Ipv4Net> out;
   for (nl_object* o = nl_cache_get_first(raw); o; o = nl_cache_get_next(o)) {
     auto* r = reinterpret_cast<rtnl_route*>(o);
@@ -290,7 +277,7 @@ std::vector<Ipv4Net> ipv4_routes(NlSocket& nl) {
 static bool has_local_address(NlSocket& nl, int family, const void* bytes, unsigned len) {
   nl_cache* raw = nullptr;
   if (int err = rtnl_addr_alloc_cache(nl.get(), &raw); err < 0) nl_fail("dumping addresses", err);
-  std::unique_ptr<nl_cache, CacheDel> cache(raw);
+  CachePtr cache(raw);
   for (nl_object* o = nl_cache_get_first(raw); o; o = nl_cache_get_next(o)) {
     nl_addr* local = rtnl_addr_get_local(reinterpret_cast<rtnl_addr*>(o));
     if (local && nl_addr_get_family(local) == family && nl_addr_get_len(local) == len &&

@@ -20,6 +20,7 @@
 #include "netcore/discovery.h"
 #include "netcore/error.h"
 #include "netcore/fsutil.h"
+#include "netcore/nl_util.h"
 #include "netcore/overlay/overlay.h"
 
 namespace ocinet::overlay {
@@ -53,13 +54,12 @@ std::string load_or_make_host_id(const Paths& paths) {
 std::vector<std::string> overlay_links(NlSocket& nl) {
   std::vector<std::string> out;
   nl_cache* cache = nullptr;
-  if (int err = rtnl_link_alloc_cache(nl.get(), AF_UNSPEC, &cache); err < 0)
-    fail_system(std::string("listing links: ") + nl_geterror(err), 0);
+  if (int err = rtnl_link_alloc_cache(nl.get(), AF_UNSPEC, &cache); err < 0) nl_fail("listing links", err);
+  CachePtr owned(cache);
   for (nl_object* o = nl_cache_get_first(cache); o; o = nl_cache_get_next(o)) {
     std::string name = rtnl_link_get_name(reinterpret_cast<rtnl_link*>(o));
     if (name.rfind("ocov-", 0) == 0 || name.rfind("ocvx-", 0) == 0) out.push_back(name);
   }
-  nl_cache_free(cache);
   return out;
 }
 

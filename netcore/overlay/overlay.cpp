@@ -15,6 +15,7 @@
 #include "netcore/error.h"
 #include "netcore/fault.h"
 #include "netcore/fsutil.h"
+#include "netcore/nl_util.h"
 
 namespace ocinet::overlay {
 
@@ -312,19 +313,11 @@ std::vector<Endpoint> endpoints_on(Etcd& etcd, const std::string& network) {
 // --- data plane ---
 
 namespace {
-struct LinkDel { void operator()(rtnl_link* l) const { rtnl_link_put(l); } };
-struct NeighDel { void operator()(rtnl_neigh* n) const { rtnl_neigh_put(n); } };
-struct AddrDel { void operator()(nl_addr* a) const { nl_addr_put(a); } };
-using LinkPtr = std::unique_ptr<rtnl_link, LinkDel>;
-using NeighPtr = std::unique_ptr<rtnl_neigh, NeighDel>;
-using AddrPtr = std::unique_ptr<nl_addr, AddrDel>;
 
-[[noreturn]] void nl_fail(const std::string& what, int err) { fail_system(what + ": " + nl_geterror(err), 0); }
-
-AddrPtr parse(const std::string& text, int family) {
+NlAddrPtr parse(const std::string& text, int family) {
   nl_addr* a = nullptr;
   if (int err = nl_addr_parse(text.c_str(), family, &a); err < 0) nl_fail("parsing address " + text, err);
-  return AddrPtr(a);
+  return NlAddrPtr(a);
 }
 
 std::string addr_str(nl_addr* a) {
@@ -431,6 +424,7 @@ InstalledEntries installed_entries(NlSocket& nl, int vxlan_ifindex) {
   nl_cache* cache = nullptr;
   // One dump of every family: the kernel answers AF_UNSPEC with neighbours and bridge FDBs.
   if (int err = rtnl_neigh_alloc_cache(nl.get(), &cache); err < 0) nl_fail("listing neighbour entries", err);
+  CachePtr owned(cache);
   for (nl_object* o = nl_cache_get_first(cache); o; o = nl_cache_get_next(o)) {
     auto* n = reinterpret_cast<rtnl_neigh*>(o);
     if (rtnl_neigh_get_ifindex(n) != vxlan_ifindex || !(rtnl_neigh_get_state(n) & NUD_PERMANENT)) continue;
@@ -442,7 +436,6 @@ InstalledEntries installed_entries(NlSocket& nl, int vxlan_ifindex) {
     else if (rtnl_neigh_get_family(n) == AF_INET)
       out.neigh.push_back({dst, mac});
   }
-  nl_cache_free(cache);
   return out;
 }
 
