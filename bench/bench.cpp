@@ -102,7 +102,7 @@ static double run_hook(const std::string& hook, const char* stage, const std::st
 static void report(const char* what, std::vector<double> v) {
   std::sort(v.begin(), v.end());
   auto pct = [&](double q) { return v[std::min(v.size() - 1, size_t(q * double(v.size())))]; };
-  std::printf("%-10s n=%-4zu median %7.2f ms   p95 %7.2f ms   min %7.2f ms   max %7.2f ms\n", what, v.size(), pct(0.5),
+  std::printf("%-22s n=%-4zu median %7.2f ms   p95 %7.2f ms   min %7.2f ms   max %7.2f ms\n", what, v.size(), pct(0.5),
               pct(0.95), v.front(), v.back());
 }
 
@@ -146,8 +146,34 @@ static std::string state_json(const fs::path& dir, int i, const char* status, in
          R"(","annotations":{"io.ocinet.ports":")" + std::to_string(port) + R"(:80"}})";
 }
 
-// N setups in a row, then N teardowns.
-static int run_sequence(const std::string& hook, const std::string& config, const std::string& backend, int n) {
+// Network devices in the current netns (lines of /proc/net/dev after its two header lines).
+static int count_links() {
+  FILE* f = std::fopen("/proc/net/dev", "r");
+  if (!f) die("reading /proc/net/dev");
+  int lines = 0;
+  for (int c; (c = std::fgetc(f)) != EOF;) lines += c == '\n';
+  std::fclose(f);
+  return lines - 2;
+}
+
+// Kills the first n netns holders and waits until the kernel has removed their veths (it does
+// so asynchronously once a netns is gone), leaving `links` devices: the runtime's poststop
+// after the container's last process exited.
+static void drop_netns(int n, int links) {
+  for (int i = 0; i < n; i++) kill(g_holders[size_t(i)], SIGKILL);
+  for (int i = 0; i < n; i++) waitpid(g_holders[size_t(i)], nullptr, 0);
+  for (int waited = 0; count_links() > links; waited++) {
+    if (waited > 1000) die("veths of dead network namespaces still there after 10 s");
+    usleep(10000);
+  }
+  // The kernel goes on dismantling the dead namespaces after their veths are gone (holding
+  // locks a teardown needs too): let it finish, so that only ocinet's own work is timed.
+  sleep(3);
+}
+
+// N setups in a row, then N teardowns (with the containers' netns alive, or gone).
+static int run_sequence(const std::string& hook, const std::string& config, const std::string& backend, int n,
+                        bool netns_gone) {
   fs::path dir = make_world(config, backend, n);
   // One warm-up container creates the bridge and the network's firewall rules: a one-time
   // cost per network, not per container.
@@ -155,11 +181,12 @@ static int run_sequence(const std::string& hook, const std::string& config, cons
   run_hook(hook, "poststop", state_json(dir, 0, "stopped", 10000));
   std::vector<double> setup, teardown;
   for (int i = 0; i < n; i++) setup.push_back(run_hook(hook, "createRuntime", state_json(dir, i, "creating", 10000 + i)));
+  if (netns_gone) drop_netns(n, 2);  // lo and the bridge stay
   for (int i = 0; i < n; i++) teardown.push_back(run_hook(hook, "poststop", state_json(dir, i, "stopped", 10000 + i)));
   std::printf("ocinet-hook setup/teardown (%s), bridge network + 1 published TCP port, %d containers in a row\n",
               backend.c_str(), n);
   report("setup", setup);
-  report("teardown", teardown);
+  report(netns_gone ? "teardown (netns gone)" : "teardown (netns alive)", teardown);
   std::printf("peak RSS of the hook: %.1f MiB\n", double(g_peak_rss_kb) / 1024);
   return 0;
 }
@@ -192,7 +219,7 @@ int main(int argc, char** argv) {
   std::string hook = "build/bin/ocinet-hook";
   std::string config;  // admin config for the hook (overrides --backend)
   std::string backend = "auto";
-  bool scale = false;
+  bool scale = false, netns_gone = false;
   int n = 200, samples = 20;
   for (int i = 1; i < argc; i++) {
     std::string a = argv[i];
@@ -201,10 +228,12 @@ int main(int argc, char** argv) {
     else if (a == "--config" && i + 1 < argc) config = fs::absolute(argv[++i]).string();
     else if (a == "--backend" && i + 1 < argc) backend = argv[++i];
     else if (a == "--scale") scale = true;
+    else if (a == "--netns-gone") netns_gone = true;
     else if (a == "--samples" && i + 1 < argc) samples = std::atoi(argv[++i]);
     else {
       std::fprintf(stderr,
                    "usage: ocinet-bench [--hook PATH] [--backend auto|nftables|iptables|none] [--config ADMIN_CONFIG] [-n N]\n"
+                   "                    [--netns-gone]   (tear down after the containers' netns are gone)\n"
                    "       ocinet-bench --scale [--samples N]   (setup latency at 0/100/500/1000 existing containers, per backend)\n");
       return 1;
     }
@@ -215,7 +244,7 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "ocinet-bench: -n must be 1..5000, --samples 1..1000\n");
     return 1;
   }
-  if (!scale) return run_sequence(hook, config, backend, n);
+  if (!scale) return run_sequence(hook, config, backend, n, netns_gone);
 
   std::printf("| backend  | existing | setup median | vs empty |\n|---|---|---|---|\n");
   for (const char* b : {"nftables", "iptables"}) {

@@ -8,7 +8,10 @@
 #include <nlohmann/json.hpp>
 #include <spdlog/sinks/syslog_sink.h>
 #include <spdlog/spdlog.h>
+#include <sched.h>
+#include <signal.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include <cstdio>
@@ -79,8 +82,15 @@ int main(int argc, char** argv) {
     return 2;
   }
 #ifdef OCINET_TESTING
-  // Testing build only: prove that the confinement refuses execve (the SIGSYS handler exits).
-  if (std::getenv("OCINET_TEST_EXEC")) {
+  // Testing build only: prove that the confinement refuses execve, and every clone but a
+  // plain fork (the SIGSYS handler exits).
+  if (const char* probe = std::getenv("OCINET_TEST_EXEC")) {
+    if (std::strcmp(probe, "clone") == 0) {
+      long pid = ::syscall(SYS_clone, CLONE_NEWNET | SIGCHLD, 0, 0, 0, 0);
+      if (pid == 0) _exit(0);
+      std::fprintf(stderr, "ocinet: -: clone(CLONE_NEWNET) was not refused\n");
+      return 3;
+    }
     char* const args[] = {const_cast<char*>("/bin/true"), nullptr};
     ::execve("/bin/true", args, environ);
     std::fprintf(stderr, "ocinet: -: execve was not refused\n");

@@ -4,6 +4,8 @@
 //
 // Output: a C++ header with the BPF program as an array of sock_filter.
 #include <linux/filter.h>
+#include <sched.h>
+#include <signal.h>
 #include <seccomp.h>
 #include <unistd.h>
 
@@ -15,19 +17,19 @@
 
 // Everything the hook does: file and state I/O, netlink and netfilter sockets, setns into the
 // container netns, flock, syslog. Not here, so refused: execve/execveat (the hook never runs a
-// program), ptrace, mount/umount/pivot_root, module loading, kexec, bpf, clone/fork,
-// process_vm_*, setuid family, unshare, keyctl, ...
+// program), ptrace, mount/umount/pivot_root, module loading, kexec, bpf, clone3 and every
+// clone but a plain fork (below), process_vm_*, setuid family, unshare, keyctl, ...
 static const char* const kAllowed[] = {
     // memory and process basics
     "brk", "mmap", "munmap", "mprotect", "mremap", "madvise", "exit", "exit_group", "getpid", "gettid", "getppid",
     "getuid", "geteuid", "getgid", "getegid", "set_tid_address", "set_robust_list", "rseq", "prlimit64", "arch_prctl",
     "futex", "sched_yield", "sched_getaffinity", "uname", "sysinfo", "getrandom", "umask", "restart_syscall",
-    "clock_gettime", "clock_getres", "gettimeofday", "time", "nanosleep", "clock_nanosleep",
+    "clock_gettime", "clock_getres", "membarrier", "gettimeofday", "time", "nanosleep", "clock_nanosleep",
     "rt_sigaction", "rt_sigprocmask", "rt_sigreturn", "tgkill",  // abort() on a fatal netns switch failure
     // files
     "read", "write", "pread64", "pwrite64", "readv", "writev", "lseek", "close", "openat", "openat2", "open",
     "fstat", "newfstatat", "stat", "lstat", "statx", "access", "faccessat", "faccessat2", "fcntl", "ioctl", "dup",
-    "dup2", "dup3", "getdents64", "mkdir", "mkdirat", "rmdir", "unlink", "unlinkat", "rename", "renameat",
+    "dup2", "dup3", "close_range", "getdents64", "mkdir", "mkdirat", "rmdir", "unlink", "unlinkat", "rename", "renameat",
     "renameat2", "fchmod", "fchown", "ftruncate", "fsync", "fdatasync", "flock", "readlink", "readlinkat", "getcwd",
     "symlink", "symlinkat",  // ownership marks (fsutil.h)
     // sockets: rtnetlink, netfilter (libiptc, libnftables), syslog
@@ -42,6 +44,10 @@ int main() {
   // Default: trap, so the hook's SIGSYS handler can print one clear line before it exits.
   scmp_filter_ctx ctx = seccomp_init(SCMP_ACT_TRAP);
   if (!ctx) return 1;
+  // A binary tree of syscall numbers instead of a linear list: the kernel runs the filter for
+  // every syscall number when it is loaded (to cache the always-allowed ones), and the tree
+  // made that 80 us instead of 270 us per hook start (measured on the reference VM).
+  if (seccomp_attr_set(ctx, SCMP_FLTATR_CTL_OPTIMIZE, 2) != 0) return 1;
   for (const char* name : kAllowed) {
     int nr = seccomp_syscall_resolve_name(name);
     if (nr == __NR_SCMP_ERROR) continue;  // not on this architecture (e.g. "open" on arm64)
@@ -50,6 +56,12 @@ int main() {
       return 1;
     }
   }
+  // fork(), and only fork: glibc's fork is clone(CLONE_CHILD_SETTID|CLONE_CHILD_CLEARTID|SIGCHLD).
+  // No threads, no namespaces, no shared memory. Used to hand a netfilter socket to a child
+  // for its last close (firewall/nftables.cpp, close_after_reclaim); the child cannot exec.
+  if (seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(clone), 1,
+                       SCMP_A0(SCMP_CMP_EQ, CLONE_CHILD_SETTID | CLONE_CHILD_CLEARTID | SIGCHLD)) < 0)
+    return 1;
   char path[] = "/tmp/ocinet-bpf-XXXXXX";
   int fd = mkstemp(path);
   if (fd < 0 || seccomp_export_bpf(ctx, fd) < 0) return 1;

@@ -17,7 +17,10 @@ class NoFirewall final : public FirewallBackend {
 }  // namespace
 
 std::unique_ptr<FirewallBackend> make_firewall(const std::string& backend) {
-  if (backend == "auto") return nftables_available() ? make_nftables_backend() : make_iptables_backend();
+  if (backend == "auto") {
+    if (auto nft = make_nftables_backend_if_available()) return nft;
+    return make_iptables_backend();
+  }
   if (backend == "nftables") return make_nftables_backend();
   if (backend == "iptables") return make_iptables_backend();
   if (backend == "none") return std::make_unique<NoFirewall>();

@@ -63,5 +63,8 @@ std::unique_ptr<FirewallBackend> make_iptables_backend();
 std::unique_ptr<FirewallBackend> make_nftables_backend();
 // Whether the running kernel (in the current netns) accepts nf_tables commands.
 bool nftables_available();
+// The nftables backend when the kernel accepts nf_tables commands, else null; probes with the
+// backend's own socket (one netfilter socket per hook: see NftablesBackend::netlink).
+std::unique_ptr<FirewallBackend> make_nftables_backend_if_available();
 
 }  // namespace ocinet

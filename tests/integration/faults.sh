@@ -18,6 +18,11 @@ err=$(echo '{}' | OCINET_TEST_EXEC=1 "$TEST_HOOK" createRuntime 2>&1 >/dev/null)
 [ "$rc" = 2 ] && [[ "$err" == "ocinet: seccomp: the hook attempted a forbidden system call (number 59); stopped" ]] ||
   die "execve in the confined hook: want exit 2 and the seccomp line, got $rc: $err"
 ok "seccomp refuses execve inside the hook with one clear line"
+rc=0
+err=$(echo '{}' | OCINET_TEST_EXEC=clone "$TEST_HOOK" createRuntime 2>&1 >/dev/null) || rc=$?
+[ "$rc" = 2 ] && [[ "$err" == "ocinet: seccomp: the hook attempted a forbidden system call (number 56); stopped" ]] ||
+  die "clone(CLONE_NEWNET) in the confined hook: want exit 2 and the seccomp line, got $rc: $err"
+ok "seccomp refuses clone with namespace flags (only a plain fork is allowed)"
 
 new_netns "$HOSTNS"
 ocinet network create fnet >/dev/null
