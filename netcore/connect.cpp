@@ -141,12 +141,12 @@ void connect_endpoint(const GlobalOptions& opts, const AdminConfig& cfg, const s
     add_step(rec, "veth:" + std::to_string(at));
     add_step(rec, "firewall");
     records.save(rec);
-    attach_network(host, net, ns, rec.attachments[at]);
+    const int inner_index = attach_network(host, net, ns, rec.attachments[at]);
     {
       ScopedNetns inside(ns);
       NlSocket inner;
       // The default route stays where it is unless the container had no network at all.
-      configure_container_side(inner, rec.attachments[at], at == 0);
+      configure_container_side(inner, rec.attachments[at], inner_index, at == 0);
     }
     if (net.driver == "bridge") {
       write_sysctl("/proc/sys/net/ipv4/ip_forward", "1");

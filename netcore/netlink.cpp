@@ -4,6 +4,7 @@
 
 #include <fcntl.h>
 #include <linux/if.h>
+#include <linux/if_link.h>
 #include <linux/if_addr.h>
 #include <linux/rtnetlink.h>
 #include <netlink/netlink.h>
@@ -16,8 +17,10 @@
 #include <sys/random.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <cstring>
+#include <functional>
 
 #include "netcore/error.h"
 #include "netcore/fault.h"
@@ -35,7 +38,190 @@ NlAddrPtr v4addr(uint32_t ip, int prefix) {
   return NlAddrPtr(a);
 }
 
+NlAddrPtr parse_addr(const std::string& text) {
+  nl_addr* raw = nullptr;
+  if (int err = nl_addr_parse(text.c_str(), AF_INET6, &raw); err < 0) nl_fail("parsing " + text, err);
+  return NlAddrPtr(raw);
+}
+
+struct MsgDel {
+  void operator()(nl_msg* m) const { nlmsg_free(m); }
+};
+using MsgPtr = std::unique_ptr<nl_msg, MsgDel>;
+
+nl_msg* default_route_request(int family, nl_addr* gateway, int ifindex, const std::string& what) {
+  RoutePtr route(rtnl_route_alloc());
+  rtnl_route_set_family(route.get(), uint8_t(family));
+  rtnl_route_set_table(route.get(), RT_TABLE_MAIN);
+  rtnl_route_set_protocol(route.get(), RTPROT_BOOT);
+  if (family == AF_INET) rtnl_route_set_scope(route.get(), RT_SCOPE_UNIVERSE);
+  auto dst = family == AF_INET ? v4addr(0, 0) : parse_addr("::/0");
+  rtnl_route_set_dst(route.get(), dst.get());
+  rtnl_nexthop* nh = rtnl_route_nh_alloc();  // owned by route once added
+  rtnl_route_nh_set_gateway(nh, gateway);
+  rtnl_route_nh_set_ifindex(nh, ifindex);
+  rtnl_route_add_nexthop(route.get(), nh);
+  nl_msg* msg = nullptr;
+  if (int err = rtnl_route_build_add_request(route.get(), NLM_F_CREATE, &msg); err < 0) nl_fail(what, err);
+  return msg;
+}
+
 }  // namespace
+
+// Every request goes through here, alone or with others in one sendmsg: libnl builds each
+// message, the batch numbers them, sends them together and matches each acknowledgement to its
+// request (libnl's nl_send_sync would take one round trip, and a recvmsg or two, per request).
+struct NlBatch::Request {
+  std::string what;           // for the error line
+  std::vector<int> tolerated;  // errnos that mean "already so" or "nothing to do here"
+};
+
+NlBatch::NlBatch(NlSocket& nl) : nl_(nl) {}
+NlBatch::~NlBatch() = default;
+
+void NlBatch::add(nl_msg* raw, std::string what, std::vector<int> tolerated) {
+  MsgPtr msg(raw);
+  nlmsghdr* h = nlmsg_hdr(msg.get());
+  h->nlmsg_flags |= NLM_F_REQUEST | NLM_F_ACK;
+  // Numbers of our own, not libnl's counter: libnl checks the answers to its own requests
+  // against the numbers it handed out, and every answer to a batch is read here.
+  static uint32_t next_seq = 1;
+  h->nlmsg_seq = next_seq++;
+  if (requests_.empty()) first_seq_ = h->nlmsg_seq;
+  bytes_.append(reinterpret_cast<const char*>(h), NLMSG_ALIGN(h->nlmsg_len));
+  requests_.push_back({std::move(what), std::move(tolerated)});
+}
+
+void NlBatch::commit(const std::function<void(const nlmsghdr*)>& on_reply) {
+  if (requests_.empty()) return;
+  const int fd = nl_socket_get_fd(nl_.get());
+  sockaddr_nl kernel{};
+  kernel.nl_family = AF_NETLINK;
+  if (::sendto(fd, bytes_.data(), bytes_.size(), 0, reinterpret_cast<sockaddr*>(&kernel), sizeof kernel) !=
+      ssize_t(bytes_.size()))
+    fail_system("netlink: sending " + requests_.front().what, errno);
+  // rtnetlink handles a request while it is being sent, in order, going on after a failed one;
+  // every acknowledgement is queued by the time sendto returns.
+  std::vector<int> result(requests_.size(), -1);
+  size_t pending = requests_.size();
+  alignas(nlmsghdr) char buf[32768];
+  while (pending) {
+    ssize_t n = ::recv(fd, buf, sizeof buf, 0);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) fail_system("netlink: reading the answer to " + requests_.front().what, n < 0 ? errno : EPROTO);
+    int len = int(n);
+    for (auto* h = reinterpret_cast<const nlmsghdr*>(buf); NLMSG_OK(h, len); h = NLMSG_NEXT(h, len)) {
+      const uint32_t at = h->nlmsg_seq - first_seq_;
+      if (at >= requests_.size()) continue;  // not one of ours
+      if (h->nlmsg_type != NLMSG_ERROR) {
+        if (on_reply) on_reply(h);
+        continue;
+      }
+      if (result[at] == -1) --pending;
+      result[at] = -static_cast<const nlmsgerr*>(NLMSG_DATA(h))->error;
+    }
+  }
+  bytes_.clear();
+  auto requests = std::move(requests_);
+  requests_.clear();
+  for (size_t i = 0; i < requests.size(); i++) {
+    const int e = result[i];
+    if (e == 0) continue;
+    const auto& t = requests[i].tolerated;
+    if (std::find(t.begin(), t.end(), e) == t.end()) fail_system(requests[i].what, e);
+  }
+}
+
+void NlBatch::set_link_up(int ifindex) {
+  fault_point("set link up");
+  LinkPtr orig(rtnl_link_alloc()), change(rtnl_link_alloc());
+  rtnl_link_set_ifindex(orig.get(), ifindex);
+  rtnl_link_set_flags(change.get(), IFF_UP);
+  nl_msg* msg = nullptr;
+  if (int err = rtnl_link_build_change_request(orig.get(), change.get(), 0, &msg); err < 0)
+    nl_fail("setting link " + std::to_string(ifindex) + " up", err);
+  add(msg, "setting link " + std::to_string(ifindex) + " up");
+}
+
+void NlBatch::no_ipv6_addresses(int ifindex, const std::string& name) {
+  // Over netlink, not /proc/sys/.../disable_ipv6: the first /proc/sys/net lookup in a network
+  // namespace costs O(number of namespaces) in the kernel (1.5 ms with 1000 containers, vs
+  // 60 us with 10; measured), which alone broke the flat setup curve.
+  LinkPtr orig(rtnl_link_alloc()), change(rtnl_link_alloc());
+  if (!orig || !change) fail_system("netlink: out of memory", ENOMEM);
+  rtnl_link_set_ifindex(orig.get(), ifindex);
+  if (int err = rtnl_link_inet6_set_addr_gen_mode(change.get(), IN6_ADDR_GEN_MODE_NONE); err < 0)
+    nl_fail("IPv6 address generation off on " + name, err);
+  nl_msg* msg = nullptr;
+  if (int err = rtnl_link_build_change_request(orig.get(), change.get(), 0, &msg); err < 0)
+    nl_fail("IPv6 address generation off on " + name, err);
+  // No IPv6 in this kernel (or on this link): nothing to silence.
+  add(msg, "IPv6 address generation off on " + name, {EOPNOTSUPP, EAFNOSUPPORT});
+}
+
+void NlBatch::add_address(int ifindex, uint32_t ip, int prefix) {
+  fault_point("add address");
+  AddrPtr addr(rtnl_addr_alloc());
+  rtnl_addr_set_ifindex(addr.get(), ifindex);
+  auto local = v4addr(ip, prefix);
+  rtnl_addr_set_local(addr.get(), local.get());
+  Ipv4Net net{ip & Ipv4Net{0, prefix}.mask(), prefix};
+  NlAddrPtr brd;
+  if (prefix < 31) {
+    brd = v4addr(net.last(), 32);
+    rtnl_addr_set_broadcast(addr.get(), brd.get());
+  }
+  nl_msg* msg = nullptr;
+  if (int err = rtnl_addr_build_add_request(addr.get(), 0, &msg); err < 0) nl_fail("adding address " + ipv4_str(ip), err);
+  add(msg, "adding address " + ipv4_str(ip), {EEXIST});
+}
+
+void NlBatch::add_address6(int ifindex, const std::string& ip, int prefix) {
+  fault_point("add IPv6 address");
+  AddrPtr addr(rtnl_addr_alloc());
+  rtnl_addr_set_ifindex(addr.get(), ifindex);
+  auto local = parse_addr(ip + "/" + std::to_string(prefix));
+  rtnl_addr_set_local(addr.get(), local.get());
+  rtnl_addr_set_flags(addr.get(), IFA_F_NODAD);
+  nl_msg* msg = nullptr;
+  if (int err = rtnl_addr_build_add_request(addr.get(), 0, &msg); err < 0) nl_fail("adding address " + ip, err);
+  add(msg, "adding address " + ip, {EEXIST});
+}
+
+void NlBatch::add_default_route(uint32_t gateway, int ifindex) {
+  fault_point("add default route");
+  const std::string what = "adding default route via " + ipv4_str(gateway);
+  add(default_route_request(AF_INET, v4addr(gateway, 32).get(), ifindex, what), what, {EEXIST});
+}
+
+void NlBatch::add_default_route6(const std::string& gateway, int ifindex) {
+  fault_point("add IPv6 default route");
+  const std::string what = "adding IPv6 default route via " + gateway;
+  add(default_route_request(AF_INET6, parse_addr(gateway).get(), ifindex, what), what, {EEXIST});
+}
+
+void NlBatch::bridge_port_options(int ifindex, const std::string& name, bool hairpin) {
+  // One RTM_NEWLINK for an existing link: bridge-port options go in IFLA_INFO_SLAVE_DATA (the
+  // bridge applies them), the IPv6 switch in IFLA_AF_SPEC. libnl has no setter for the former.
+  MsgPtr msg(nlmsg_alloc_simple(RTM_NEWLINK, NLM_F_REQUEST));
+  if (!msg) fail_system("netlink: out of memory", ENOMEM);
+  ifinfomsg ifi{};
+  ifi.ifi_family = AF_UNSPEC;
+  ifi.ifi_index = ifindex;
+  bool ok = nlmsg_append(msg.get(), &ifi, sizeof ifi, NLMSG_ALIGNTO) == 0;
+  if (hairpin) {
+    nlattr* info = nla_nest_start(msg.get(), IFLA_LINKINFO);
+    nlattr* slave = nla_nest_start(msg.get(), IFLA_INFO_SLAVE_DATA);
+    ok = ok && info && slave && nla_put_u8(msg.get(), IFLA_BRPORT_MODE, 1) == 0;
+    ok = ok && nla_nest_end(msg.get(), slave) == 0 && nla_nest_end(msg.get(), info) == 0;
+  }
+  nlattr* af = nla_nest_start(msg.get(), IFLA_AF_SPEC);
+  nlattr* v6 = nla_nest_start(msg.get(), AF_INET6);
+  ok = ok && af && v6 && nla_put_u8(msg.get(), IFLA_INET6_ADDR_GEN_MODE, IN6_ADDR_GEN_MODE_NONE) == 0;
+  ok = ok && nla_nest_end(msg.get(), v6) == 0 && nla_nest_end(msg.get(), af) == 0;
+  if (!ok) fail_system("netlink: building the port options of " + name, ENOMEM);
+  add(msg.release(), std::string(hairpin ? "hairpin mode and " : "") + "IPv6 address generation off on " + name);
+}
 
 NlSocket::NlSocket() {
   sk_ = nl_socket_alloc();
@@ -108,8 +294,8 @@ int ensure_bridge(NlSocket& nl, const std::string& name, const Ipv4Net& subnet, 
   return idx;
 }
 
-void create_veth(NlSocket& nl, const std::string& host_name, int master_ifindex, int mtu, const std::string& peer_name,
-                 int peer_ns_fd, const std::string& peer_mac) {
+VethEnds create_veth(NlSocket& nl, const std::string& host_name, int master_ifindex, int mtu, const std::string& peer_name,
+                     int peer_ns_fd, const std::string& peer_mac, bool hairpin) {
   fault_point("create veth");
   LinkPtr veth(rtnl_link_veth_alloc());
   if (!veth) fail_system("netlink: out of memory", ENOMEM);
@@ -133,40 +319,38 @@ void create_veth(NlSocket& nl, const std::string& host_name, int master_ifindex,
     rtnl_link_set_addr(peer, mac.get());
   }
   rtnl_link_put(peer);  // rtnl_link_veth_get_peer took a reference
-  int err = rtnl_link_add(nl.get(), veth.get(), NLM_F_CREATE | NLM_F_EXCL);
-  if (err < 0) nl_fail("creating veth " + host_name, err);
+  // NLM_F_ECHO: the kernel (6.1 and later) sends the new link back, with its ifindex and the
+  // peer's (IFLA_LINK): no lookup on either side afterwards.
+  nl_msg* msg = nullptr;
+  if (int err = rtnl_link_build_add_request(veth.get(), NLM_F_CREATE | NLM_F_EXCL | NLM_F_ECHO, &msg); err < 0)
+    nl_fail("creating veth " + host_name, err);
+  VethEnds ends;
+  NlBatch create(nl);
+  create.add(msg, "creating veth " + host_name);
+  create.commit([&](const nlmsghdr* h) {
+    if (h->nlmsg_type != RTM_NEWLINK || h->nlmsg_len < NLMSG_LENGTH(sizeof(ifinfomsg))) return;
+    nlattr* tb[IFLA_MAX + 1];
+    if (nlmsg_parse(const_cast<nlmsghdr*>(h), sizeof(ifinfomsg), tb, IFLA_MAX, nullptr) < 0) return;
+    ends.host = static_cast<const ifinfomsg*>(NLMSG_DATA(h))->ifi_index;
+    if (tb[IFLA_LINK]) ends.peer = int(nla_get_u32(tb[IFLA_LINK]));
+  });
+  if (!ends.host || !ends.peer) {  // a kernel that does not echo: one lookup gives both
+    rtnl_link* raw = nullptr;
+    if (int err = rtnl_link_get_kernel(nl.get(), 0, host_name.c_str(), &raw); err < 0)
+      nl_fail("looking up the new veth " + host_name, err);
+    LinkPtr link(raw);
+    ends.host = rtnl_link_get_ifindex(link.get());
+    ends.peer = int(rtnl_link_get_link(link.get()));
+  }
   // The host end is a bridge port: frames are bridged before any IPv6 stack sees them, so it
   // needs no IPv6 address of its own. Left on, each port's link-local address, DAD, router
   // solicitations and MLD reports are flooded to every other port: with 1000 containers on a
   // bridge that chatter made one more setup ~30x slower (measured; README, Performance).
   // Done before the peer is up: the port has no carrier yet, so no address was made.
-  no_ipv6_addresses(nl, 0, host_name);
-}
-
-void no_ipv6_addresses(NlSocket& nl, int ifindex, const std::string& name) {
-  // Over netlink, not /proc/sys/.../disable_ipv6: the first /proc/sys/net lookup in a network
-  // namespace costs O(number of namespaces) in the kernel (1.5 ms with 1000 containers, vs
-  // 60 us with 10; measured), which alone broke the flat setup curve.
-  LinkPtr change(rtnl_link_alloc());
-  if (!change) fail_system("netlink: out of memory", ENOMEM);
-  if (ifindex)
-    rtnl_link_set_ifindex(change.get(), ifindex);
-  else
-    rtnl_link_set_name(change.get(), name.c_str());
-  if (int err = rtnl_link_inet6_set_addr_gen_mode(change.get(), IN6_ADDR_GEN_MODE_NONE); err < 0)
-    nl_fail("IPv6 address generation off on " + name, err);
-  int err = rtnl_link_change(nl.get(), change.get(), change.get(), 0);
-  if (err == -NLE_OPNOTSUPP || err == -NLE_AF_NOSUPPORT) return;  // no IPv6 in this kernel: nothing to silence
-  if (err < 0) nl_fail("IPv6 address generation off on " + name, err);
-}
-
-void set_hairpin(NlSocket& nl, int port_ifindex) {
-  LinkPtr link(rtnl_link_alloc());
-  rtnl_link_set_ifindex(link.get(), port_ifindex);
-  rtnl_link_set_family(link.get(), AF_BRIDGE);
-  if (int err = rtnl_link_bridge_set_flags(link.get(), RTNL_BRIDGE_HAIRPIN_MODE); err < 0) nl_fail("hairpin flag", err);
-  int err = rtnl_link_change(nl.get(), link.get(), link.get(), 0);
-  if (err < 0) nl_fail("setting hairpin mode on bridge port " + std::to_string(port_ifindex), err);
+  NlBatch options(nl);
+  options.bridge_port_options(ends.host, host_name, hairpin);
+  options.commit();
+  return ends;
 }
 
 bool delete_link(NlSocket& nl, const std::string& name) {
@@ -179,79 +363,27 @@ bool delete_link(NlSocket& nl, const std::string& name) {
 }
 
 void add_address(NlSocket& nl, int ifindex, uint32_t ip, int prefix) {
-  fault_point("add address");
-  AddrPtr addr(rtnl_addr_alloc());
-  rtnl_addr_set_ifindex(addr.get(), ifindex);
-  auto local = v4addr(ip, prefix);
-  rtnl_addr_set_local(addr.get(), local.get());
-  Ipv4Net net{ip & Ipv4Net{0, prefix}.mask(), prefix};
-  if (prefix < 31) {
-    auto brd = v4addr(net.last(), 32);
-    rtnl_addr_set_broadcast(addr.get(), brd.get());
-  }
-  int err = rtnl_addr_add(nl.get(), addr.get(), 0);
-  if (err < 0 && err != -NLE_EXIST) nl_fail("adding address " + ipv4_str(ip), err);
-}
-
-static NlAddrPtr parse_addr(const std::string& text) {
-  nl_addr* raw = nullptr;
-  if (int err = nl_addr_parse(text.c_str(), AF_INET6, &raw); err < 0) nl_fail("parsing " + text, err);
-  return NlAddrPtr(raw);
+  NlBatch b(nl);
+  b.add_address(ifindex, ip, prefix);
+  b.commit();
 }
 
 void add_address6(NlSocket& nl, int ifindex, const std::string& ip, int prefix) {
-  fault_point("add IPv6 address");
-  AddrPtr addr(rtnl_addr_alloc());
-  rtnl_addr_set_ifindex(addr.get(), ifindex);
-  auto local = parse_addr(ip + "/" + std::to_string(prefix));
-  rtnl_addr_set_local(addr.get(), local.get());
-  rtnl_addr_set_flags(addr.get(), IFA_F_NODAD);
-  int err = rtnl_addr_add(nl.get(), addr.get(), 0);
-  if (err < 0 && err != -NLE_EXIST) nl_fail("adding address " + ip, err);
-}
-
-void add_default_route6(NlSocket& nl, const std::string& gateway, int ifindex) {
-  fault_point("add IPv6 default route");
-  RoutePtr route(rtnl_route_alloc());
-  rtnl_route_set_family(route.get(), AF_INET6);
-  rtnl_route_set_table(route.get(), RT_TABLE_MAIN);
-  rtnl_route_set_protocol(route.get(), RTPROT_BOOT);
-  auto dst = parse_addr("::/0");
-  rtnl_route_set_dst(route.get(), dst.get());
-  rtnl_nexthop* nh = rtnl_route_nh_alloc();
-  auto gw = parse_addr(gateway);
-  rtnl_route_nh_set_gateway(nh, gw.get());
-  rtnl_route_nh_set_ifindex(nh, ifindex);
-  rtnl_route_add_nexthop(route.get(), nh);
-  int err = rtnl_route_add(nl.get(), route.get(), NLM_F_CREATE);
-  if (err < 0 && err != -NLE_EXIST) nl_fail("adding IPv6 default route via " + gateway, err);
+  NlBatch b(nl);
+  b.add_address6(ifindex, ip, prefix);
+  b.commit();
 }
 
 void set_link_up(NlSocket& nl, int ifindex) {
-  fault_point("set link up");
-  LinkPtr orig(rtnl_link_alloc()), change(rtnl_link_alloc());
-  rtnl_link_set_ifindex(orig.get(), ifindex);
-  rtnl_link_set_flags(change.get(), IFF_UP);
-  int err = rtnl_link_change(nl.get(), orig.get(), change.get(), 0);
-  if (err < 0) nl_fail("setting link " + std::to_string(ifindex) + " up", err);
+  NlBatch b(nl);
+  b.set_link_up(ifindex);
+  b.commit();
 }
 
 void add_default_route(NlSocket& nl, uint32_t gateway, int ifindex) {
-  fault_point("add default route");
-  RoutePtr route(rtnl_route_alloc());
-  rtnl_route_set_family(route.get(), AF_INET);
-  rtnl_route_set_table(route.get(), RT_TABLE_MAIN);
-  rtnl_route_set_protocol(route.get(), RTPROT_BOOT);
-  rtnl_route_set_scope(route.get(), RT_SCOPE_UNIVERSE);
-  auto dst = v4addr(0, 0);
-  rtnl_route_set_dst(route.get(), dst.get());
-  rtnl_nexthop* nh = rtnl_route_nh_alloc();  // owned by route once added
-  auto gw = v4addr(gateway, 32);
-  rtnl_route_nh_set_gateway(nh, gw.get());
-  rtnl_route_nh_set_ifindex(nh, ifindex);
-  rtnl_route_add_nexthop(route.get(), nh);
-  int err = rtnl_route_add(nl.get(), route.get(), NLM_F_CREATE);
-  if (err < 0 && err != -NLE_EXIST) nl_fail("adding default route via " + ipv4_str(gateway), err);
+  NlBatch b(nl);
+  b.add_default_route(gateway, ifindex);
+  b.commit();
 }
 
 std::vector<Ipv4Net> ipv4_routes(NlSocket& nl) {

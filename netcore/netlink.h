@@ -3,6 +3,7 @@
 // nothing dumps the whole link table on the hot path.
 #pragma once
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <utility>
@@ -11,6 +12,9 @@
 #include "config/validate.h"
 
 struct nl_sock;
+struct nl_msg;
+struct nl_addr;
+struct nlmsghdr;
 
 namespace ocinet {
 
@@ -33,25 +37,61 @@ std::pair<int, bool> link_state(NlSocket& nl, const std::string& name);
 // Creates the bridge with `gateway/prefix` on it, up, if it does not exist (a concurrent
 // creator is fine). Gateway 0: a bridge without an address (overlay). Returns its ifindex.
 int ensure_bridge(NlSocket& nl, const std::string& name, const Ipv4Net& subnet, uint32_t gateway, int mtu);
-// veth pair: `host_name` enslaved to `master_ifindex` and up in this netns; the peer created
-// directly in the netns `peer_ns_fd` as `peer_name`, with `peer_mac` (may be ""), still down.
-void create_veth(NlSocket& nl, const std::string& host_name, int master_ifindex, int mtu, const std::string& peer_name,
-                 int peer_ns_fd, const std::string& peer_mac);
-// No IPv6 address generation on a link (IN6_ADDR_GEN_MODE_NONE): no link-local address, so no
-// DAD, router solicitation or MLD report from it. By ifindex, or by name when ifindex is 0.
-void no_ipv6_addresses(NlSocket& nl, int ifindex, const std::string& name);
-// Hairpin mode on a bridge port: with br_netfilter loaded, a container's request to its own
-// published port is DNAT'd at bridge level and must leave through the port it came in by.
-void set_hairpin(NlSocket& nl, int port_ifindex);
+// The two ends of a new veth pair: ifindex on the host, and of the peer in its netns.
+struct VethEnds {
+  int host = 0;
+  int peer = 0;
+};
+// veth pair: `host_name` enslaved to `master_ifindex` and up in this netns, with no IPv6
+// address generation (and hairpin mode when asked: with br_netfilter loaded, a container's
+// request to its own published port is DNAT'd at bridge level and must leave through the port
+// it came in by); the peer created directly in the netns `peer_ns_fd` as `peer_name`, with
+// `peer_mac` (may be ""), still down.
+VethEnds create_veth(NlSocket& nl, const std::string& host_name, int master_ifindex, int mtu, const std::string& peer_name,
+                     int peer_ns_fd, const std::string& peer_mac, bool hairpin);
 // Deletes a link by name. Returns false when it did not exist.
 bool delete_link(NlSocket& nl, const std::string& name);
 void add_address(NlSocket& nl, int ifindex, uint32_t ip, int prefix);
 // IPv6 address "addr/prefix" without duplicate address detection (the address is ours by
 // lease; DAD would only delay it by a second). An existing address is fine.
 void add_address6(NlSocket& nl, int ifindex, const std::string& addr, int prefix);
-void add_default_route6(NlSocket& nl, const std::string& gateway, int ifindex);
 void set_link_up(NlSocket& nl, int ifindex);
 void add_default_route(NlSocket& nl, uint32_t gateway, int ifindex);
+
+// Requests sent together in one sendmsg, acknowledged together: the container side of an
+// attachment (links up, addresses, routes) is one round trip. The kernel handles them in order
+// and goes on after a failed one; commit() throws the first failure, and the caller's undo
+// removes what the others did along with the link. An existing address or route counts as done.
+class NlBatch {
+ public:
+  explicit NlBatch(NlSocket& nl);
+  ~NlBatch();
+  NlBatch(const NlBatch&) = delete;
+  NlBatch& operator=(const NlBatch&) = delete;
+
+  void set_link_up(int ifindex);
+  // No IPv6 address generation on a link (IN6_ADDR_GEN_MODE_NONE): no link-local address, so
+  // no DAD, router solicitation or MLD report from it.
+  void no_ipv6_addresses(int ifindex, const std::string& name);
+  void add_address(int ifindex, uint32_t ip, int prefix);
+  void add_address6(int ifindex, const std::string& addr, int prefix);
+  void add_default_route(uint32_t gateway, int ifindex);
+  void add_default_route6(const std::string& gateway, int ifindex);
+  // A bridge port's options in one message: no IPv6 address generation, hairpin mode if asked.
+  void bridge_port_options(int ifindex, const std::string& name, bool hairpin);
+  // Takes a message built by libnl (freed here); `tolerated` errnos count as success.
+  void add(nl_msg* msg, std::string what, std::vector<int> tolerated = {});
+  // Sends everything and reads every acknowledgement; other answers (echoes) go to on_reply.
+  void commit(const std::function<void(const nlmsghdr*)>& on_reply = nullptr);
+
+ private:
+  struct Request;
+  NlSocket& nl_;
+  std::string bytes_;
+  std::vector<Request> requests_;
+  uint32_t first_seq_ = 0;
+};
+
 // Destinations of the IPv4 routes of the main table (default route excluded).
 std::vector<Ipv4Net> ipv4_routes(NlSocket& nl);
 // Whether `ip` (IPv4) is an address of an interface of this netns (one address dump).

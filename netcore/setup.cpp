@@ -368,21 +368,21 @@ EndpointRecord setup_endpoint(const GlobalOptions& opts, const AdminConfig& cfg,
       if (p.networks[i].driver == "overlay") rec.steps.push_back("endpoint:" + std::to_string(i));
     if (fw) rec.steps.push_back("firewall");
     records.save(rec);  // addresses and ports known; kernel changes may start
-    std::vector<int> vxlan(p.networks.size(), 0);
+    std::vector<int> vxlan(p.networks.size(), 0), inner_index(p.networks.size(), 0);
     for (size_t i = 0; i < p.networks.size(); i++) {
       if (p.networks[i].driver == "overlay")
         vxlan[i] = overlay::attach(host, p.networks[i], me->vtep, ns.fd(), rec.attachments[i]);
       else
-        attach_network(host, p.networks[i], ns, rec.attachments[i]);
+        inner_index[i] = attach_network(host, p.networks[i], ns, rec.attachments[i]);
     }
     if (mode != "host" && mode != "container") {  // a shared netns is its owner's to configure
       ScopedNetns inside(ns);
       NlSocket inner;
-      set_link_up(inner, 1);  // lo is ifindex 1 in every netns
+      if (rec.attachments.empty()) set_link_up(inner, 1);  // mode none: lo only (ifindex 1 in every netns)
       bool routed = false;  // the default route goes through the first network that has a gateway
       for (size_t i = 0; i < rec.attachments.size(); i++) {
         bool route = !routed && !rec.attachments[i].gateway.empty();
-        configure_container_side(inner, rec.attachments[i], route);
+        configure_container_side(inner, rec.attachments[i], inner_index[i], route, /*lo_up=*/i == 0);
         routed = routed || route;
       }
     }

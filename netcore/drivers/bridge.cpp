@@ -31,29 +31,31 @@ void plan_bridge_attachment(const NetworkDef& net, const std::string& id, size_t
   }
 }
 
-void attach_bridge(NlSocket& host, const NetworkDef& net, const Netns& ns, const Attachment& a) {
+int attach_bridge(NlSocket& host, const NetworkDef& net, const Netns& ns, const Attachment& a) {
   int br = ensure_bridge(host, net.bridge, net.subnet, net.gateway, net.mtu);
   if (net.subnet6) {
     add_address6(host, br, net.gateway6, net.subnet6->prefix);  // idempotent
     write_sysctl("/proc/sys/net/ipv6/conf/all/forwarding", "1");
   }
-  create_veth(host, a.host_ifname, br, a.mtu, a.ifname, ns.fd(), a.mac);
-  // Docker does the same: with br_netfilter loaded (Kubernetes hosts load it), a request to
-  // the container's own published port is DNAT'd back out of the port it arrived on.
-  if (int port = link_index(host, a.host_ifname)) set_hairpin(host, port);
+  // Hairpin, as Docker: with br_netfilter loaded (Kubernetes hosts load it), a request to the
+  // container's own published port is DNAT'd back out of the port it arrived on.
+  return create_veth(host, a.host_ifname, br, a.mtu, a.ifname, ns.fd(), a.mac, /*hairpin=*/true).peer;
 }
 
-void configure_container_side(NlSocket& inner, const Attachment& a, bool default_route) {
-  int idx = link_index(inner, a.ifname);
+void configure_container_side(NlSocket& inner, const Attachment& a, int ifindex, bool default_route, bool lo_up) {
+  int idx = ifindex ? ifindex : link_index(inner, a.ifname);
   if (!idx) fail_system(a.ifname + " did not appear in the container's network namespace", 0);
-  add_address(inner, idx, *parse_ipv4(a.ip), a.prefix);
+  NlBatch b(inner);  // one round trip for all of it
+  if (lo_up) b.set_link_up(1);  // lo is ifindex 1 in every netns
+  b.add_address(idx, *parse_ipv4(a.ip), a.prefix);
   if (!a.ip6.empty())
-    add_address6(inner, idx, a.ip6, a.prefix6);
+    b.add_address6(idx, a.ip6, a.prefix6);
   else  // no IPv6 address on an interface whose network has none (no link-local chatter)
-    no_ipv6_addresses(inner, idx, a.ifname);
-  set_link_up(inner, idx);
-  if (default_route) add_default_route(inner, *parse_ipv4(a.gateway), idx);
-  if (default_route && !a.ip6.empty()) add_default_route6(inner, a.gateway6, idx);
+    b.no_ipv6_addresses(idx, a.ifname);
+  b.set_link_up(idx);
+  if (default_route) b.add_default_route(*parse_ipv4(a.gateway), idx);
+  if (default_route && !a.ip6.empty()) b.add_default_route6(a.gateway6, idx);
+  b.commit();
 }
 
 void detach_bridge(NlSocket& host, const Attachment& a) { delete_link(host, a.host_ifname); }

@@ -15,10 +15,12 @@ std::string host_veth_name(const std::string& id, size_t index);
 // Fills the attachment's derived fields (bridge, names, MAC, MTU) for `net`; no kernel change.
 void plan_bridge_attachment(const NetworkDef& net, const std::string& id, size_t index, int mtu_override,
                             const std::string& static_mac, Attachment& a);
-// Bridge up (created on first use), veth created and enslaved. `a.ip` must be set.
-void attach_bridge(NlSocket& host, const NetworkDef& net, const Netns& ns, const Attachment& a);
-// Inside the container netns: address on the interface, lo up, default route (when `gateway`).
-void configure_container_side(NlSocket& inner, const Attachment& a, bool default_route);
+// Bridge up (created on first use), veth created and enslaved. `a.ip` must be set. Returns
+// the container end's ifindex in its netns.
+int attach_bridge(NlSocket& host, const NetworkDef& net, const Netns& ns, const Attachment& a);
+// Inside the container netns: addresses on the interface (`ifindex`, or looked up by name when
+// 0), up, default route (when `default_route`), and lo up (when `lo_up`), in one round trip.
+void configure_container_side(NlSocket& inner, const Attachment& a, int ifindex, bool default_route, bool lo_up = false);
 // Removes the host end (the peer goes with it). Missing link = success.
 void detach_bridge(NlSocket& host, const Attachment& a);
 

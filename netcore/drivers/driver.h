@@ -5,11 +5,11 @@
 
 namespace ocinet {
 
-inline void attach_network(NlSocket& host, const NetworkDef& net, const Netns& ns, const Attachment& a) {
-  if (net.driver == "bridge")
-    attach_bridge(host, net, ns, a);
-  else  // macvlan, ipvlan (overlay needs the host's VTEP: overlay::attach)
-    attach_sublink(host, net, ns, a);
+// Returns the container-side ifindex when the driver knows it, else 0 (looked up by name).
+inline int attach_network(NlSocket& host, const NetworkDef& net, const Netns& ns, const Attachment& a) {
+  if (net.driver == "bridge") return attach_bridge(host, net, ns, a);
+  attach_sublink(host, net, ns, a);  // macvlan, ipvlan (overlay needs the host's VTEP: overlay::attach)
+  return 0;
 }
 
 }  // namespace ocinet
