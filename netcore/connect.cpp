@@ -147,11 +147,12 @@ void connect_endpoint(const GlobalOptions& opts, const AdminConfig& cfg, const s
       NlSocket inner;
       // The default route stays where it is unless the container had no network at all.
       configure_container_side(inner, rec.attachments[at], inner_index, at == 0);
+      ipv6_off_unless_filtered(rec.attachments[at], fw.get());
     }
     if (net.driver == "bridge") {
       write_sysctl("/proc/sys/net/ipv4/ip_forward", "1");
       fw->add_endpoint({net.name, net.bridge, net.subnet.str(), net.internal, net.subnet6 ? net.subnet6->str() : ""},
-                       {rec.short_id(), rec.attachments[at].ip, net.bridge, {}, rec.attachments[at].ip6});
+                       endpoint_rules(rec.short_id(), rec.attachments[at], {}));
     }
     add_step(rec, "peers");
     records.save(rec);

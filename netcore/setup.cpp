@@ -383,6 +383,7 @@ EndpointRecord setup_endpoint(const GlobalOptions& opts, const AdminConfig& cfg,
       for (size_t i = 0; i < rec.attachments.size(); i++) {
         bool route = !routed && !rec.attachments[i].gateway.empty();
         configure_container_side(inner, rec.attachments[i], inner_index[i], route, /*lo_up=*/i == 0);
+        ipv6_off_unless_filtered(rec.attachments[i], fw.get());
         routed = routed || route;
       }
     }
@@ -404,8 +405,7 @@ EndpointRecord setup_endpoint(const GlobalOptions& opts, const AdminConfig& cfg,
         const auto& net = p.networks[i];
         if (net.driver != "bridge") continue;  // sub-interfaces bypass the host's netfilter
         NetworkRules nr{net.name, net.bridge, net.subnet.str(), net.internal, net.subnet6 ? net.subnet6->str() : ""};
-        EndpointRules er{rec.short_id(), rec.attachments[i].ip, net.bridge, {}, rec.attachments[i].ip6};
-        if (i == 0) er.ports = rec.ports;
+        EndpointRules er = endpoint_rules(rec.short_id(), rec.attachments[i], i == 0 ? rec.ports : std::vector<PortMapping>{});
         fault_point("firewall");
         fw->add_endpoint(nr, er);
       }

@@ -138,7 +138,7 @@ void undo_record(const Paths& paths, const AdminConfig& cfg, const EndpointRecor
         for (size_t i = 0; i < rec.attachments.size(); i++) {
           const auto& a = rec.attachments[i];
           if (a.ip.empty()) continue;
-          fw->remove_endpoint_rules({rec.short_id(), a.ip, a.bridge, i == 0 ? rec.ports : std::vector<PortMapping>{}, a.ip6});
+          fw->remove_endpoint_rules(endpoint_rules(rec.short_id(), a, i == 0 ? rec.ports : std::vector<PortMapping>{}));
         }
       } else if (kind == "endpoint") {
         const auto& a = rec.attachments[index];

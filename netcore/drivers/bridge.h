@@ -2,6 +2,7 @@
 // the container end created directly in the container netns.
 #pragma once
 #include "netcore/endpoint_record.h"
+#include "netcore/firewall/firewall.h"
 #include "netcore/netlink.h"
 #include "netcore/netns.h"
 #include "netcore/network_store.h"
@@ -21,6 +22,14 @@ int attach_bridge(NlSocket& host, const NetworkDef& net, const Netns& ns, const 
 // Inside the container netns: addresses on the interface (`ifindex`, or looked up by name when
 // 0), up, default route (when `default_route`), and lo up (when `lo_up`), in one round trip.
 void configure_container_side(NlSocket& inner, const Attachment& a, int ifindex, bool default_route, bool lo_up = false);
+// Inside the container's netns: IPv6 off on the attachment's interface when its network has no
+// IPv6 (Docker's behaviour: then no router advertisement from a neighbour configures it),
+// unless the firewall already drops IPv6 from such containers on the bridge
+// (FirewallBackend::filters_ipv6_of_v4only_ports), which spares the /proc/sys write: the first
+// one in a netns costs O(number of namespaces) in the kernel.
+void ipv6_off_unless_filtered(const Attachment& a, const FirewallBackend* fw);
+// The firewall's view of an attachment: its address(es) and, on a bridge, its port.
+EndpointRules endpoint_rules(const std::string& tag, const Attachment& a, std::vector<PortMapping> ports);
 // Removes the host end (the peer goes with it). Missing link = success.
 void detach_bridge(NlSocket& host, const Attachment& a);
 

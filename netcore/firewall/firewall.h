@@ -36,12 +36,17 @@ struct EndpointRules {
   std::string bridge;         // bridge the container is on
   std::vector<PortMapping> ports;
   std::string container_ip6{};  // on a dual-stack network, else "": ports are published over IPv6 too
+  std::string host_port{};      // the host end of the container's veth (the bridge port), if known
 };
 
 class FirewallBackend {
  public:
   virtual ~FirewallBackend() = default;
   virtual const char* name() const = 0;
+  // Whether the backend drops IPv6 coming in from the bridge port of a container of an IPv4-only
+  // network (EndpointRules::host_port), Docker's "no IPv6 there" done on the bridge. When it
+  // does not, setup turns IPv6 off inside such a container instead.
+  virtual bool filters_ipv6_of_v4only_ports() const { return false; }
   // Ensures the network's rules exist (idempotent) and adds the endpoint's rules, all in one
   // commit per table. On failure nothing of this call stays in the kernel.
   virtual void add_endpoint(const NetworkRules& net, const EndpointRules& ep) = 0;

@@ -177,7 +177,31 @@ table ip6 ocinet {
 }
 )";
 
-// One of ocinet's two tables: as commands spell it, as JSON listings name its family, as
+// The bridge-family table: Docker disables IPv6 inside containers of IPv4-only networks, so a
+// container there can neither send nor receive IPv6 (a rogue router advertisement from a
+// neighbour configures nothing). ocinet leaves IPv6 on in the container (writing disable_ipv6
+// costs O(number of namespaces) in the kernel: README, Performance) and drops, on the bridge,
+// every IPv6 frame that comes in through the port of a container of an IPv4-only network:
+// nothing of it reaches a neighbour or the host. One element per such container (its host-side
+// veth name), added and removed with its published ports. By port rather than by bridge
+// (`meta ibrname`): that needs nft_meta_bridge, which not every kernel has (this VM's has not).
+constexpr const char* kSkeletonBridge = R"(create table bridge ocinet
+table bridge ocinet {
+	set v4only_ports { type ifname; }
+	chain forward {
+		type filter hook forward priority filter; policy accept;
+		iifname @v4only_ports ether type ip6 drop
+		iifname @v4only_ports vlan type ip6 drop
+	}
+	chain input {
+		type filter hook input priority filter; policy accept;
+		iifname @v4only_ports ether type ip6 drop
+		iifname @v4only_ports vlan type ip6 drop
+	}
+}
+)";
+
+// One of ocinet's tables: as commands spell it, as JSON listings name its family, as
 // netlink numbers it, and how to create it.
 struct Family {
   const char* table;     // "ip ocinet"
@@ -188,7 +212,8 @@ struct Family {
 };
 constexpr Family kIpv4{"ip ocinet", "ip", NFPROTO_IPV4, kSkeleton, AF_INET};
 constexpr Family kIpv6{"ip6 ocinet", "ip6", NFPROTO_IPV6, kSkeleton6, AF_INET6};
-constexpr const Family* kFamilies[] = {&kIpv4, &kIpv6};
+constexpr Family kBridge{"bridge ocinet", "bridge", NFPROTO_BRIDGE, kSkeletonBridge, AF_BRIDGE};
+constexpr const Family* kFamilies[] = {&kIpv4, &kIpv6, &kBridge};
 
 // nft refuses longer comments (NFTNL_UDATA_COMMENT_MAXLEN).
 constexpr size_t kMaxComment = 128;
@@ -459,6 +484,9 @@ std::vector<Element> endpoint_elements(const EndpointRules& ep) {
       publish(kIpv6, to6, hosts.addr6.value_or(in6_addr{}), !hosts.addr6,
               hosts.addr6 ? "[" + ip_text(*hosts.addr6) + "]:" : std::string("[::]:"));
   }
+  if (!has6 && !ep.host_port.empty())  // an IPv4-only network: no IPv6 through its bridge port
+    out.push_back({"v4only_ports", quoted(check_iface(ep.host_port)), "", c, "", Encoder().iface(ep.host_port).bytes, "",
+                   &kBridge});
   return out;
 }
 
@@ -542,9 +570,11 @@ NlMessage element_message(uint16_t msg, uint16_t flags, const Element& e, bool w
   m.attr(NFTA_DATA_VALUE, e.key_bytes);
   m.end(key);
   if (with_data) {
-    size_t data = m.begin(NFTA_SET_ELEM_DATA);
-    m.attr(NFTA_DATA_VALUE, e.data_bytes);
-    m.end(data);
+    if (!e.data_bytes.empty()) {  // a map's element; a set's has none
+      size_t data = m.begin(NFTA_SET_ELEM_DATA);
+      m.attr(NFTA_DATA_VALUE, e.data_bytes);
+      m.end(data);
+    }
     if (!e.comment.empty()) {
       std::string udata{static_cast<char>(kUdataElemComment), static_cast<char>(e.comment.size() + 1)};
       udata += e.comment;
@@ -765,7 +795,7 @@ std::string json_cidr(const json& v, const Family& f) {
 
 std::string json_key(const char* set, const json& v, const Family& f) {
   const std::string s = set;
-  if (s == "bridges" || s == "internal_bridges") return json_iface(v);
+  if (s == "bridges" || s == "internal_bridges" || s == "v4only_ports") return json_iface(v);
   if (s == "same_bridge") {
     const json& c = v.at("concat");
     return json_iface(c.at(0)) + " . " + json_iface(c.at(1));
@@ -782,7 +812,8 @@ std::string json_data(const json& v, const Family& f) {
   return addr_port(json_ip(c.at(0), f), json_int(c.at(1), 65535));
 }
 
-constexpr const char* kSets[] = {"pub_addr", "pub_any", "bridges", "internal_bridges", "same_bridge", "subnets", "masq_subnets"};
+constexpr const char* kSets[] = {"pub_addr",    "pub_any",     "bridges",     "internal_bridges",
+                                 "same_bridge", "subnets",     "masq_subnets", "v4only_ports"};
 
 const char* known_set(const std::string& name) {
   for (const char* s : kSets)
@@ -869,6 +900,7 @@ std::vector<Element> of_family(const std::vector<Element>& elems, const Family* 
 class NftablesBackend final : public FirewallBackend {
  public:
   const char* name() const override { return "nftables"; }
+  bool filters_ipv6_of_v4only_ports() const override { return true; }
   NfNetlink& probe_socket() { return netlink(); }
 
   void add_endpoint(const NetworkRules& net, const EndpointRules& ep) override {
@@ -934,7 +966,7 @@ class NftablesBackend final : public FirewallBackend {
     const std::string comment = endpoint_comment(tag);
     // Listing and deleting are two transactions: a concurrent change can make the delete
     // refer to a key that is gone or reused, which delete_elements treats as gone.
-    const std::vector<Element> elems = elements_with_comment(list_published({&kIpv4, &kIpv6}), comment);
+    const std::vector<Element> elems = elements_with_comment(list_published({&kIpv4, &kIpv6, &kBridge}), comment);
     if (!elems.empty()) delete_elements(elems, "removing endpoint " + tag);
   }
 
@@ -993,7 +1025,7 @@ class NftablesBackend final : public FirewallBackend {
         return true;  // unreadable: keep the table
       }
     };
-    NftResult b = nft().run(std::string("list set ") + f.table + " bridges", true);
+    NftResult b = nft().run(std::string("list set ") + f.table + (f.af == AF_BRIDGE ? " v4only_ports" : " bridges"), true);
     if (!b.ok || has_elements(b.output)) return false;
     for (const auto& listing : list_published({&f}))
       if (listing.empty() || has_elements(listing)) return false;
@@ -1003,14 +1035,18 @@ class NftablesBackend final : public FirewallBackend {
   // JSON listings of the two published-port maps of each family ("" for a missing one). nft
   // 1.0.6 lists one set per command correctly: with two `list` commands in one buffer the
   // first one fails.
+  // (The bridge table's endpoint set, v4only_ports, is listed as its "published" part.)
   std::vector<std::string> list_published(const std::vector<const Family*>& families) {
     std::vector<std::string> out;
-    for (const Family* f : families)
-      for (const char* map : {"pub_addr", "pub_any"}) {
-        NftResult r = nft().run(std::string("list map ") + f->table + " " + map, true);
-        if (!r.ok && !r.failed_with(ENOENT)) nft_fail(std::string("listing ") + map, r);
+    for (const Family* f : families) {
+      const std::vector<std::string> what =
+          f->af == AF_BRIDGE ? std::vector<std::string>{"set v4only_ports"} : std::vector<std::string>{"map pub_addr", "map pub_any"};
+      for (const std::string& w : what) {
+        NftResult r = nft().run("list " + w.substr(0, w.find(' ')) + " " + f->table + w.substr(w.find(' ')), true);
+        if (!r.ok && !r.failed_with(ENOENT)) nft_fail("listing " + w.substr(w.find(' ') + 1), r);
         out.push_back(r.ok ? r.output : "");
       }
+    }
     return out;
   }
 

@@ -42,7 +42,7 @@ done
 leases=$(marks "$OCINET_RUN_DIR/ipam/bridge" | wc -l)
 [ "$leases" = "$ready" ] || die "$leases leases for $ready endpoints"
 [ "$(host_veths)" = "$ready" ] || die "$(host_veths) veths for $ready endpoints"
-rules=$(fw_rules 'ocinet:k')
+rules=$(fw_dnats 'ocinet:k')
 [ "$rules" = "$ready" ] || die "$rules endpoint rules for $ready endpoints (want one DNAT each)"
 ports=$(marks "$OCINET_RUN_DIR/ports" | wc -l)
 [ "$ports" = "$ready" ] || die "$ports published ports for $ready endpoints"

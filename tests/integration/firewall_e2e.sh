@@ -91,6 +91,27 @@ container v1 plain "8085:80"
 [ -z "$(v6_rules)" ] || die "a container on an IPv4-only network wrote IPv6 rules: $(v6_rules)"
 ok "an IPv4-only network leaves the IPv6 firewall untouched"
 
+# No IPv6 between containers of an IPv4-only network (Docker turns IPv6 off in them), so a
+# neighbour's router advertisement configures nothing. nftables drops it on the bridge; the
+# iptables backend, which cannot filter bridged frames, turns IPv6 off inside the container.
+container v2 plain
+if [ "$BACKEND" = nftables ]; then
+  ip -n "${TAG}-v1" addr add fd64::1/64 dev eth0 nodad
+  ip -n "${TAG}-v2" addr add fd64::2/64 dev eth0 nodad
+  ! pingable v1 fd64::2 && ! pingable v2 fd64::1 || die "IPv6 passes between containers of an IPv4-only network"
+  # Control: the same ping answers once the two ports are out of the filter's set.
+  ip netns exec "$HOSTNS" nft flush set bridge ocinet v4only_ports
+  reaches v1 fd64::2 || die "control: IPv6 between v1 and v2 fails even without the filter"
+  ip -n "${TAG}-v1" addr del fd64::1/64 dev eth0
+  ip -n "${TAG}-v2" addr del fd64::2/64 dev eth0
+  ok "IPv4-only network: IPv6 from its containers is dropped on the bridge (control: passes without the filter)"
+else
+  for c in v1 v2; do
+    [ "$(ip netns exec "${TAG}-$c" cat /proc/sys/net/ipv6/conf/eth0/disable_ipv6)" = 1 ] || die "$c: IPv6 still on"
+  done
+  ok "IPv4-only network: IPv6 is off inside its containers"
+fi
+
 container p1 pub "80,8081:80,10.88.0.1:8082:80,8000-8002:80-82,:80,5353:53/udp,127.0.0.1:8090:80,[fd88::1]:8083:80"
 container p2 pub
 for port in 80 81 82; do serve p1 $port; done
@@ -177,7 +198,7 @@ reaches c1 "$(jq -r '.attachments[0].gateway6' "$OCINET_RUN_DIR/endpoints/c1.jso
 ! pingable p2 "$(ip6_of c1 closed)" || die "IPv6: another network reaches the internal network"
 ok "isolation over IPv6: networks apart both ways, same network open, dual-attached reaches both, egress masqueraded, internal closed"
 
-for c in v1 p1 p2 i1 d1 c1 x1 x2 x3; do hook poststop "{\"id\":\"$c\",\"status\":\"stopped\",\"pid\":0}"; done
+for c in v1 v2 p1 p2 i1 d1 c1 x1 x2 x3; do hook poststop "{\"id\":\"$c\",\"status\":\"stopped\",\"pid\":0}"; done
 for n in pub iso closed plain; do ocinet network rm "$n" >/dev/null; done
 after=$(ruleset)
 [ "$before" = "$after" ] || die "firewall differs after teardown and network rm:

@@ -148,10 +148,11 @@ bool libnftables_loaded() { return dlopen("libnftables.so.1", RTLD_LAZY | RTLD_N
 // fast path); anything else loads it under the filter. In a namespace of its own.
 void hook_like_processes(int ns) {
   NetworkRules net{"scnet", "ocsc0", "10.66.0.0/24", false};
-  EndpointRules ep{"seccomp1", "10.66.0.2", "ocsc0", {{"", 8080, 80, "tcp"}, {"10.66.0.1", 8081, 81, "udp"}}};
+  // With their bridge ports (IPv4-only network: an element in the bridge table's v4only_ports).
+  EndpointRules ep{"seccomp1", "10.66.0.2", "ocsc0", {{"", 8080, 80, "tcp"}, {"10.66.0.1", 8081, 81, "udp"}}, "", "vseccomp1"};
   check(in_child(ns, [&] {
           if (!confine_hook()) return false;
-          make_nftables_backend()->add_endpoint(net, EndpointRules{"first", "10.66.0.9", "ocsc0", {}});
+          make_nftables_backend()->add_endpoint(net, EndpointRules{"first", "10.66.0.9", "ocsc0", {}, "", "vfirst"});
           return libnftables_loaded();
         }) == 0,
         "confined process: a network's first endpoint (table created) loads libnftables");
@@ -165,11 +166,16 @@ void hook_like_processes(int ns) {
         }) == 0,
         "confined process: add_endpoint, remove_endpoint_rules on a set-up network without libnftables");
   if (!run("command -v nft").empty()) {
-    std::string s = in_ns(ns, [] { return run("nft list map ip ocinet pub_any; nft list map ip ocinet pub_addr"); });
+    std::string s = in_ns(ns, [] {
+      return run("nft list map ip ocinet pub_any; nft list map ip ocinet pub_addr; nft list set bridge ocinet v4only_ports");
+    });
     check(count(s, "tcp . 8080 comment \"ocinet:seccomp1\" : 10.66.0.2 . 80") == 1 &&
-              count(s, "10.66.0.1 . udp . 8081 comment \"ocinet:seccomp1\" : 10.66.0.2 . 81") == 1,
-          "  nft lists the fast path's elements as its own");
+              count(s, "10.66.0.1 . udp . 8081 comment \"ocinet:seccomp1\" : 10.66.0.2 . 81") == 1 &&
+              count(s, "\"vseccomp1\" comment \"ocinet:seccomp1\"") == 1,
+          "  nft lists the fast path's elements as its own (ports, and the bridge port)");
   }
+  check(in_ns(ns, [] { return run("nft list tables"); }).find("table bridge ocinet") != std::string::npos,
+        "  an IPv4-only network's first endpoint made the bridge table");
   check(in_child(ns, [&] {
           if (!confine_hook()) return false;
           auto fw = make_nftables_backend();
