@@ -28,6 +28,9 @@ cleanup() {
 trap cleanup EXIT
 
 die() { echo "FAIL: $*" >&2; exit 1; }
+# ok WHAT: one passed check, counted; a test ends with `echo "$pass passed, 0 failed"`.
+pass=0
+ok() { echo "ok - $*"; pass=$((pass + 1)); }
 step() { echo "== $*"; }
 
 # new_netns NAME: creates a named netns (removed by cleanup) with lo up.

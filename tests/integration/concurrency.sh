@@ -7,8 +7,6 @@ BIN=${1:?usage: concurrency.sh BIN_DIR}
 N=${OCINET_CONCURRENCY_N:-50}
 [ "$(id -u)" = 0 ] || { echo "SKIP: needs root to create network namespaces"; exit 77; }
 . "$(dirname "$0")/../lib.sh"
-pass=0
-ok() { echo "ok - $*"; pass=$((pass + 1)); }
 
 new_netns "$HOSTNS"
 ocinet network create --subnet 10.123.0.0/24 busy >/dev/null

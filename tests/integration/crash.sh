@@ -8,8 +8,6 @@ BIN=${1:?usage: crash.sh BIN_DIR}
 N=${OCINET_CRASH_N:-200}
 [ "$(id -u)" = 0 ] || { echo "SKIP: needs root to create network namespaces"; exit 77; }
 . "$(dirname "$0")/../lib.sh"
-pass=0
-ok() { echo "ok - $*"; pass=$((pass + 1)); }
 
 new_netns "$HOSTNS"
 for i in $(seq "$N"); do new_netns "${TAG}-k$i"; done

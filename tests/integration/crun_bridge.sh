@@ -16,8 +16,6 @@ crun_do() {
 }
 crun_cleanup() { crun_do delete -f web >/dev/null 2>&1 || true; cleanup; }
 trap crun_cleanup EXIT
-pass=0
-ok() { echo "ok - $*"; pass=$((pass + 1)); }
 
 new_netns "$HOSTNS"
 new_netns "${TAG}-client"

@@ -10,8 +10,6 @@ BIN=${1:?usage: faults.sh BIN_DIR}
 [ "$(id -u)" = 0 ] || { echo "SKIP: needs root to create network namespaces"; exit 77; }
 . "$(dirname "$0")/../lib.sh"
 TEST_HOOK="$BIN/ocinet-hook-testing"
-pass=0
-ok() { echo "ok - $*"; pass=$((pass + 1)); }
 
 rc=0
 err=$(echo '{}' | OCINET_TEST_EXEC=1 "$TEST_HOOK" createRuntime 2>&1 >/dev/null) || rc=$?

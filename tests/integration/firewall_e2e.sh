@@ -17,8 +17,6 @@ BIN=${1:?usage: firewall_e2e.sh BIN_DIR BACKEND}
 BACKEND=${2:?usage: firewall_e2e.sh BIN_DIR BACKEND}
 [ "$(id -u)" = 0 ] || { echo "SKIP: needs root to create network namespaces"; exit 77; }
 . "$(dirname "$0")/../lib.sh"
-pass=0
-ok() { echo "ok - $*"; pass=$((pass + 1)); }
 echo "{\"firewall_backend\":\"$BACKEND\"}" >"$OCINET_CONFIG"
 
 ruleset() {  # the host netns firewall as text, counters stripped

@@ -5,8 +5,6 @@ set -euo pipefail
 BIN=${1:?usage: hook_errors.sh BIN_DIR}
 [ "$(id -u)" = 0 ] || { echo "SKIP: needs root to create network namespaces"; exit 77; }
 . "$(dirname "$0")/../lib.sh"
-pass=0
-ok() { echo "ok - $*"; pass=$((pass + 1)); }
 
 new_netns "$HOSTNS"
 

@@ -20,18 +20,18 @@
 
 #include "netcore/error.h"
 #include "netcore/firewall/firewall.h"
+#include "tests/integration/fw_check.h"
 
 using namespace ocinet;
 
 namespace {
 
-int passed = 0, failed = 0;
-
-void check(bool ok, const std::string& what) {
-  std::printf("%s  %s\n", ok ? "PASS" : "FAIL", what.c_str());
-  std::fflush(stdout);
-  ok ? ++passed : ++failed;
-}
+using fwcheck::check;
+using fwcheck::failed;
+using fwcheck::passed;
+using fwcheck::run;
+using fwcheck::succeeds;
+using fwcheck::throws;
 
 struct HandleFree {
   void operator()(xtc_handle* h) const { iptc_free(h); }
@@ -81,18 +81,6 @@ std::string first_target(const char* table, const char* chain) {
   return e ? iptc_get_target(e, h.get()) : "";
 }
 
-// Runs in the test's namespace: the child inherits it.
-std::string run(const std::string& cmd) {
-  std::string out;
-  FILE* p = popen(cmd.c_str(), "r");
-  if (!p) return out;
-  char buf[4096];
-  size_t n;
-  while ((n = fread(buf, 1, sizeof buf, p)) > 0) out.append(buf, n);
-  pclose(p);
-  return out;
-}
-
 // iptables 1.8.9 quotes comments and older versions do not: compare without quotes.
 std::string save() {
   std::string s = run("iptables-legacy-save 2>/dev/null");
@@ -115,25 +103,6 @@ void check_line(const std::string& text, const std::string& line) { check(has_li
 
 void check_no(const std::string& text, const std::string& needle) {
   check(text.find(needle) == std::string::npos, "save lacks: " + needle);
-}
-
-bool throws(const std::function<void()>& f, ErrorKind kind) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.kind() == kind;
-  }
-  return false;
-}
-
-bool succeeds(const std::function<void()>& f) {
-  try {
-    f();
-    return true;
-  } catch (const std::exception& e) {
-    std::printf("      error: %s\n", e.what());
-    return false;
-  }
 }
 
 int total_ocinet_comments(const std::string& text) {

@@ -25,31 +25,19 @@
 #include "hook/confine.h"
 #include "netcore/error.h"
 #include "netcore/firewall/firewall.h"
+#include "tests/integration/fw_check.h"
 
 using namespace ocinet;
 using Clock = std::chrono::steady_clock;
 
 namespace {
 
-int passed = 0, failed = 0;
-
-void check(bool ok, const std::string& what) {
-  std::printf("%s  %s\n", ok ? "PASS" : "FAIL", what.c_str());
-  std::fflush(stdout);
-  ok ? ++passed : ++failed;
-}
-
-// Runs in the caller's current namespace: the child inherits it.
-std::string run(const std::string& cmd) {
-  std::string out;
-  FILE* p = popen(cmd.c_str(), "r");
-  if (!p) return out;
-  char buf[4096];
-  size_t n;
-  while ((n = fread(buf, 1, sizeof buf, p)) > 0) out.append(buf, n);
-  pclose(p);
-  return out;
-}
+using fwcheck::check;
+using fwcheck::failed;
+using fwcheck::passed;
+using fwcheck::run;
+using fwcheck::succeeds;
+using fwcheck::throws;
 
 std::string ruleset() { return run("nft list ruleset 2>&1"); }
 
@@ -61,26 +49,6 @@ int count(const std::string& text, const std::string& needle) {
 
 void check_has(const std::string& text, const std::string& needle) { check(count(text, needle) == 1, "ruleset has: " + needle); }
 void check_lacks(const std::string& text, const std::string& needle) { check(count(text, needle) == 0, "ruleset lacks: " + needle); }
-
-bool throws(const std::function<void()>& f, ErrorKind kind, std::string* why = nullptr) {
-  try {
-    f();
-  } catch (const Error& e) {
-    if (why) *why = e.what();
-    return e.kind() == kind;
-  }
-  return false;
-}
-
-bool succeeds(const std::function<void()>& f) {
-  try {
-    f();
-    return true;
-  } catch (const std::exception& e) {
-    std::printf("      error: %s\n", e.what());
-    return false;
-  }
-}
 
 long micros(Clock::duration d) { return static_cast<long>(std::chrono::duration_cast<std::chrono::microseconds>(d).count()); }
 

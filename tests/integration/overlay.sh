@@ -11,8 +11,6 @@ BIN=${1:?usage: overlay.sh BIN_DIR}
 command -v etcd >/dev/null || { echo "SKIP: etcd is not installed (Debian package etcd-server)"; exit 77; }
 command -v runc >/dev/null || { echo "SKIP: runc is not installed"; exit 77; }
 . "$(dirname "$0")/../lib.sh"
-pass=0
-ok() { echo "ok - $*"; pass=$((pass + 1)); }
 
 UL="${TAG}-ul"
 EPORT=$((23000 + $$ % 1000))

@@ -10,8 +10,6 @@ command -v podman >/dev/null || { echo "SKIP: podman is not installed"; exit 77;
 if dpkg -s ocinet >/dev/null 2>&1; then echo "SKIP: an ocinet package is already installed here; not replacing it"; exit 77; fi
 . "$(dirname "$0")/../lib.sh"
 unset OCINET_RUN_DIR OCINET_LIB_DIR OCINET_CONFIG  # the packaged defaults are what is tested
-pass=0
-ok() { echo "ok - $*"; pass=$((pass + 1)); }
 pm() {
   nsenter --net="/run/netns/$HOSTNS" podman --root "$WORK/storage" --runroot "$WORK/runroot" --tmpdir "$WORK/ptmp" \
     --storage-driver vfs --events-backend file --runtime runc --cgroup-manager cgroupfs \

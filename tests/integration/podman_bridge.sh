@@ -15,8 +15,6 @@ pm() {
 }
 pm_cleanup() { pm rm -f -t 0 -a >/dev/null 2>&1 || true; pm rmi -a -f >/dev/null 2>&1 || true; cleanup; }
 trap pm_cleanup EXIT
-pass=0
-ok() { echo "ok - $*"; pass=$((pass + 1)); }
 
 new_netns "$HOSTNS"
 new_netns "${TAG}-client"

@@ -8,8 +8,6 @@ BIN=${1:?usage: runc_ipvlan.sh BIN_DIR}
 [ "$(id -u)" = 0 ] || { echo "SKIP: needs root to create network namespaces"; exit 77; }
 command -v runc >/dev/null || { echo "SKIP: runc is not installed"; exit 77; }
 . "$(dirname "$0")/../lib.sh"
-pass=0
-ok() { echo "ok - $*"; pass=$((pass + 1)); }
 
 new_netns "$HOSTNS"
 ip -n "$HOSTNS" link add ipvpar type veth peer name ipvpeer

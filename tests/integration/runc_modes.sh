@@ -7,8 +7,6 @@ BIN=${1:?usage: runc_modes.sh BIN_DIR}
 [ "$(id -u)" = 0 ] || { echo "SKIP: needs root to create network namespaces"; exit 77; }
 command -v runc >/dev/null || { echo "SKIP: runc is not installed"; exit 77; }
 . "$(dirname "$0")/../lib.sh"
-pass=0
-ok() { echo "ok - $*"; pass=$((pass + 1)); }
 inject() { ip netns exec "$HOSTNS" "$BIN/ocinet" bundle inject --hook "$HOOK" "$@"; }
 
 new_netns "$HOSTNS"
