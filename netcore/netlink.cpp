@@ -92,8 +92,8 @@ void NlBatch::add(nl_msg* raw, std::string what, std::vector<int> tolerated) {
   requests_.push_back({std::move(what), std::move(tolerated)});
 }
 
-void NlBatch::commit(const std::function<void(const nlmsghdr*)>& on_reply) {
-  if (requests_.empty()) return;
+std::vector<int> NlBatch::commit(const std::function<void(const nlmsghdr*)>& on_reply) {
+  if (requests_.empty()) return {};
   const int fd = nl_socket_get_fd(nl_.get());
   sockaddr_nl kernel{};
   kernel.nl_family = AF_NETLINK;
@@ -130,6 +130,7 @@ void NlBatch::commit(const std::function<void(const nlmsghdr*)>& on_reply) {
     const auto& t = requests[i].tolerated;
     if (std::find(t.begin(), t.end(), e) == t.end()) fail_system(requests[i].what, e);
   }
+  return result;
 }
 
 void NlBatch::set_link_up(int ifindex) {
@@ -200,7 +201,7 @@ void NlBatch::add_default_route6(const std::string& gateway, int ifindex) {
   add(default_route_request(AF_INET6, parse_addr(gateway).get(), ifindex, what), what, {EEXIST});
 }
 
-void NlBatch::bridge_port_options(int ifindex, const std::string& name, bool hairpin) {
+void NlBatch::bridge_port_options(int ifindex, const std::string& name, bool hairpin, bool ipv6_off) {
   // One RTM_NEWLINK for an existing link: bridge-port options go in IFLA_INFO_SLAVE_DATA (the
   // bridge applies them), the IPv6 switch in IFLA_AF_SPEC. libnl has no setter for the former.
   MsgPtr msg(nlmsg_alloc_simple(RTM_NEWLINK, NLM_F_REQUEST));
@@ -215,12 +216,16 @@ void NlBatch::bridge_port_options(int ifindex, const std::string& name, bool hai
     ok = ok && info && slave && nla_put_u8(msg.get(), IFLA_BRPORT_MODE, 1) == 0;
     ok = ok && nla_nest_end(msg.get(), slave) == 0 && nla_nest_end(msg.get(), info) == 0;
   }
-  nlattr* af = nla_nest_start(msg.get(), IFLA_AF_SPEC);
-  nlattr* v6 = nla_nest_start(msg.get(), AF_INET6);
-  ok = ok && af && v6 && nla_put_u8(msg.get(), IFLA_INET6_ADDR_GEN_MODE, IN6_ADDR_GEN_MODE_NONE) == 0;
-  ok = ok && nla_nest_end(msg.get(), v6) == 0 && nla_nest_end(msg.get(), af) == 0;
+  if (ipv6_off) {
+    nlattr* af = nla_nest_start(msg.get(), IFLA_AF_SPEC);
+    nlattr* v6 = nla_nest_start(msg.get(), AF_INET6);
+    ok = ok && af && v6 && nla_put_u8(msg.get(), IFLA_INET6_ADDR_GEN_MODE, IN6_ADDR_GEN_MODE_NONE) == 0;
+    ok = ok && nla_nest_end(msg.get(), v6) == 0 && nla_nest_end(msg.get(), af) == 0;
+  }
   if (!ok) fail_system("netlink: building the port options of " + name, ENOMEM);
-  add(msg.release(), std::string(hairpin ? "hairpin mode and " : "") + "IPv6 address generation off on " + name);
+  const std::string what = std::string(hairpin ? "hairpin mode" : "") + (hairpin && ipv6_off ? " and " : "") +
+                           (ipv6_off ? "IPv6 address generation off" : "") + " on " + name;
+  add(msg.release(), what, ipv6_off ? std::vector<int>{EAFNOSUPPORT, EOPNOTSUPP} : std::vector<int>{});
 }
 
 NlSocket::NlSocket() {
@@ -349,7 +354,11 @@ VethEnds create_veth(NlSocket& nl, const std::string& host_name, int master_ifin
   // Done before the peer is up: the port has no carrier yet, so no address was made.
   NlBatch options(nl);
   options.bridge_port_options(ends.host, host_name, hairpin);
-  options.commit();
+  if (options.commit()[0] != 0 && hairpin) {  // no IPv6 on this link: nothing to silence, hairpin alone
+    NlBatch only(nl);
+    only.bridge_port_options(ends.host, host_name, hairpin, /*ipv6_off=*/false);
+    only.commit();
+  }
   return ends;
 }
 

@@ -77,12 +77,15 @@ class NlBatch {
   void add_address6(int ifindex, const std::string& addr, int prefix);
   void add_default_route(uint32_t gateway, int ifindex);
   void add_default_route6(const std::string& gateway, int ifindex);
-  // A bridge port's options in one message: no IPv6 address generation, hairpin mode if asked.
-  void bridge_port_options(int ifindex, const std::string& name, bool hairpin);
+  // A bridge port's options in one message: no IPv6 address generation (when `ipv6_off`),
+  // hairpin mode (when `hairpin`). A link without IPv6 (no IPv6 in the kernel, or an MTU under
+  // 1280) refuses the whole message with EAFNOSUPPORT, which counts as done here: see create_veth.
+  void bridge_port_options(int ifindex, const std::string& name, bool hairpin, bool ipv6_off = true);
   // Takes a message built by libnl (freed here); `tolerated` errnos count as success.
   void add(nl_msg* msg, std::string what, std::vector<int> tolerated = {});
   // Sends everything and reads every acknowledgement; other answers (echoes) go to on_reply.
-  void commit(const std::function<void(const nlmsghdr*)>& on_reply = nullptr);
+  // Returns each request's errno in order: 0, or one it tolerates.
+  std::vector<int> commit(const std::function<void(const nlmsghdr*)>& on_reply = nullptr);
 
  private:
   struct Request;

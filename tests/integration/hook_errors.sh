@@ -121,6 +121,20 @@ rootfs_case 1 "mkfifo etc/hosts"
 rootfs_case 1 "truncate -s 2G etc/hosts"
 ok "hostile rootfs (symlink out, ../../.. etc, directory, FIFO, 2 GB file): nothing outside touched, odd files refused cleanly"
 
+# An MTU under 1280 leaves the link without IPv6 (the kernel refuses IPv6 settings on it): the
+# bridge port still gets hairpin mode, and the container its address and route.
+new_netns "${TAG}-c3"
+B3=$(bundle_for c3 "/run/netns/${TAG}-c3")
+hook createRuntime "$(state c3 "$B3" '{"io.ocinet.mtu":"1200"}')"
+ip -n "${TAG}-c3" link show eth0 | grep -q "mtu 1200" || die "eth0 of c3 lacks mtu 1200"
+ip3=$(jq -r '.attachments[0].ip' "$OCINET_RUN_DIR/endpoints/c3.json")
+ip netns exec "$HOSTNS" busybox ping -c 1 -W 2 "$ip3" >/dev/null || die "c3 ($ip3) does not answer from the host"
+ip -n "$HOSTNS" -d link show "$(jq -r '.attachments[0].host_ifname' "$OCINET_RUN_DIR/endpoints/c3.json")" | grep -q "hairpin on" ||
+  die "the bridge port of c3 lacks hairpin mode"
+hook poststop '{"id":"c3","status":"stopped","pid":0}'
+no_residue
+ok "an MTU under 1280 (a link without IPv6) sets up: hairpin on, container answers"
+
 # Exhausted subnet: a pool with room for one container.
 echo '{"address_pools":[{"base":"10.99.0.0/30","size":30}]}' >"$OCINET_CONFIG"
 export OCINET_RUN_DIR="$WORK/run2" OCINET_LIB_DIR="$WORK/lib2"
