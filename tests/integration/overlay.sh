@@ -295,7 +295,9 @@ done
 [ -z "$(etcdctl_ get --prefix /ocinet/v1/ep/ --keys-only)" ] || die "endpoint keys left in etcd"
 oc 3 network rm ov1 >/dev/null
 for n in 1 2 3; do
-  for _ in $(seq 40); do ip -n "${TAG}-h$n" -br link | grep -q '^ocvx-' || break; sleep 0.05; done
+  # The agent deletes the VXLAN device, then the bridge (each deletion waits for the kernel's
+  # RCU barrier, 15-40 ms here): wait for both, not only the first.
+  for _ in $(seq 40); do ip -n "${TAG}-h$n" -br link | grep -qE '^oc(vx|ov)-' || break; sleep 0.05; done
   ! ip -n "${TAG}-h$n" -br link | grep -qE '^oc(vx|ov)-' || die "h$n kept its overlay devices after network rm"
 done
 [ -z "$(etcdctl_ get --prefix /ocinet/v1/ --keys-only)" ] || die "keys left in etcd: $(etcdctl_ get --prefix /ocinet/v1/ --keys-only)"
