@@ -160,7 +160,7 @@ void NlBatch::no_ipv6_addresses(int ifindex, const std::string& name) {
   add(msg, "IPv6 address generation off on " + name, {EOPNOTSUPP, EAFNOSUPPORT});
 }
 
-void NlBatch::add_address(int ifindex, uint32_t ip, int prefix) {
+void NlBatch::add_address(int ifindex, uint32_t ip, int prefix, const std::string& name) {
   fault_point("add address");
   AddrPtr addr(rtnl_addr_alloc());
   rtnl_addr_set_ifindex(addr.get(), ifindex);
@@ -173,8 +173,9 @@ void NlBatch::add_address(int ifindex, uint32_t ip, int prefix) {
     rtnl_addr_set_broadcast(addr.get(), brd.get());
   }
   nl_msg* msg = nullptr;
-  if (int err = rtnl_addr_build_add_request(addr.get(), 0, &msg); err < 0) nl_fail("adding address " + ipv4_str(ip), err);
-  add(msg, "adding address " + ipv4_str(ip), {EEXIST});
+  const std::string what = "adding " + ipv4_str(ip) + "/" + std::to_string(prefix) + " to " + name;
+  if (int err = rtnl_addr_build_add_request(addr.get(), 0, &msg); err < 0) nl_fail(what, err);
+  add(msg, what, {EEXIST});
 }
 
 void NlBatch::add_address6(int ifindex, const std::string& ip, int prefix) {
@@ -287,14 +288,7 @@ int ensure_bridge(NlSocket& nl, const std::string& name, const Ipv4Net& subnet, 
   // Ports published on 127.0.0.1 are DNAT'd from the host's loopback to the bridge; the kernel
   // routes such packets only where route_localnet is on: this bridge, never "all".
   write_sysctl("/proc/sys/net/ipv4/conf/" + name + "/route_localnet", "1");
-  AddrPtr addr(rtnl_addr_alloc());
-  rtnl_addr_set_ifindex(addr.get(), idx);
-  auto local = v4addr(gateway, subnet.prefix);
-  rtnl_addr_set_local(addr.get(), local.get());
-  auto brd = v4addr(subnet.last(), 32);
-  rtnl_addr_set_broadcast(addr.get(), brd.get());
-  err = rtnl_addr_add(nl.get(), addr.get(), 0);
-  if (err < 0 && err != -NLE_EXIST) nl_fail("adding " + ipv4_str(gateway) + " to " + name, err);
+  add_address(nl, idx, gateway, subnet.prefix, name);  // before up, not in one batch: see above
   set_link_up(nl, idx);
   return idx;
 }
@@ -324,8 +318,8 @@ VethEnds create_veth(NlSocket& nl, const std::string& host_name, int master_ifin
     rtnl_link_set_addr(peer, mac.get());
   }
   rtnl_link_put(peer);  // rtnl_link_veth_get_peer took a reference
-  // NLM_F_ECHO: the kernel (6.1 and later) sends the new link back, with its ifindex and the
-  // peer's (IFLA_LINK): no lookup on either side afterwards.
+  // NLM_F_ECHO: a kernel that honours it for RTM_NEWLINK (recent ones do) sends the new link
+  // back, with its ifindex and the peer's (IFLA_LINK): no lookup on either side afterwards.
   nl_msg* msg = nullptr;
   if (int err = rtnl_link_build_add_request(veth.get(), NLM_F_CREATE | NLM_F_EXCL | NLM_F_ECHO, &msg); err < 0)
     nl_fail("creating veth " + host_name, err);
@@ -371,9 +365,9 @@ bool delete_link(NlSocket& nl, const std::string& name) {
   return true;
 }
 
-void add_address(NlSocket& nl, int ifindex, uint32_t ip, int prefix) {
+void add_address(NlSocket& nl, int ifindex, uint32_t ip, int prefix, const std::string& name) {
   NlBatch b(nl);
-  b.add_address(ifindex, ip, prefix);
+  b.add_address(ifindex, ip, prefix, name);
   b.commit();
 }
 
@@ -386,12 +380,6 @@ void add_address6(NlSocket& nl, int ifindex, const std::string& ip, int prefix) 
 void set_link_up(NlSocket& nl, int ifindex) {
   NlBatch b(nl);
   b.set_link_up(ifindex);
-  b.commit();
-}
-
-void add_default_route(NlSocket& nl, uint32_t gateway, int ifindex) {
-  NlBatch b(nl);
-  b.add_default_route(gateway, ifindex);
   b.commit();
 }
 

@@ -51,12 +51,13 @@ VethEnds create_veth(NlSocket& nl, const std::string& host_name, int master_ifin
                      int peer_ns_fd, const std::string& peer_mac, bool hairpin);
 // Deletes a link by name. Returns false when it did not exist.
 bool delete_link(NlSocket& nl, const std::string& name);
-void add_address(NlSocket& nl, int ifindex, uint32_t ip, int prefix);
+// IPv4 address with its broadcast; `name` (the link's) is for the error line. An existing
+// address is fine.
+void add_address(NlSocket& nl, int ifindex, uint32_t ip, int prefix, const std::string& name);
 // IPv6 address "addr/prefix" without duplicate address detection (the address is ours by
 // lease; DAD would only delay it by a second). An existing address is fine.
 void add_address6(NlSocket& nl, int ifindex, const std::string& addr, int prefix);
 void set_link_up(NlSocket& nl, int ifindex);
-void add_default_route(NlSocket& nl, uint32_t gateway, int ifindex);
 
 // Requests sent together in one sendmsg, acknowledged together: the container side of an
 // attachment (links up, addresses, routes) is one round trip. The kernel handles them in order
@@ -73,7 +74,7 @@ class NlBatch {
   // No IPv6 address generation on a link (IN6_ADDR_GEN_MODE_NONE): no link-local address, so
   // no DAD, router solicitation or MLD report from it.
   void no_ipv6_addresses(int ifindex, const std::string& name);
-  void add_address(int ifindex, uint32_t ip, int prefix);
+  void add_address(int ifindex, uint32_t ip, int prefix, const std::string& name);
   void add_address6(int ifindex, const std::string& addr, int prefix);
   void add_default_route(uint32_t gateway, int ifindex);
   void add_default_route6(const std::string& gateway, int ifindex);

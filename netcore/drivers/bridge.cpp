@@ -47,7 +47,7 @@ void configure_container_side(NlSocket& inner, const Attachment& a, int ifindex,
   if (!idx) fail_system(a.ifname + " did not appear in the container's network namespace", 0);
   NlBatch b(inner);  // one round trip for all of it
   if (lo_up) b.set_link_up(1);  // lo is ifindex 1 in every netns
-  b.add_address(idx, *parse_ipv4(a.ip), a.prefix);
+  b.add_address(idx, *parse_ipv4(a.ip), a.prefix, a.ifname);
   if (!a.ip6.empty())
     b.add_address6(idx, a.ip6, a.prefix6);
   else  // no IPv6 address on an interface whose network has none (no link-local chatter)

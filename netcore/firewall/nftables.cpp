@@ -1025,8 +1025,10 @@ class NftablesBackend final : public FirewallBackend {
         return true;  // unreadable: keep the table
       }
     };
-    NftResult b = nft().run(std::string("list set ") + f.table + (f.af == AF_BRIDGE ? " v4only_ports" : " bridges"), true);
-    if (!b.ok || has_elements(b.output)) return false;
+    if (f.af != AF_BRIDGE) {  // (the bridge table has no network set: its ports are listed below)
+      NftResult b = nft().run(std::string("list set ") + f.table + " bridges", true);
+      if (!b.ok || has_elements(b.output)) return false;
+    }
     for (const auto& listing : list_published({&f}))
       if (listing.empty() || has_elements(listing)) return false;
     return true;
@@ -1038,13 +1040,17 @@ class NftablesBackend final : public FirewallBackend {
   // (The bridge table's endpoint set, v4only_ports, is listed as its "published" part.)
   std::vector<std::string> list_published(const std::vector<const Family*>& families) {
     std::vector<std::string> out;
+    auto list = [&](const Family& f, const char* kind, const char* name) {
+      NftResult r = nft().run(std::string("list ") + kind + " " + f.table + " " + name, true);
+      if (!r.ok && !r.failed_with(ENOENT)) nft_fail(std::string("listing ") + name, r);
+      out.push_back(r.ok ? r.output : "");
+    };
     for (const Family* f : families) {
-      const std::vector<std::string> what =
-          f->af == AF_BRIDGE ? std::vector<std::string>{"set v4only_ports"} : std::vector<std::string>{"map pub_addr", "map pub_any"};
-      for (const std::string& w : what) {
-        NftResult r = nft().run("list " + w.substr(0, w.find(' ')) + " " + f->table + w.substr(w.find(' ')), true);
-        if (!r.ok && !r.failed_with(ENOENT)) nft_fail("listing " + w.substr(w.find(' ') + 1), r);
-        out.push_back(r.ok ? r.output : "");
+      if (f->af == AF_BRIDGE) {
+        list(*f, "set", "v4only_ports");
+      } else {
+        list(*f, "map", "pub_addr");
+        list(*f, "map", "pub_any");
       }
     }
     return out;

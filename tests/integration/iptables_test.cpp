@@ -26,12 +26,7 @@ using namespace ocinet;
 
 namespace {
 
-using fwcheck::check;
-using fwcheck::failed;
-using fwcheck::passed;
-using fwcheck::run;
-using fwcheck::succeeds;
-using fwcheck::throws;
+using namespace fwcheck;  // check, run, throws, succeeds, passed, failed
 
 struct HandleFree {
   void operator()(xtc_handle* h) const { iptc_free(h); }

@@ -32,12 +32,7 @@ using Clock = std::chrono::steady_clock;
 
 namespace {
 
-using fwcheck::check;
-using fwcheck::failed;
-using fwcheck::passed;
-using fwcheck::run;
-using fwcheck::succeeds;
-using fwcheck::throws;
+using namespace fwcheck;  // check, run, throws, succeeds, passed, failed
 
 std::string ruleset() { return run("nft list ruleset 2>&1"); }
 
