@@ -35,8 +35,10 @@ int link_index(NlSocket& nl, const std::string& name);
 // ifindex (0 when absent) and whether the link is administratively up: one lookup.
 std::pair<int, bool> link_state(NlSocket& nl, const std::string& name);
 // Creates the bridge with `gateway/prefix` on it, up, if it does not exist (a concurrent
-// creator is fine). Gateway 0: a bridge without an address (overlay). Returns its ifindex.
-int ensure_bridge(NlSocket& nl, const std::string& name, const Ipv4Net& subnet, uint32_t gateway, int mtu);
+// creator is fine). Gateway 0: a bridge without an address (overlay). `mcast_snooping` is
+// applied when the bridge is made (an existing one is left as it is). Returns its ifindex.
+int ensure_bridge(NlSocket& nl, const std::string& name, const Ipv4Net& subnet, uint32_t gateway, int mtu,
+                  bool mcast_snooping = false);
 // The two ends of a new veth pair: ifindex on the host, and of the peer in its netns.
 struct VethEnds {
   int host = 0;
@@ -82,6 +84,8 @@ class NlBatch {
   // hairpin mode (when `hairpin`). A link without IPv6 (no IPv6 in the kernel, or an MTU under
   // 1280) refuses the whole message with EAFNOSUPPORT, which counts as done here: see create_veth.
   void bridge_port_options(int ifindex, const std::string& name, bool hairpin, bool ipv6_off = true);
+  // A bridge's own option: IGMP/MLD snooping on or off (IFLA_BR_MCAST_SNOOPING).
+  void bridge_mcast_snooping(int ifindex, const std::string& name, bool on);
   // Takes a message built by libnl (freed here); `tolerated` errnos count as success.
   void add(nl_msg* msg, std::string what, std::vector<int> tolerated = {});
   // Sends everything and reads every acknowledgement; other answers (echoes) go to on_reply.

@@ -145,6 +145,10 @@ void validate_driver_options(const std::string& driver, const std::map<std::stri
       if (!one_of(v, {"l2", "l3", "l3s"})) fail_invalid("-o ipvlan_mode=" + v + ": want l2, l3 or l3s");
       continue;
     }
+    if (driver == "bridge" && k == "mcast_snooping") {
+      if (!one_of(v, {"true", "false"})) fail_invalid("-o mcast_snooping=" + v + ": want true or false");
+      continue;
+    }
     if (driver != "bridge" && k == "parent") {
       if (!is_valid_name(v, 15)) fail_invalid("-o parent=" + v + ": not an interface name");
       continue;
@@ -152,6 +156,11 @@ void validate_driver_options(const std::string& driver, const std::map<std::stri
     fail_invalid("-o " + k + ": unknown option for the " + driver + " driver");
   }
   if (driver != "bridge" && !options.count("parent")) fail_invalid("-o parent=IFACE is required for the " + driver + " driver");
+}
+
+bool mcast_snooping(const NetworkDef& n) {
+  auto it = n.options.find("mcast_snooping");
+  return it != n.options.end() && it->second == "true";
 }
 
 void check_new_network_name(const std::string& name) {

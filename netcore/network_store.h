@@ -34,6 +34,8 @@ struct NetworkDef {
 };
 
 std::string network_to_json(const NetworkDef& n);
+// Whether the network's bridge snoops IGMP/MLD (-o mcast_snooping=true; off by default).
+bool mcast_snooping(const NetworkDef& n);
 NetworkDef network_from_json(const std::string& text);  // Invalid/System on a corrupt file
 
 // First subnet of the pools that overlaps none of `taken`; Invalid when the pools are exhausted.

@@ -32,7 +32,7 @@ void plan_bridge_attachment(const NetworkDef& net, const std::string& id, size_t
 }
 
 int attach_bridge(NlSocket& host, const NetworkDef& net, const Netns& ns, const Attachment& a) {
-  int br = ensure_bridge(host, net.bridge, net.subnet, net.gateway, net.mtu);
+  int br = ensure_bridge(host, net.bridge, net.subnet, net.gateway, net.mtu, mcast_snooping(net));
   if (net.subnet6) {
     add_address6(host, br, net.gateway6, net.subnet6->prefix);  // idempotent
     write_sysctl("/proc/sys/net/ipv6/conf/all/forwarding", "1");

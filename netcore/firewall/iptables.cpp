@@ -41,6 +41,7 @@ extern "C" {  // unlike libiptc.h, it does not say so itself
 #include <thread>
 #include <vector>
 
+#include "netcore/dynlib.h"
 #include "netcore/error.h"
 #include "netcore/firewall/firewall.h"
 #include "netcore/firewall/fw_input.h"
@@ -66,6 +67,28 @@ constexpr auto kLockWait = std::chrono::seconds(5);
 // ---------------------------------------------------------------------------------------------
 // The two families: their entry layouts and libiptc/libip6tc, behind one set of names.
 
+// libip4tc and libip6tc are opened when a family is first used, not linked (netcore/dynlib.h
+// says why). Both export the same functions under their own prefix; one list serves both.
+#define OCINET_IPTC_FUNCTIONS(X, P)                                                                     \
+  X(P, init) X(P, free) X(P, strerror) X(P, is_chain) X(P, create_chain) X(P, append_entry)            \
+  X(P, insert_entry) X(P, first_rule) X(P, next_rule) X(P, get_target) X(P, delete_num_entry)           \
+  X(P, flush_entries) X(P, delete_chain) X(P, commit)
+#define OCINET_IPTC_FIELD(P, name) decltype(&P##_##name) name;
+#define OCINET_IPTC_RESOLVE(P, name) lib.sym(api.name, #P "_" #name);
+#define OCINET_IPTC_API(P, soname)                                                 \
+  struct Api {                                                                     \
+    OCINET_IPTC_FUNCTIONS(OCINET_IPTC_FIELD, P)                                    \
+  };                                                                               \
+  static const Api& lib() {                                                        \
+    static const Api loaded = [] {                                                 \
+      DynLib lib(soname, "firewall: loading " soname " (iptables backend)");       \
+      Api api{};                                                                   \
+      OCINET_IPTC_FUNCTIONS(OCINET_IPTC_RESOLVE, P)                                \
+      return api;                                                                  \
+    }(); /* a throw leaves it unset: the next call retries */                      \
+    return loaded;                                                                 \
+  }
+
 struct Inet4 {
   static constexpr bool kV6 = false;
   static constexpr const char* kCommand = "iptables";
@@ -73,21 +96,8 @@ struct Inet4 {
   using Addr = in_addr;
   using Ip = ipt_ip;
   using Entry = ipt_entry;
+  OCINET_IPTC_API(iptc, "libip4tc.so.2")
   static Ip& ip(Entry* e) { return e->ip; }
-  static xtc_handle* init(const char* t) { return iptc_init(t); }
-  static void free(xtc_handle* h) { iptc_free(h); }
-  static const char* strerror(int err) { return iptc_strerror(err); }
-  static int is_chain(const char* c, xtc_handle* h) { return iptc_is_chain(c, h); }
-  static int create_chain(const char* c, xtc_handle* h) { return iptc_create_chain(c, h); }
-  static int append(const char* c, const Entry* e, xtc_handle* h) { return iptc_append_entry(c, e, h); }
-  static int insert(const char* c, const Entry* e, unsigned n, xtc_handle* h) { return iptc_insert_entry(c, e, n, h); }
-  static const Entry* first(const char* c, xtc_handle* h) { return iptc_first_rule(c, h); }
-  static const Entry* next(const Entry* e, xtc_handle* h) { return iptc_next_rule(e, h); }
-  static const char* target(const Entry* e, xtc_handle* h) { return iptc_get_target(e, h); }
-  static int delete_num(const char* c, unsigned n, xtc_handle* h) { return iptc_delete_num_entry(c, n, h); }
-  static int flush(const char* c, xtc_handle* h) { return iptc_flush_entries(c, h); }
-  static int delete_chain(const char* c, xtc_handle* h) { return iptc_delete_chain(c, h); }
-  static int commit(xtc_handle* h) { return iptc_commit(h); }
 };
 
 struct Inet6 {
@@ -97,21 +107,8 @@ struct Inet6 {
   using Addr = in6_addr;
   using Ip = ip6t_ip6;
   using Entry = ip6t_entry;
+  OCINET_IPTC_API(ip6tc, "libip6tc.so.2")
   static Ip& ip(Entry* e) { return e->ipv6; }
-  static xtc_handle* init(const char* t) { return ip6tc_init(t); }
-  static void free(xtc_handle* h) { ip6tc_free(h); }
-  static const char* strerror(int err) { return ip6tc_strerror(err); }
-  static int is_chain(const char* c, xtc_handle* h) { return ip6tc_is_chain(c, h); }
-  static int create_chain(const char* c, xtc_handle* h) { return ip6tc_create_chain(c, h); }
-  static int append(const char* c, const Entry* e, xtc_handle* h) { return ip6tc_append_entry(c, e, h); }
-  static int insert(const char* c, const Entry* e, unsigned n, xtc_handle* h) { return ip6tc_insert_entry(c, e, n, h); }
-  static const Entry* first(const char* c, xtc_handle* h) { return ip6tc_first_rule(c, h); }
-  static const Entry* next(const Entry* e, xtc_handle* h) { return ip6tc_next_rule(e, h); }
-  static const char* target(const Entry* e, xtc_handle* h) { return ip6tc_get_target(e, h); }
-  static int delete_num(const char* c, unsigned n, xtc_handle* h) { return ip6tc_delete_num_entry(c, n, h); }
-  static int flush(const char* c, xtc_handle* h) { return ip6tc_flush_entries(c, h); }
-  static int delete_chain(const char* c, xtc_handle* h) { return ip6tc_delete_chain(c, h); }
-  static int commit(xtc_handle* h) { return ip6tc_commit(h); }
 };
 
 // ---------------------------------------------------------------------------------------------
@@ -453,7 +450,7 @@ std::string_view rule_comment(const Entry* e) {
 
 template <class F>
 [[noreturn]] void iptc_fail(const std::string& what, int err) {
-  fail_system("firewall: " + what + ": " + F::strerror(err), 0);
+  fail_system("firewall: " + what + ": " + F::lib().strerror(err), 0);
 }
 
 // Whether the kernel has instantiated `table` of this family in the current netns. x_tables
@@ -488,7 +485,7 @@ class Table {
   // leaves a table that nobody has instantiated in this netns alone.
   explicit Table(const char* name, bool missing_ok = false) : name_(name) {
     if (F::kV6 && missing_ok && !table_instantiated<F>(name)) return;
-    h_.reset(F::init(name));
+    h_.reset(F::lib().init(name));
     if (!h_) {
       int err = errno;
       if (missing_ok && (err == ENOENT || err == ENOPROTOOPT || err == EAFNOSUPPORT)) return;
@@ -501,21 +498,21 @@ class Table {
   const char* name() const { return name_; }
   bool changed() const { return changed_; }
 
-  bool has_chain(const char* chain) const { return F::is_chain(chain, h_.get()); }
+  bool has_chain(const char* chain) const { return F::lib().is_chain(chain, h_.get()); }
 
   void ensure_chain(const char* chain) {
     if (has_chain(chain)) return;
-    if (!F::create_chain(chain, h_.get())) iptc_fail<F>(where("creating chain", chain), errno);
+    if (!F::lib().create_chain(chain, h_.get())) iptc_fail<F>(where("creating chain", chain), errno);
     changed_ = true;
   }
 
   void append(const char* chain, Rule<F>& rule) {
-    if (!F::append(chain, rule.entry(), h_.get())) iptc_fail<F>(where("adding rule to", chain), errno);
+    if (!F::lib().append_entry(chain, rule.entry(), h_.get())) iptc_fail<F>(where("adding rule to", chain), errno);
     changed_ = true;
   }
 
   void insert_first(const char* chain, Rule<F>& rule) {
-    if (!F::insert(chain, rule.entry(), 0, h_.get())) iptc_fail<F>(where("adding rule to", chain), errno);
+    if (!F::lib().insert_entry(chain, rule.entry(), 0, h_.get())) iptc_fail<F>(where("adding rule to", chain), errno);
     changed_ = true;
   }
 
@@ -524,7 +521,7 @@ class Table {
     std::vector<unsigned> found;
     if (!h_ || !has_chain(chain)) return found;
     unsigned n = 0;
-    for (auto* e = F::first(chain, h_.get()); e; e = F::next(e, h_.get()), ++n)
+    for (auto* e = F::lib().first_rule(chain, h_.get()); e; e = F::lib().next_rule(e, h_.get()), ++n)
       if (rule_comment(e) == comment) found.push_back(n);
     return found;
   }
@@ -537,7 +534,7 @@ class Table {
     auto found = rules_with_comment(chain, comment);
     // Backwards, so a deletion does not shift the positions still to delete.
     for (auto it = found.rbegin(); it != found.rend(); ++it) {
-      if (!F::delete_num(chain, *it, h_.get())) iptc_fail<F>(where("deleting rule from", chain), errno);
+      if (!F::lib().delete_num_entry(chain, *it, h_.get())) iptc_fail<F>(where("deleting rule from", chain), errno);
       changed_ = true;
     }
   }
@@ -545,8 +542,8 @@ class Table {
   // Whether any rule of `from` jumps to `to`, whatever its matches: one jump is enough, and a
   // second one (say, added by hand) is not ours to judge.
   bool jumps_to(const char* from, const char* to) const {
-    for (auto* e = F::first(from, h_.get()); e; e = F::next(e, h_.get())) {
-      const char* target = F::target(e, h_.get());
+    for (auto* e = F::lib().first_rule(from, h_.get()); e; e = F::lib().next_rule(e, h_.get())) {
+      const char* target = F::lib().get_target(e, h_.get());
       if (target && std::strcmp(target, to) == 0) return true;
     }
     return false;
@@ -555,7 +552,7 @@ class Table {
   size_t rule_count(const char* chain) const {
     size_t n = 0;
     if (!h_ || !has_chain(chain)) return 0;
-    for (auto* e = F::first(chain, h_.get()); e; e = F::next(e, h_.get())) n++;
+    for (auto* e = F::lib().first_rule(chain, h_.get()); e; e = F::lib().next_rule(e, h_.get())) n++;
     return n;
   }
 
@@ -563,26 +560,26 @@ class Table {
   void delete_jumps(const char* from, const char* to) {
     std::vector<unsigned> found;
     unsigned n = 0;
-    for (auto* e = F::first(from, h_.get()); e; e = F::next(e, h_.get()), ++n) {
-      const char* target = F::target(e, h_.get());
+    for (auto* e = F::lib().first_rule(from, h_.get()); e; e = F::lib().next_rule(e, h_.get()), ++n) {
+      const char* target = F::lib().get_target(e, h_.get());
       if (target && std::strcmp(target, to) == 0) found.push_back(n);
     }
     for (auto it = found.rbegin(); it != found.rend(); ++it) {
-      if (!F::delete_num(from, *it, h_.get())) iptc_fail<F>(where("deleting jump from", from), errno);
+      if (!F::lib().delete_num_entry(from, *it, h_.get())) iptc_fail<F>(where("deleting jump from", from), errno);
       changed_ = true;
     }
   }
 
   void delete_chain(const char* chain) {
     if (!has_chain(chain)) return;
-    if (!F::flush(chain, h_.get()) || !F::delete_chain(chain, h_.get()))
+    if (!F::lib().flush_entries(chain, h_.get()) || !F::lib().delete_chain(chain, h_.get()))
       iptc_fail<F>(where("deleting chain", chain), errno);
     changed_ = true;
   }
 
   void commit() {
     if (!changed_) return;
-    if (!F::commit(h_.get())) iptc_fail<F>(std::string("committing ") + F::kCommand + " table " + name_, errno);
+    if (!F::lib().commit(h_.get())) iptc_fail<F>(std::string("committing ") + F::kCommand + " table " + name_, errno);
     changed_ = false;
   }
 
@@ -592,7 +589,7 @@ class Table {
   }
 
   struct HandleFree {
-    void operator()(xtc_handle* h) const { F::free(h); }
+    void operator()(xtc_handle* h) const { F::lib().free(h); }
   };
   const char* name_;
   std::unique_ptr<xtc_handle, HandleFree> h_;

@@ -33,7 +33,6 @@
 // (addresses through inet_ntop, protocols and ports as integers) or checked against a short
 // character list and quoted (names, tags, bridges): no input can add syntax to a command.
 #include <arpa/inet.h>
-#include <dlfcn.h>
 #include <fcntl.h>
 #include <linux/netfilter.h>
 #include <linux/netfilter/nf_tables.h>
@@ -61,6 +60,7 @@
 #include <string>
 #include <vector>
 
+#include "netcore/dynlib.h"
 #include "netcore/error.h"
 #include "netcore/firewall/firewall.h"
 #include "netcore/firewall/fw_input.h"
@@ -219,10 +219,7 @@ constexpr const Family* kFamilies[] = {&kIpv4, &kIpv6, &kBridge};
 constexpr size_t kMaxComment = 128;
 
 // ---------------------------------------------------------------------------------------------
-// libnftables, opened on first use rather than linked: with its dependencies (libnftnl,
-// libmnl, libxtables, libjansson, libgmp) it costs ~0.5 ms of dynamic loading, which every
-// exec of the hook would pay, also with the iptables backend or no firewall at all. The
-// loader's search path is the one the hook started with, as for every library it links.
+// libnftables, opened on first use rather than linked (netcore/dynlib.h says why).
 
 struct NftApi {
   decltype(&nft_ctx_new) ctx_new;
@@ -235,28 +232,17 @@ struct NftApi {
   decltype(&nft_run_cmd_from_buffer) run;
 };
 
-template <class Fn>
-void resolve(void* lib, Fn& fn, const char* name) {
-  fn = reinterpret_cast<Fn>(dlsym(lib, name));
-  if (!fn) fail_system(std::string("firewall: libnftables.so.1 lacks ") + name, 0);
-}
-
 NftApi load_nft_api() {
-  // Never closed: the process is short-lived and the library keeps global state.
-  void* lib = dlopen("libnftables.so.1", RTLD_NOW | RTLD_LOCAL);
-  if (!lib) {
-    const char* why = dlerror();
-    fail_system(std::string("firewall: loading libnftables: ") + (why ? why : "unknown error"), 0);
-  }
+  DynLib lib("libnftables.so.1", "firewall: loading libnftables");
   NftApi api{};
-  resolve(lib, api.ctx_new, "nft_ctx_new");
-  resolve(lib, api.ctx_free, "nft_ctx_free");
-  resolve(lib, api.buffer_output, "nft_ctx_buffer_output");
-  resolve(lib, api.buffer_error, "nft_ctx_buffer_error");
-  resolve(lib, api.output_buffer, "nft_ctx_get_output_buffer");
-  resolve(lib, api.error_buffer, "nft_ctx_get_error_buffer");
-  resolve(lib, api.set_output_flags, "nft_ctx_output_set_flags");
-  resolve(lib, api.run, "nft_run_cmd_from_buffer");
+  lib.sym(api.ctx_new, "nft_ctx_new");
+  lib.sym(api.ctx_free, "nft_ctx_free");
+  lib.sym(api.buffer_output, "nft_ctx_buffer_output");
+  lib.sym(api.buffer_error, "nft_ctx_buffer_error");
+  lib.sym(api.output_buffer, "nft_ctx_get_output_buffer");
+  lib.sym(api.error_buffer, "nft_ctx_get_error_buffer");
+  lib.sym(api.set_output_flags, "nft_ctx_output_set_flags");
+  lib.sym(api.run, "nft_run_cmd_from_buffer");
   return api;
 }
 

@@ -1,10 +1,9 @@
 #include "netcore/overlay/etcd.h"
 
 #include <curl/curl.h>
-#include <dlfcn.h>
 
-#include <mutex>
 
+#include "netcore/dynlib.h"
 #include "netcore/error.h"
 
 namespace ocinet {
@@ -90,31 +89,20 @@ struct CurlApi {
 };
 
 const CurlApi& curl_api() {
-  static CurlApi api;
-  static std::once_flag once;
-  static std::string failure;
-  std::call_once(once, [] {
-    void* lib = dlopen("libcurl.so.4", RTLD_NOW | RTLD_LOCAL);
-    if (!lib) {
-      const char* why = dlerror();
-      failure = std::string("overlay: loading libcurl (package libcurl4): ") + (why ? why : "unknown error");
-      return;
-    }
-    auto sym = [&](auto& fn, const char* name) {
-      fn = reinterpret_cast<std::remove_reference_t<decltype(fn)>>(dlsym(lib, name));
-      if (!fn && failure.empty()) failure = std::string("overlay: libcurl.so.4 lacks ") + name;
-    };
-    sym(api.easy_init, "curl_easy_init");
-    sym(api.easy_setopt, "curl_easy_setopt");
-    sym(api.easy_perform, "curl_easy_perform");
-    sym(api.easy_cleanup, "curl_easy_cleanup");
-    sym(api.easy_reset, "curl_easy_reset");
-    sym(api.easy_getinfo, "curl_easy_getinfo");
-    sym(api.easy_strerror, "curl_easy_strerror");
-    sym(api.slist_append, "curl_slist_append");
-    sym(api.slist_free_all, "curl_slist_free_all");
-  });
-  if (!failure.empty()) fail_system(failure, 0);
+  static const CurlApi api = [] {  // a throw leaves it unset: the next call retries
+    DynLib lib("libcurl.so.4", "overlay: loading libcurl (package libcurl4)");
+    CurlApi r{};
+    lib.sym(r.easy_init, "curl_easy_init");
+    lib.sym(r.easy_setopt, "curl_easy_setopt");
+    lib.sym(r.easy_perform, "curl_easy_perform");
+    lib.sym(r.easy_cleanup, "curl_easy_cleanup");
+    lib.sym(r.easy_reset, "curl_easy_reset");
+    lib.sym(r.easy_getinfo, "curl_easy_getinfo");
+    lib.sym(r.easy_strerror, "curl_easy_strerror");
+    lib.sym(r.slist_append, "curl_slist_append");
+    lib.sym(r.slist_free_all, "curl_slist_free_all");
+    return r;
+  }();
   return api;
 }
 
