@@ -34,6 +34,7 @@ expect 1 "host bits" network create --subnet 10.250.0.1/24 n1
 expect 1 "IPv4 CIDR" network create --subnet banana n1
 expect 1 "--gateway" network create --subnet 10.250.0.0/24 --gateway 10.251.0.1 n1
 expect 1 "KEY=VALUE" network create -o novalue n1
+expect 1 "mcast_snooping=maybe: want true or false" network create -o mcast_snooping=maybe n1
 expect 1 "--mtu" network create --mtu 20 n1
 "$BIN/ocinet" network create --subnet 10.250.0.0/24 n1 >/dev/null
 expect 1 "already exists" network create n1

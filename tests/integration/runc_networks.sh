@@ -9,6 +9,8 @@ BIN=${1:?usage: runc_networks.sh BIN_DIR}
 command -v runc >/dev/null || { echo "SKIP: runc is not installed"; exit 77; }
 . "$(dirname "$0")/../lib.sh"
 can_ping() { in_container "$1" ping -c 1 -W 2 "$2" >/dev/null 2>&1; }
+snooping() { ip netns exec "$HOSTNS" cat "/sys/class/net/$1/bridge/multicast_snooping"; }
+bridge_of() { ocinet network inspect "$1" | jq -r '.[0].Options["com.docker.network.bridge.name"]'; }
 ip_of() { jq -r --arg n "$2" '.attachments[] | select(.network == $n) | .ip' "$OCINET_RUN_DIR/endpoints/$1.json"; }
 
 new_netns "$HOSTNS"
@@ -31,6 +33,9 @@ ocinet network inspect alpine-net | jq -e '[.[0].Containers[].Name] | sort == ["
   die "inspect Containers names wrong"
 in_container alpine4 ip link show eth1 >/dev/null || die "connect did not add eth1 to alpine4"
 ok "four containers up, alpine4 connected to bridge live (eth1)"
+[ "$(snooping "$(bridge_of alpine-net)")" = 0 ] && [ "$(snooping "$(bridge_of bridge)")" = 0 ] ||
+  die "a bridge was made with multicast snooping on (want off unless -o mcast_snooping=true)"
+ok "bridges are made without multicast snooping by default"
 
 for peer in alpine1 alpine2; do
   can_ping alpine4 "$peer" || die "alpine4 cannot ping $peer by name"
@@ -85,7 +90,7 @@ ocinet network rm alpine-net >/dev/null
 ok "after the containers stop, network rm succeeds and removes the bridge"
 
 # 20 concurrent setups on one network: 20 distinct addresses, then 20 concurrent teardowns.
-ocinet network create par >/dev/null
+ocinet network create -o mcast_snooping=true par >/dev/null
 for i in $(seq 20); do new_netns "${TAG}-p$i"; done
 for i in $(seq 20); do
   B=$(bundle_for "p$i" "/run/netns/${TAG}-p$i")
@@ -94,10 +99,12 @@ done
 wait
 ips=$(for i in $(seq 20); do ip_of "p$i" par; done | sort -u | wc -l)
 [ "$ips" = 20 ] || die "20 parallel setups gave $ips distinct addresses"
+[ "$(snooping "$(bridge_of par)")" = 1 ] || die "-o mcast_snooping=true: the bridge of par does not snoop"
+ip netns exec "${TAG}-p1" busybox ping -c 1 -W 2 "$(ip_of p2 par)" >/dev/null || die "p1 cannot ping p2 on par"
 for i in $(seq 20); do hook poststop "{\"id\":\"p$i\",\"status\":\"stopped\",\"pid\":0}" & done
 wait
 [ -z "$(marks "$OCINET_RUN_DIR/ipam/par")" ] || die "leases left after 20 parallel teardowns"
-ok "20 parallel setups on one network get 20 distinct addresses; parallel teardowns release them"
+ok "20 parallel setups on one network (-o mcast_snooping=true: its bridge snoops) get 20 distinct addresses; parallel teardowns release them"
 
 # Dual stack: --ipv6 networks give each endpoint an IPv6 address and default route too.
 ocinet network create --ipv6 --subnet 10.66.0.0/24 --subnet fd00:66::/64 v6net >/dev/null
