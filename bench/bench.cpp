@@ -171,22 +171,36 @@ static void drop_netns(int n, int links) {
   sleep(3);
 }
 
-// N setups in a row, then N teardowns (with the containers' netns alive, or gone).
-static int run_sequence(const std::string& hook, const std::string& config, const std::string& backend, int n,
-                        bool netns_gone) {
+// N setups in a row, then N teardowns (with the containers' netns alive, or gone). With
+// `other`, every second container is set up and torn down by that hook instead, in the same
+// world: an A/B comparison of two builds that the machine's drift affects alike.
+static int run_sequence(const std::string& hook, const std::string& other, const std::string& config,
+                        const std::string& backend, int n, bool netns_gone) {
   fs::path dir = make_world(config, backend, n);
   // One warm-up container creates the bridge and the network's firewall rules: a one-time
   // cost per network, not per container.
   run_hook(hook, "createRuntime", state_json(dir, 0, "creating", 10000));
   run_hook(hook, "poststop", state_json(dir, 0, "stopped", 10000));
-  std::vector<double> setup, teardown;
-  for (int i = 0; i < n; i++) setup.push_back(run_hook(hook, "createRuntime", state_json(dir, i, "creating", 10000 + i)));
+  std::vector<double> setup, teardown, setup_b, teardown_b;
+  auto hook_of = [&](int i) -> const std::string& { return !other.empty() && i % 2 ? other : hook; };
+  for (int i = 0; i < n; i++)
+    (!other.empty() && i % 2 ? setup_b : setup)
+        .push_back(run_hook(hook_of(i), "createRuntime", state_json(dir, i, "creating", 10000 + i)));
   if (netns_gone) drop_netns(n, 2);  // lo and the bridge stay
-  for (int i = 0; i < n; i++) teardown.push_back(run_hook(hook, "poststop", state_json(dir, i, "stopped", 10000 + i)));
+  for (int i = 0; i < n; i++)
+    (!other.empty() && i % 2 ? teardown_b : teardown)
+        .push_back(run_hook(hook_of(i), "poststop", state_json(dir, i, "stopped", 10000 + i)));
   std::printf("ocinet-hook setup/teardown (%s), bridge network + 1 published TCP port, %d containers in a row\n",
               backend.c_str(), n);
-  report("setup", setup);
-  report(netns_gone ? "teardown (netns gone)" : "teardown (netns alive)", teardown);
+  const char* td = netns_gone ? "teardown (netns gone)" : "teardown (netns alive)";
+  if (!other.empty()) std::printf("A = %s\n", hook.c_str());
+  report(other.empty() ? "setup" : "A setup", setup);
+  report(other.empty() ? td : "A teardown", teardown);
+  if (!other.empty()) {
+    std::printf("B = %s\n", other.c_str());
+    report("B setup", setup_b);
+    report("B teardown", teardown_b);
+  }
   std::printf("peak RSS of the hook: %.1f MiB\n", double(g_peak_rss_kb) / 1024);
   return 0;
 }
@@ -217,6 +231,7 @@ static int run_scale(const std::string& hook, const std::string& backend, const 
 
 int main(int argc, char** argv) {
   std::string hook = "build/bin/ocinet-hook";
+  std::string other;  // --ab: a second hook, interleaved
   std::string config;  // admin config for the hook (overrides --backend)
   std::string backend = "auto";
   bool scale = false, netns_gone = false;
@@ -224,6 +239,7 @@ int main(int argc, char** argv) {
   for (int i = 1; i < argc; i++) {
     std::string a = argv[i];
     if (a == "--hook" && i + 1 < argc) hook = argv[++i];
+    else if (a == "--ab" && i + 1 < argc) other = fs::absolute(argv[++i]).string();
     else if (a == "-n" && i + 1 < argc) n = std::atoi(argv[++i]);
     else if (a == "--config" && i + 1 < argc) config = fs::absolute(argv[++i]).string();
     else if (a == "--backend" && i + 1 < argc) backend = argv[++i];
@@ -234,6 +250,7 @@ int main(int argc, char** argv) {
       std::fprintf(stderr,
                    "usage: ocinet-bench [--hook PATH] [--backend auto|nftables|iptables|none] [--config ADMIN_CONFIG] [-n N]\n"
                    "                    [--netns-gone]   (tear down after the containers' netns are gone)\n"
+                   "                    [--ab OTHER_HOOK]   (every second container uses OTHER_HOOK: A/B of two builds)\n"
                    "       ocinet-bench --scale [--samples N]   (setup latency at 0/100/500/1000 existing containers, per backend)\n");
       return 1;
     }
@@ -244,7 +261,8 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "ocinet-bench: -n must be 1..5000, --samples 1..1000\n");
     return 1;
   }
-  if (!scale) return run_sequence(hook, config, backend, n, netns_gone);
+  if (!other.empty() && access(other.c_str(), X_OK) != 0) die("hook " + other);
+  if (!scale) return run_sequence(hook, other, config, backend, n, netns_gone);
 
   std::printf("| backend  | existing | setup median | vs empty |\n|---|---|---|---|\n");
   for (const char* b : {"nftables", "iptables"}) {

@@ -133,15 +133,20 @@ std::vector<int> NlBatch::commit(const std::function<void(const nlmsghdr*)>& on_
   return result;
 }
 
-void NlBatch::set_link_up(int ifindex) {
+void NlBatch::set_link_up(int ifindex, const std::string& name) {
   fault_point("set link up");
-  LinkPtr orig(rtnl_link_alloc()), change(rtnl_link_alloc());
-  rtnl_link_set_ifindex(orig.get(), ifindex);
-  rtnl_link_set_flags(change.get(), IFF_UP);
-  nl_msg* msg = nullptr;
-  if (int err = rtnl_link_build_change_request(orig.get(), change.get(), 0, &msg); err < 0)
-    nl_fail("setting link " + std::to_string(ifindex) + " up", err);
-  add(msg, "setting link " + std::to_string(ifindex) + " up");
+  MsgPtr msg(nlmsg_alloc_simple(RTM_NEWLINK, NLM_F_REQUEST));
+  if (!msg) fail_system("netlink: out of memory", ENOMEM);
+  ifinfomsg ifi{};
+  ifi.ifi_family = AF_UNSPEC;
+  ifi.ifi_index = ifindex;
+  ifi.ifi_flags = IFF_UP;
+  ifi.ifi_change = IFF_UP;
+  bool ok = nlmsg_append(msg.get(), &ifi, sizeof ifi, NLMSG_ALIGNTO) == 0;
+  if (ifindex == 0) ok = ok && nla_put_string(msg.get(), IFLA_IFNAME, name.c_str()) == 0;
+  const std::string what = "setting " + (name.empty() ? "link " + std::to_string(ifindex) : name) + " up";
+  if (!ok) fail_system("netlink: " + what, ENOMEM);
+  add(msg.release(), what);
 }
 
 void NlBatch::no_ipv6_addresses(int ifindex, const std::string& name) {
@@ -211,6 +216,7 @@ void NlBatch::bridge_port_options(int ifindex, const std::string& name, bool hai
   ifi.ifi_family = AF_UNSPEC;
   ifi.ifi_index = ifindex;
   bool ok = nlmsg_append(msg.get(), &ifi, sizeof ifi, NLMSG_ALIGNTO) == 0;
+  if (ifindex == 0) ok = ok && nla_put_string(msg.get(), IFLA_IFNAME, name.c_str()) == 0;
   if (hairpin) {
     nlattr* info = nla_nest_start(msg.get(), IFLA_LINKINFO);
     nlattr* slave = nla_nest_start(msg.get(), IFLA_INFO_SLAVE_DATA);
@@ -331,7 +337,6 @@ VethEnds create_veth(NlSocket& nl, const std::string& host_name, int master_ifin
   rtnl_link* peer = rtnl_link_veth_get_peer(veth.get());  // owned by veth
   rtnl_link_set_name(veth.get(), host_name.c_str());
   rtnl_link_set_master(veth.get(), master_ifindex);
-  rtnl_link_set_flags(veth.get(), IFF_UP);
   rtnl_link_set_name(peer, peer_name.c_str());
   rtnl_link_set_ns_fd(peer, peer_ns_fd);
   // No IFF_UP on the peer here: the kernel applies it before the two ends are paired and
@@ -348,21 +353,41 @@ VethEnds create_veth(NlSocket& nl, const std::string& host_name, int master_ifin
     rtnl_link_set_addr(peer, mac.get());
   }
   rtnl_link_put(peer);  // rtnl_link_veth_get_peer took a reference
-  // NLM_F_ECHO: a kernel that honours it for RTM_NEWLINK (recent ones do) sends the new link
-  // back, with its ifindex and the peer's (IFLA_LINK): no lookup on either side afterwards.
+  // One round trip: the pair is created enslaved and down, its bridge-port options are set, and
+  // the host end is brought up, in that order. The last two name the link, whose ifindex is not
+  // known before the kernel's answer.
+  // - NLM_F_ECHO: a kernel that honours it for RTM_NEWLINK (recent ones do) sends the new link
+  //   back, with its ifindex and the peer's (IFLA_LINK): no lookup on either side afterwards.
+  // - The host end is a bridge port: frames are bridged before any IPv6 stack sees them, so it
+  //   needs no IPv6 address of its own. Left on, each port's link-local address, DAD, router
+  //   solicitations and MLD reports are flooded to every other port: with 1000 containers on a
+  //   bridge that chatter made one more setup ~30x slower (measured; README, Performance).
+  //   Set before the link has a carrier (its peer is down), so no address was ever made.
+  // - The options go to the link while it is down: on an up link the kernel would announce a
+  //   state change, on which IPv6 walks its whole routing table, one route per container.
+  // If the creation fails (a leftover link of this name), the kernel still applies the other two
+  // to that link, which can only be a port ocinet made for this container; the error reported
+  // is the creation's.
   nl_msg* msg = nullptr;
   if (int err = rtnl_link_build_add_request(veth.get(), NLM_F_CREATE | NLM_F_EXCL | NLM_F_ECHO, &msg); err < 0)
     nl_fail("creating veth " + host_name, err);
   VethEnds ends;
-  NlBatch create(nl);
-  create.add(msg, "creating veth " + host_name);
-  create.commit([&](const nlmsghdr* h) {
+  NlBatch batch(nl);
+  batch.add(msg, "creating veth " + host_name);
+  batch.bridge_port_options(0, host_name, hairpin);
+  batch.set_link_up(0, host_name);
+  const auto result = batch.commit([&](const nlmsghdr* h) {
     if (h->nlmsg_type != RTM_NEWLINK || h->nlmsg_len < NLMSG_LENGTH(sizeof(ifinfomsg))) return;
     nlattr* tb[IFLA_MAX + 1];
     if (nlmsg_parse(const_cast<nlmsghdr*>(h), sizeof(ifinfomsg), tb, IFLA_MAX, nullptr) < 0) return;
     ends.host = static_cast<const ifinfomsg*>(NLMSG_DATA(h))->ifi_index;
     if (tb[IFLA_LINK]) ends.peer = int(nla_get_u32(tb[IFLA_LINK]));
   });
+  if (result[1] != 0 && hairpin) {  // no IPv6 on this link: nothing to silence, hairpin alone
+    NlBatch only(nl);
+    only.bridge_port_options(0, host_name, hairpin, /*ipv6_off=*/false);
+    only.commit();
+  }
   if (!ends.host || !ends.peer) {  // a kernel that does not echo: one lookup gives both
     rtnl_link* raw = nullptr;
     if (int err = rtnl_link_get_kernel(nl.get(), 0, host_name.c_str(), &raw); err < 0)
@@ -370,18 +395,6 @@ VethEnds create_veth(NlSocket& nl, const std::string& host_name, int master_ifin
     LinkPtr link(raw);
     ends.host = rtnl_link_get_ifindex(link.get());
     ends.peer = int(rtnl_link_get_link(link.get()));
-  }
-  // The host end is a bridge port: frames are bridged before any IPv6 stack sees them, so it
-  // needs no IPv6 address of its own. Left on, each port's link-local address, DAD, router
-  // solicitations and MLD reports are flooded to every other port: with 1000 containers on a
-  // bridge that chatter made one more setup ~30x slower (measured; README, Performance).
-  // Done before the peer is up: the port has no carrier yet, so no address was made.
-  NlBatch options(nl);
-  options.bridge_port_options(ends.host, host_name, hairpin);
-  if (options.commit()[0] != 0 && hairpin) {  // no IPv6 on this link: nothing to silence, hairpin alone
-    NlBatch only(nl);
-    only.bridge_port_options(ends.host, host_name, hairpin, /*ipv6_off=*/false);
-    only.commit();
   }
   return ends;
 }

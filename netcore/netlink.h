@@ -72,7 +72,9 @@ class NlBatch {
   NlBatch(const NlBatch&) = delete;
   NlBatch& operator=(const NlBatch&) = delete;
 
-  void set_link_up(int ifindex);
+  // Links are named by ifindex, or by `name` when the ifindex is 0 (a link created earlier in
+  // the same batch, whose ifindex is not known yet).
+  void set_link_up(int ifindex, const std::string& name = "");
   // No IPv6 address generation on a link (IN6_ADDR_GEN_MODE_NONE): no link-local address, so
   // no DAD, router solicitation or MLD report from it.
   void no_ipv6_addresses(int ifindex, const std::string& name);
@@ -83,6 +85,8 @@ class NlBatch {
   // A bridge port's options in one message: no IPv6 address generation (when `ipv6_off`),
   // hairpin mode (when `hairpin`). A link without IPv6 (no IPv6 in the kernel, or an MTU under
   // 1280) refuses the whole message with EAFNOSUPPORT, which counts as done here: see create_veth.
+  // Sent to a link that is down, it changes nothing else; to one that is up, the kernel also
+  // announces a state change, on which IPv6 walks its whole routing table (O(containers)).
   void bridge_port_options(int ifindex, const std::string& name, bool hairpin, bool ipv6_off = true);
   // A bridge's own option: IGMP/MLD snooping on or off (IFLA_BR_MCAST_SNOOPING).
   void bridge_mcast_snooping(int ifindex, const std::string& name, bool on);
