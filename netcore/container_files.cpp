@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <map>
 #include <cstdint>
 #include <cstring>
 #include <optional>
@@ -250,31 +251,44 @@ UniqueFd create_temp(int dirfd, const std::string& name, const std::string& rel,
 // never carried over: root writes this file.
 void set_owner_and_mode(int fd, uid_t uid, gid_t gid, mode_t mode, const std::string& rel) {
   // Unprivileged (tests, rootless runtimes) we cannot give files away; the file stays ours.
-  if (::fchown(fd, uid, gid) != 0 && errno != EPERM) fail_system(rel + ": chown", errno);
+  // The new file is ours already: nothing to change when the old one was too.
+  if ((uid != ::geteuid() || gid != ::getegid()) && ::fchown(fd, uid, gid) != 0 && errno != EPERM)
+    fail_system(rel + ": chown", errno);
   if (::fchmod(fd, mode & 0777) != 0) fail_system(rel + ": chmod", errno);
 }
 
-void write_in_rootfs(const ContainerFileTarget& t, const std::string& content) {
-  UniqueFd dir = open_parent_in_root(t);
+// What a lookup of a file under its directory found: its owner and mode, or nothing there.
+struct Seen {
+  bool exists = false;
+  struct stat st {};
+};
+
+Seen look_in_dir(int dirfd, const ContainerFileTarget& t) {
+  Seen s;
+  s.exists = stat_regular(dirfd, leaf_of(t.relpath), kLeafResolve, t.relpath, &s.st, /*link_is_absent=*/true);
+  return s;
+}
+
+void write_in_rootfs(int dirfd, const ContainerFileTarget& t, const Seen& seen, const std::string& content) {
   std::string name = leaf_of(t.relpath);
-  struct stat cur {};
-  if (!stat_regular(dir.get(), name, kLeafResolve, t.relpath, &cur, /*link_is_absent=*/true)) {
+  struct stat cur = seen.st;
+  if (!seen.exists) {
     struct stat dst {};
-    if (::fstat(dir.get(), &dst) != 0) fail_system(t.relpath + ": stat of its directory", errno);
+    if (::fstat(dirfd, &dst) != 0) fail_system(t.relpath + ": stat of its directory", errno);
     cur.st_uid = dst.st_uid;
     cur.st_gid = dst.st_gid;
     cur.st_mode = 0644;
   }
   std::string tmp;
-  UniqueFd fd = create_temp(dir.get(), name, t.relpath, &tmp);
+  UniqueFd fd = create_temp(dirfd, name, t.relpath, &tmp);
   try {
     set_owner_and_mode(fd.get(), cur.st_uid, cur.st_gid, cur.st_mode, t.relpath);
     write_all(fd.get(), content, t.relpath);
     // rename replaces the directory entry, whatever it has become meanwhile: were it swapped
     // for a symlink, the link is replaced, its target never touched.
-    if (::renameat(dir.get(), tmp.c_str(), dir.get(), name.c_str()) != 0) fail_system(t.relpath + ": renaming", errno);
+    if (::renameat(dirfd, tmp.c_str(), dirfd, name.c_str()) != 0) fail_system(t.relpath + ": renaming", errno);
   } catch (...) {
-    ::unlinkat(dir.get(), tmp.c_str(), 0);
+    ::unlinkat(dirfd, tmp.c_str(), 0);
     throw;
   }
 }
@@ -343,30 +357,54 @@ std::vector<std::string> host_nameservers(const std::string& resolv_text, bool k
   return out;
 }
 
-std::string read_container_file(const ContainerFileTarget& t) {
+struct ContainerFiles::Cache {
+  std::map<std::string, UniqueFd> dirs;  // rootfs + '\0' + parent -> the parent, resolved in the rootfs
+  std::map<std::string, Seen> seen;      // rootfs + '\0' + relpath -> what the last read found
+
+  int dir(const ContainerFileTarget& t) {
+    auto& fd = dirs[t.rootfs + '\0' + parent_of(t.relpath)];
+    if (!fd) fd = open_parent_in_root(t);
+    return fd.get();
+  }
+};
+
+ContainerFiles::ContainerFiles() : cache_(std::make_unique<Cache>()) {}
+ContainerFiles::~ContainerFiles() = default;
+
+std::string ContainerFiles::read(const ContainerFileTarget& t) {
   check_relpath(t.relpath);
-  struct stat st {};
   if (t.bind_source) {
-    st = stat_bind_source(t);
+    struct stat st = stat_bind_source(t);
     UniqueFd fd = open_same(AT_FDCWD, *t.bind_source, O_RDONLY, kBindResolve, st, t.relpath);
     return read_all(fd.get(), st, t.relpath);
   }
-  UniqueFd dir = open_parent_in_root(t);
-  std::string name = leaf_of(t.relpath);
-  if (!stat_regular(dir.get(), name, kLeafResolve, t.relpath, &st, /*link_is_absent=*/true)) return "";
-  UniqueFd fd = open_same(dir.get(), name, O_RDONLY, kLeafResolve, st, t.relpath);
-  return read_all(fd.get(), st, t.relpath);
+  int dir = cache_->dir(t);
+  Seen s = look_in_dir(dir, t);
+  cache_->seen[t.rootfs + '\0' + t.relpath] = s;
+  if (!s.exists) return "";
+  UniqueFd fd = open_same(dir, leaf_of(t.relpath), O_RDONLY, kLeafResolve, s.st, t.relpath);
+  return read_all(fd.get(), s.st, t.relpath);
 }
 
-void write_container_file(const ContainerFileTarget& t, const std::string& content) {
+void ContainerFiles::write(const ContainerFileTarget& t, const std::string& content) {
   check_relpath(t.relpath);
-  if (!t.bind_source) return write_in_rootfs(t, content);
+  if (!t.bind_source) {
+    int dir = cache_->dir(t);
+    auto it = cache_->seen.find(t.rootfs + '\0' + t.relpath);
+    return write_in_rootfs(dir, t, it != cache_->seen.end() ? it->second : look_in_dir(dir, t), content);
+  }
   // In place: a rename would replace the mount source's directory entry, not the inode the
   // container sees through its bind mount. No O_CREAT: the runtime mounted an existing file.
   struct stat st = stat_bind_source(t);
   UniqueFd fd = open_same(AT_FDCWD, *t.bind_source, O_WRONLY, kBindResolve, st, t.relpath);
   if (::ftruncate(fd.get(), 0) != 0) fail_system(t.relpath + ": truncating", errno);
   write_all(fd.get(), content, t.relpath);
+}
+
+std::string read_container_file(const ContainerFileTarget& t) { return ContainerFiles().read(t); }
+
+void write_container_file(const ContainerFileTarget& t, const std::string& content) {
+  ContainerFiles().write(t, content);
 }
 
 }  // namespace ocinet

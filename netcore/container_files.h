@@ -1,6 +1,8 @@
 // /etc/hosts, /etc/resolv.conf and /etc/hostname inside a container. ocinet's lines sit
 // between marker comments so updates and removal touch only them; every other line is kept.
 #pragma once
+#include <map>
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
@@ -49,5 +51,21 @@ std::string read_container_file(const ContainerFileTarget& t);
 // with openat2(RESOLVE_IN_ROOT|RESOLVE_NO_MAGICLINKS); a bind source is rewritten in place
 // (a rename would not reach the mount). Missing parent directories are an Invalid error.
 void write_container_file(const ContainerFileTarget& t, const std::string& content);
+
+// The same for several files of one container, each directory resolved once (a setup writes
+// three files in /etc): the rootfs and /etc are opened once, not twice per file. A file read
+// through it is not looked at again to be written: the new file takes the owner and mode seen
+// by the read.
+class ContainerFiles {
+ public:
+  ContainerFiles();
+  ~ContainerFiles();
+  std::string read(const ContainerFileTarget& t);
+  void write(const ContainerFileTarget& t, const std::string& content);
+
+ private:
+  struct Cache;
+  std::unique_ptr<Cache> cache_;
+};
 
 }  // namespace ocinet

@@ -74,12 +74,13 @@ void edit_hosts(const Paths& paths, const EndpointRecord& target,
                 const std::function<bool(const std::string&)>& drop_owner) {
   FileLock lock(paths.run_dir + "/locks/hosts-" + target.id + ".lock");
   auto t = hosts_target(target);
-  std::string text = read_container_file(t);
+  ContainerFiles files;
+  std::string text = files.read(t);
   if (drop_owner)
     for (const auto& owner : peer_owners(text))
       if (drop_owner(owner)) text = set_peer_lines(text, owner, {});
   for (const auto& [owner, lines] : edits) text = set_peer_lines(text, owner, lines);
-  write_container_file(t, text);
+  files.write(t, text);
 }
 
 std::vector<std::string> peer_owners(const std::string& text) {

@@ -95,11 +95,12 @@ ContainerFileTarget file_target(const BundleConfig& b, const std::string& dest) 
   return t;
 }
 
-void update_file(const BundleConfig& b, const std::string& dest, const std::vector<std::string>& lines) {
+void update_file(ContainerFiles& files, const BundleConfig& b, const std::string& dest,
+                 const std::vector<std::string>& lines) {
   auto t = file_target(b, dest);
   fault_point(dest.c_str());
   try {
-    write_container_file(t, merge_block(read_container_file(t), lines));
+    files.write(t, merge_block(files.read(t), lines));
   } catch (const Error& e) {
     throw Error(e.kind(), "writing " + dest + ": " + e.what());
   }
@@ -123,20 +124,21 @@ void write_files(const Plan& p, const EndpointRecord& rec, const std::vector<Pee
   for (const auto& e : own_entries(rec)) marked.push_back({rec.id, e});
   marked.insert(marked.end(), peers.begin(), peers.end());
   for (const auto& l : peer_lines(marked)) lines.push_back(l);
-  update_file(p.bundle, "/etc/hosts", lines);
+  ContainerFiles files;
+  update_file(files, p.bundle, "/etc/hosts", lines);
 
   ResolvConf rc{p.ann.dns, p.ann.dns_search, p.ann.dns_options};
   if (rc.nameservers.empty()) {
     rc.nameservers = host_nameservers(read_file("/etc/resolv.conf").value_or(""), /*keep_loopback=*/p.ann.mode == "host");
     if (rc.nameservers.empty()) rc.nameservers = kFallbackDns;
   }
-  update_file(p.bundle, "/etc/resolv.conf", resolv_lines(rc));
+  update_file(files, p.bundle, "/etc/resolv.conf", resolv_lines(rc));
 
   // /etc/hostname holds only the name: no room for markers, so it is written whole.
   auto t = file_target(p.bundle, "/etc/hostname");
   fault_point("/etc/hostname");
   try {
-    write_container_file(t, (p.hostname.empty() ? p.name : p.hostname) + "\n");
+    files.write(t, (p.hostname.empty() ? p.name : p.hostname) + "\n");
   } catch (const Error& e) {
     throw Error(e.kind(), "writing /etc/hostname: " + std::string(e.what()));
   }
@@ -145,11 +147,12 @@ void write_files(const Plan& p, const EndpointRecord& rec, const std::vector<Pee
 // Rollback of write_files: ocinet's blocks out of the container's hosts and resolv.conf, best
 // effort (/etc/hostname holds only the name and is left).
 void remove_own_blocks(const BundleConfig& b) {
+  ContainerFiles files;
   for (const char* dest : {"/etc/hosts", "/etc/resolv.conf"}) {
     try {
       auto t = file_target(b, dest);
-      std::string text = read_container_file(t);
-      if (text.find(kBlockBegin) != std::string::npos) write_container_file(t, merge_block(text, {}));
+      std::string text = files.read(t);
+      if (text.find(kBlockBegin) != std::string::npos) files.write(t, merge_block(text, {}));
     } catch (const Error&) {
     }
   }

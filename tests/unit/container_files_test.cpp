@@ -200,6 +200,33 @@ TEST_CASE("container files: a symlinked file is replaced by a regular one, its t
   CHECK(slurp(r.etc + "/rel") == "x\n");
 }
 
+TEST_CASE("container files: several files through one ContainerFiles, as a setup writes them") {
+  Rootfs r;
+  spit(r.etc + "/hosts", "127.0.0.1 localhost\n");
+  ::chmod((r.etc + "/hosts").c_str(), 0600);
+  REQUIRE(::symlink(r.outside.c_str(), (r.etc + "/resolv.conf").c_str()) == 0);
+  ContainerFiles files;
+  ContainerFileTarget hosts = r.hosts(), resolv{r.root, "etc/resolv.conf", std::nullopt},
+                      hostname{r.root, "etc/hostname", std::nullopt};
+  files.write(hosts, merge_block(files.read(hosts), {"1.2.3.4\tweb"}));
+  CHECK(files.read(resolv).empty());  // a symlink counts as no file: its target is never read
+  files.write(resolv, "nameserver 10.0.0.2\n");
+  files.write(hostname, "web\n");  // written without a read first
+  CHECK(slurp(r.etc + "/hosts") == B + "1.2.3.4\tweb\n" + E + "127.0.0.1 localhost\n");
+  CHECK(slurp(r.etc + "/resolv.conf") == "nameserver 10.0.0.2\n");
+  CHECK(slurp(r.etc + "/hostname") == "web\n");
+  CHECK(slurp(r.outside) == "secret\n");
+  struct stat st {};
+  REQUIRE(::lstat((r.etc + "/hosts").c_str(), &st) == 0);
+  CHECK((st.st_mode & 07777) == 0600);  // the mode seen by the read
+  REQUIRE(::lstat((r.etc + "/resolv.conf").c_str(), &st) == 0);
+  CHECK((S_ISREG(st.st_mode) && (st.st_mode & 07777) == 0644));
+  CHECK(entries(r.etc) == std::vector<std::string>{"hostname", "hosts", "resolv.conf"});
+  // A second round through the same object sees the files the first one wrote.
+  files.write(hosts, merge_block(files.read(hosts), {}));
+  CHECK(slurp(r.etc + "/hosts") == "127.0.0.1 localhost\n");
+}
+
 TEST_CASE("container files: a symlinked etc never leads out of the rootfs") {
   Rootfs r;
   REQUIRE(::rmdir(r.etc.c_str()) == 0);
