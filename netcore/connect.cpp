@@ -116,7 +116,7 @@ void connect_endpoint(const GlobalOptions& opts, const AdminConfig& cfg, const s
       fail_invalid("network " + network + " is an overlay network: overlay attachments are made at container start "
                    "(io.ocinet.network); live connect is not supported for them yet");
   }
-  NetworkDef net = store.resolve(network, cfg, [&] { return ipv4_routes(host); });
+  NetworkDef net = store.resolve(network, cfg, [&] { return ipv4_routes(host, kDefaultBridgeDevice); });
   Netns ns = Netns::open(rec.netns);
   if (ns.is_current()) fail_invalid("refusing to configure the host's own network namespace");
 

@@ -79,6 +79,8 @@ struct NlBatch::Request {
 NlBatch::NlBatch(NlSocket& nl) : nl_(nl) {}
 NlBatch::~NlBatch() = default;
 
+size_t NlBatch::size() const { return requests_.size(); }
+
 void NlBatch::add(nl_msg* raw, std::string what, std::vector<int> tolerated) {
   MsgPtr msg(raw);
   nlmsghdr* h = nlmsg_hdr(msg.get());
@@ -330,7 +332,8 @@ int ensure_bridge(NlSocket& nl, const std::string& name, const Ipv4Net& subnet, 
 }
 
 VethEnds create_veth(NlSocket& nl, const std::string& host_name, int master_ifindex, int mtu, const std::string& peer_name,
-                     int peer_ns_fd, const std::string& peer_mac, bool hairpin) {
+                     int peer_ns_fd, const std::string& peer_mac, bool hairpin,
+                     const std::function<void(NlBatch&)>& first) {
   fault_point("create veth");
   LinkPtr veth(rtnl_link_veth_alloc());
   if (!veth) fail_system("netlink: out of memory", ENOMEM);
@@ -373,6 +376,8 @@ VethEnds create_veth(NlSocket& nl, const std::string& host_name, int master_ifin
     nl_fail("creating veth " + host_name, err);
   VethEnds ends;
   NlBatch batch(nl);
+  if (first) first(batch);
+  const size_t options_at = batch.size() + 1;
   batch.add(msg, "creating veth " + host_name);
   batch.bridge_port_options(0, host_name, hairpin);
   batch.set_link_up(0, host_name);
@@ -383,7 +388,7 @@ VethEnds create_veth(NlSocket& nl, const std::string& host_name, int master_ifin
     ends.host = static_cast<const ifinfomsg*>(NLMSG_DATA(h))->ifi_index;
     if (tb[IFLA_LINK]) ends.peer = int(nla_get_u32(tb[IFLA_LINK]));
   });
-  if (result[1] != 0 && hairpin) {  // no IPv6 on this link: nothing to silence, hairpin alone
+  if (result[options_at] != 0 && hairpin) {  // no IPv6 on this link: nothing to silence, hairpin alone
     NlBatch only(nl);
     only.bridge_port_options(0, host_name, hairpin, /*ipv6_off=*/false);
     only.commit();
@@ -426,7 +431,8 @@ void set_link_up(NlSocket& nl, int ifindex) {
   b.commit();
 }
 
-std::vector<Ipv4Net> ipv4_routes(NlSocket& nl) {
+std::vector<Ipv4Net> ipv4_routes(NlSocket& nl, const std::string& except) {
+  const int skip = except.empty() ? 0 : link_index(nl, except);
   nl_cache* raw = nullptr;
   if (int err = rtnl_route_alloc_cache(nl.get(), AF_INET, 0, &raw); err < 0) nl_fail("dumping routes", err);
   CachePtr cache(raw);
@@ -434,6 +440,7 @@ std::vector<Ipv4Net> ipv4_routes(NlSocket& nl) {
   for (nl_object* o = nl_cache_get_first(raw); o; o = nl_cache_get_next(o)) {
     auto* r = reinterpret_cast<rtnl_route*>(o);
     if (rtnl_route_get_table(r) != RT_TABLE_MAIN) continue;
+    if (skip && rtnl_route_get_nnexthops(r) == 1 && rtnl_route_nh_get_ifindex(rtnl_route_nexthop_n(r, 0)) == skip) continue;
     nl_addr* dst = rtnl_route_get_dst(r);
     if (!dst || nl_addr_get_prefixlen(dst) == 0 || nl_addr_get_len(dst) != 4) continue;
     uint32_t be;

@@ -18,6 +18,8 @@ struct nlmsghdr;
 
 namespace ocinet {
 
+class NlBatch;
+
 class NlSocket {
  public:
   NlSocket();  // connects NETLINK_ROUTE in the current netns
@@ -48,9 +50,11 @@ struct VethEnds {
 // address generation (and hairpin mode when asked: with br_netfilter loaded, a container's
 // request to its own published port is DNAT'd at bridge level and must leave through the port
 // it came in by); the peer created directly in the netns `peer_ns_fd` as `peer_name`, with
-// `peer_mac` (may be ""), still down.
+// `peer_mac` (may be ""), still down. `first` may add requests that go in the same round trip,
+// ahead of the veth's own.
 VethEnds create_veth(NlSocket& nl, const std::string& host_name, int master_ifindex, int mtu, const std::string& peer_name,
-                     int peer_ns_fd, const std::string& peer_mac, bool hairpin);
+                     int peer_ns_fd, const std::string& peer_mac, bool hairpin,
+                     const std::function<void(NlBatch&)>& first = nullptr);
 // Deletes a link by name. Returns false when it did not exist.
 bool delete_link(NlSocket& nl, const std::string& name);
 // IPv4 address with its broadcast; `name` (the link's) is for the error line. An existing
@@ -90,6 +94,7 @@ class NlBatch {
   void bridge_port_options(int ifindex, const std::string& name, bool hairpin, bool ipv6_off = true);
   // A bridge's own option: IGMP/MLD snooping on or off (IFLA_BR_MCAST_SNOOPING).
   void bridge_mcast_snooping(int ifindex, const std::string& name, bool on);
+  size_t size() const;  // requests added and not yet committed
   // Takes a message built by libnl (freed here); `tolerated` errnos count as success.
   void add(nl_msg* msg, std::string what, std::vector<int> tolerated = {});
   // Sends everything and reads every acknowledgement; other answers (echoes) go to on_reply.
@@ -104,8 +109,9 @@ class NlBatch {
   uint32_t first_seq_ = 0;
 };
 
-// Destinations of the IPv4 routes of the main table (default route excluded).
-std::vector<Ipv4Net> ipv4_routes(NlSocket& nl);
+// Destinations of the IPv4 routes of the main table (default route excluded), but for those
+// through the link named `except` when there is one.
+std::vector<Ipv4Net> ipv4_routes(NlSocket& nl, const std::string& except = "");
 // Whether `ip` (IPv4) is an address of an interface of this netns (one address dump).
 bool is_local_address(NlSocket& nl, uint32_t ip);
 // The same for an IPv6 address (text, any spelling inet_pton takes).

@@ -53,7 +53,9 @@ class NetworkStore {
   bool exists(const std::string& name) const;
   std::string lock_path() const { return dir_ + "/.lock"; }
   // Loads `name`; for the default network, defines it first if needed. `host_routes` is called
-  // only then (it dumps the routing table). Invalid for an unknown user network.
+  // only then (it dumps the routing table); callers leave out the routes of the default
+  // network's own bridge, which may have outlived ocinet's state (a wiped /var/lib/ocinet), so
+  // that the default network is defined again as it was. Invalid for an unknown user network.
   NetworkDef resolve(const std::string& name, const AdminConfig& cfg,
                      const std::function<std::vector<Ipv4Net>()>& host_routes) const;
 

@@ -277,7 +277,7 @@ EndpointRecord setup_endpoint(const GlobalOptions& opts, const AdminConfig& cfg,
         continue;
       }
     }
-    p.networks.push_back(store.resolve(n, cfg, [&] { return ipv4_routes(host); }));
+    p.networks.push_back(store.resolve(n, cfg, [&] { return ipv4_routes(host, kDefaultBridgeDevice); }));
     const auto& net = p.networks.back();
     // An explicit mode names the first network's driver; otherwise the network decides.
     if (p.ann.mode_given && p.networks.size() == 1 && net.driver != mode)

@@ -26,6 +26,7 @@ static const char* const kAllowed[] = {
     "futex", "sched_yield", "sched_getaffinity", "uname", "sysinfo", "getrandom", "umask", "restart_syscall",
     "clock_gettime", "clock_getres", "membarrier", "gettimeofday", "time", "nanosleep", "clock_nanosleep",
     "rt_sigaction", "rt_sigprocmask", "rt_sigreturn", "tgkill",  // abort() on a fatal netns switch failure
+    "wait4",  // reaping its own socket-closing children by pid (nftables.cpp, close_after_reclaim)
     // files
     "read", "write", "pread64", "pwrite64", "readv", "writev", "lseek", "close", "openat", "openat2", "open",
     "fstat", "newfstatat", "stat", "lstat", "statx", "access", "faccessat", "faccessat2", "fcntl", "ioctl", "dup",

@@ -39,7 +39,12 @@ int attach_bridge(NlSocket& host, const NetworkDef& net, const Netns& ns, const 
   }
   // Hairpin, as Docker: with br_netfilter loaded (Kubernetes hosts load it), a request to the
   // container's own published port is DNAT'd back out of the port it arrived on.
-  return create_veth(host, a.host_ifname, br, a.mtu, a.ifname, ns.fd(), a.mac, /*hairpin=*/true).peer;
+  // The gateway address goes along in the same round trip (already there: EEXIST, tolerated):
+  // a bridge that outlived ocinet's state (a reinstall, a wiped /var/lib/ocinet) may carry
+  // another network's address, and its containers would have no gateway.
+  return create_veth(host, a.host_ifname, br, a.mtu, a.ifname, ns.fd(), a.mac, /*hairpin=*/true,
+                     [&](NlBatch& b) { b.add_address(br, net.gateway, net.subnet.prefix, net.bridge); })
+      .peer;
 }
 
 void configure_container_side(NlSocket& inner, const Attachment& a, int ifindex, bool default_route, bool lo_up) {

@@ -43,6 +43,7 @@
 #include <netinet/in.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 // libnftables.h defines _GNU_SOURCE bare, which g++ predefines as 1: keep ours, skip the warning.
@@ -56,6 +57,7 @@
 #include <cstring>
 #include <ctime>
 #include <memory>
+#include <mutex>
 #include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
@@ -610,7 +612,21 @@ std::vector<NlMessage> add_then_del_messages(const std::vector<Element>& elems) 
 // (membarrier's global command is one synchronize_rcu), and only then does the last close,
 // which by then finds nothing to wait for. The hook returns at once; the child exits within
 // about a grace period. If pipe or fork fails, the close simply waits.
+//
+// The hook exits right after, and its children go to the runtime's reaper. A long-lived process
+// (`ocinet gc` over many endpoints, the agent) reaps the closers it started earlier each time it
+// starts one, by pid, so that at most the last few linger as zombies and no other child's exit
+// status is ever taken.
 void close_after_reclaim(int fd) {
+  static std::mutex mu;
+  static std::vector<pid_t> closers;
+  std::lock_guard<std::mutex> lock(mu);
+  closers.erase(std::remove_if(closers.begin(), closers.end(),
+                               [](pid_t p) {
+                                 int r = waitpid(p, nullptr, WNOHANG);
+                                 return r == p || (r < 0 && errno == ECHILD);
+                               }),
+                closers.end());
   int order[2];
   if (pipe2(order, O_CLOEXEC) != 0) {
     close(fd);
@@ -633,6 +649,7 @@ void close_after_reclaim(int fd) {
     close(fd);
     _exit(0);
   }
+  if (pid > 0) closers.push_back(pid);
   close(order[0]);
   close(fd);  // with the child holding the socket, this only drops a reference
   close(order[1]);  // and now the child may go on

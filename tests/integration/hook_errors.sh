@@ -135,10 +135,16 @@ hook poststop '{"id":"c3","status":"stopped","pid":0}'
 no_residue
 ok "an MTU under 1280 (a link without IPv6) sets up: hairpin on, container answers"
 
-# Exhausted subnet: a pool with room for one container.
+# Exhausted subnet: a pool with room for one container. The state directories are new while
+# the default bridge stays up with its old address (as after a wiped /var/lib/ocinet): the
+# default network is defined again from the new pool, and the bridge gets its gateway.
 echo '{"address_pools":[{"base":"10.99.0.0/30","size":30}]}' >"$OCINET_CONFIG"
 export OCINET_RUN_DIR="$WORK/run2" OCINET_LIB_DIR="$WORK/lib2"
 hook createRuntime "$(state c1 "$B1" '{}')"
+[ "$(jq -r '.attachments[0].ip' "$OCINET_RUN_DIR/endpoints/c1.json")" = 10.99.0.2 ] || die "c1 did not get 10.99.0.2"
+ip netns exec "${TAG}-c1" busybox ping -c 1 -W 2 10.99.0.1 >/dev/null ||
+  die "c1 cannot reach its gateway 10.99.0.1 on a bridge that outlived the state directories"
+ok "a default bridge that outlived ocinet's state gets the redefined network's gateway"
 expect_fail 1 "exhausted" createRuntime "$(state c2 "$B2" '{}')"
 [ "$(ls "$OCINET_RUN_DIR/endpoints")" = "c1.json" ] || die "endpoint record of c2 left"
 [ "$(host_veths)" = 1 ] || die "veth of c2 left"

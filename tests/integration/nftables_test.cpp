@@ -4,6 +4,7 @@
 // never runs them. Exit status: 0 all passed, 1 a check failed, 77 skipped (not root, no
 // namespaces, no nf_tables).
 #include <arpa/inet.h>
+#include <dirent.h>
 #include <dlfcn.h>
 #include <fcntl.h>
 #include <netinet/in.h>
@@ -104,6 +105,31 @@ int in_child(int ns, const std::function<bool()>& f) {
   return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
 }
 
+// Zombie children of this process (state Z in /proc/PID/stat, parent = us). Plain file reads:
+// it runs under the hook's seccomp filter, where no program can be started.
+int zombie_children() {
+  int n = 0;
+  DIR* d = opendir("/proc");
+  if (!d) return -1;
+  while (dirent* e = readdir(d)) {
+    if (e->d_name[0] < '1' || e->d_name[0] > '9') continue;
+    FILE* f = std::fopen(("/proc/" + std::string(e->d_name) + "/stat").c_str(), "r");
+    if (!f) continue;
+    char buf[512] = {};
+    size_t len = std::fread(buf, 1, sizeof buf - 1, f);
+    std::fclose(f);
+    std::string line(buf, len);
+    auto paren = line.rfind(')');  // the command name may hold spaces and parentheses
+    char state = 0;
+    int ppid = 0;
+    if (paren != std::string::npos && std::sscanf(line.c_str() + paren + 1, " %c %d", &state, &ppid) == 2 &&
+        state == 'Z' && ppid == getpid())
+      ++n;
+  }
+  closedir(d);
+  return n;
+}
+
 bool libnftables_loaded() { return dlopen("libnftables.so.1", RTLD_LAZY | RTLD_NOLOAD) != nullptr; }
 
 // The backend as the hook runs it: a fresh process, under the hook's own seccomp filter. A
@@ -128,6 +154,28 @@ void hook_like_processes(int ns) {
           return !libnftables_loaded();
         }) == 0,
         "confined process: add_endpoint, remove_endpoint_rules on a set-up network without libnftables");
+  // A long-lived process (ocinet gc, the agent) removing endpoints one after another: each
+  // removal hands its socket's last close to a child, and the process reaps the earlier ones
+  // that are done (each is, a grace period later: 100 ms apart here) when it starts the next.
+  const int reap_status = in_child(ns, [&] {
+          if (!confine_hook()) return false;
+          for (int i = 0; i < 6; i++) {
+            EndpointRules e{"reap" + std::to_string(i), "10.66.0." + std::to_string(30 + i), "ocsc0",
+                            {{"", uint16_t(9100 + i), 80, "tcp"}}, "", "vreap" + std::to_string(i)};
+            auto fw = make_nftables_backend();
+            fw->add_endpoint(net, e);
+            fw->remove_endpoint_rules(e);
+            fw.reset();  // the last close of its socket goes to a child
+            usleep(100 * 1000);
+          }
+          usleep(200 * 1000);  // the last closer has exited by now too
+          int zombies = zombie_children();
+          std::printf("      zombie children after 6 removals: %d\n", zombies);
+          std::fflush(stdout);
+          return zombies <= 1;
+        });
+  check(reap_status == 0, "a process removing 6 endpoints one after another reaps its socket closers (at most the last "
+                          "is left; status " + std::to_string(reap_status) + ")");
   if (!run("command -v nft").empty()) {
     std::string s = in_ns(ns, [] {
       return run("nft list map ip ocinet pub_any; nft list map ip ocinet pub_addr; nft list set bridge ocinet v4only_ports");
