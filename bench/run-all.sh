@@ -213,6 +213,22 @@ settle_veths() {
   done
 }
 
+# Waits (at most 60 s) until the machine is quiet: at least 90% idle over one second. A fill
+# leaves the kernel busy for a while (the peers' new containers run DAD, solicit routers and
+# report multicast memberships over IPv6, each frame flooded to every port of their bridge),
+# which would otherwise weigh on the first samples of whichever system comes first.
+settle_cpu() {
+  local t a b c d e f g h idle0 total0
+  for ((t = 0; t < 60; t++)); do
+    read -r _ a b c d e f g h _ </proc/stat
+    idle0=$((d + e)) total0=$((a + b + c + d + e + f + g + h))
+    sleep 1
+    read -r _ a b c d e f g h _ </proc/stat
+    (((d + e - idle0) * 10 >= (a + b + c + d + e + f + g + h - total0) * 9)) && break
+  done
+  log "scale: machine quiet after ${t}s"
+}
+
 # ---- row ---------------------------------------------------------------------------------------
 if has_phase row; then
   log "row: $N containers in a row per system"
@@ -289,6 +305,7 @@ if has_phase scale; then
         fi
       done
       filled=$L
+      settle_cpu
     fi
     log "scale: $K samples at $L existing"
     for ((k = 1; k <= K; k++)); do
