@@ -213,20 +213,22 @@ settle_veths() {
   done
 }
 
-# Waits (at most 60 s) until the machine is quiet: at least 90% idle over one second. A fill
-# leaves the kernel busy for a while (the peers' new containers run DAD, solicit routers and
-# report multicast memberships over IPv6, each frame flooded to every port of their bridge),
-# which would otherwise weigh on the first samples of whichever system comes first.
-settle_cpu() {
+# Waits until the machine is quiet: at least 90% idle over one WINDOW (seconds), trying at most
+# TRIES windows; prints how long it waited. A fill leaves the kernel busy for a while (the peers'
+# new containers run DAD, solicit routers and report multicast memberships over IPv6, each frame
+# flooded to every port of their bridge), and so can one system's operation on a big setup
+# (deferred frees of thousands of replaced firewall rules, RCU callbacks): unchecked, that work
+# lands on whichever system is timed next.
+settle_cpu() {  # settle_cpu WINDOW TRIES
   local t a b c d e f g h idle0 total0
-  for ((t = 0; t < 60; t++)); do
+  for ((t = 0; t < $2; t++)); do
     read -r _ a b c d e f g h _ </proc/stat
     idle0=$((d + e)) total0=$((a + b + c + d + e + f + g + h))
-    sleep 1
+    sleep "$1"
     read -r _ a b c d e f g h _ </proc/stat
     (((d + e - idle0) * 10 >= (a + b + c + d + e + f + g + h - total0) * 9)) && break
   done
-  log "scale: machine quiet after ${t}s"
+  REPLY=$t
 }
 
 # ---- row ---------------------------------------------------------------------------------------
@@ -305,12 +307,14 @@ if has_phase scale; then
         fi
       done
       filled=$L
-      settle_cpu
+      settle_cpu 1 60
+      log "scale: machine quiet after ${REPLY}s"
     fi
     log "scale: $K samples at $L existing"
     for ((k = 1; k <= K; k++)); do
       rotated "$k"
       for s in "${ROT[@]}"; do
+        settle_cpu 0.1 20  # each sample on a quiet machine (at most 2 s of waiting)
         call "$s" setup $((PROBE + k))
         if [ "$RC" != 0 ]; then drop "$s" scale "setup at $L existing"; continue; fi
         echo "$US" >>"$W/$s/scale.$L.setup"
