@@ -49,6 +49,21 @@ struct MsgDel {
 };
 using MsgPtr = std::unique_ptr<nl_msg, MsgDel>;
 
+// An RTM_NEWLINK for an existing link, named by ifindex, or by `name` when the ifindex is 0 (a
+// link made earlier in the same batch). `ok` turns false when the message cannot hold it.
+MsgPtr link_request(int ifindex, const std::string& name, unsigned flags, bool& ok) {
+  MsgPtr msg(nlmsg_alloc_simple(RTM_NEWLINK, NLM_F_REQUEST));
+  if (!msg) fail_system("netlink: out of memory", ENOMEM);
+  ifinfomsg ifi{};
+  ifi.ifi_family = AF_UNSPEC;
+  ifi.ifi_index = ifindex;
+  ifi.ifi_flags = flags;
+  ifi.ifi_change = flags;
+  ok = nlmsg_append(msg.get(), &ifi, sizeof ifi, NLMSG_ALIGNTO) == 0;
+  if (ifindex == 0) ok = ok && nla_put_string(msg.get(), IFLA_IFNAME, name.c_str()) == 0;
+  return msg;
+}
+
 nl_msg* default_route_request(int family, nl_addr* gateway, int ifindex, const std::string& what) {
   RoutePtr route(rtnl_route_alloc());
   rtnl_route_set_family(route.get(), uint8_t(family));
@@ -137,15 +152,8 @@ std::vector<int> NlBatch::commit(const std::function<void(const nlmsghdr*)>& on_
 
 void NlBatch::set_link_up(int ifindex, const std::string& name) {
   fault_point("set link up");
-  MsgPtr msg(nlmsg_alloc_simple(RTM_NEWLINK, NLM_F_REQUEST));
-  if (!msg) fail_system("netlink: out of memory", ENOMEM);
-  ifinfomsg ifi{};
-  ifi.ifi_family = AF_UNSPEC;
-  ifi.ifi_index = ifindex;
-  ifi.ifi_flags = IFF_UP;
-  ifi.ifi_change = IFF_UP;
-  bool ok = nlmsg_append(msg.get(), &ifi, sizeof ifi, NLMSG_ALIGNTO) == 0;
-  if (ifindex == 0) ok = ok && nla_put_string(msg.get(), IFLA_IFNAME, name.c_str()) == 0;
+  bool ok = false;
+  MsgPtr msg = link_request(ifindex, name, IFF_UP, ok);
   const std::string what = "setting " + (name.empty() ? "link " + std::to_string(ifindex) : name) + " up";
   if (!ok) fail_system("netlink: " + what, ENOMEM);
   add(msg.release(), what);
@@ -212,13 +220,8 @@ void NlBatch::add_default_route6(const std::string& gateway, int ifindex) {
 void NlBatch::bridge_port_options(int ifindex, const std::string& name, bool hairpin, bool ipv6_off) {
   // One RTM_NEWLINK for an existing link: bridge-port options go in IFLA_INFO_SLAVE_DATA (the
   // bridge applies them), the IPv6 switch in IFLA_AF_SPEC. libnl has no setter for the former.
-  MsgPtr msg(nlmsg_alloc_simple(RTM_NEWLINK, NLM_F_REQUEST));
-  if (!msg) fail_system("netlink: out of memory", ENOMEM);
-  ifinfomsg ifi{};
-  ifi.ifi_family = AF_UNSPEC;
-  ifi.ifi_index = ifindex;
-  bool ok = nlmsg_append(msg.get(), &ifi, sizeof ifi, NLMSG_ALIGNTO) == 0;
-  if (ifindex == 0) ok = ok && nla_put_string(msg.get(), IFLA_IFNAME, name.c_str()) == 0;
+  bool ok = false;
+  MsgPtr msg = link_request(ifindex, name, 0, ok);
   if (hairpin) {
     nlattr* info = nla_nest_start(msg.get(), IFLA_LINKINFO);
     nlattr* slave = nla_nest_start(msg.get(), IFLA_INFO_SLAVE_DATA);
@@ -240,12 +243,8 @@ void NlBatch::bridge_port_options(int ifindex, const std::string& name, bool hai
 void NlBatch::bridge_mcast_snooping(int ifindex, const std::string& name, bool on) {
   // libnl has no setters for a bridge's IFLA_INFO_DATA; the kernel finds the bridge's
   // changelink through IFLA_INFO_KIND.
-  MsgPtr msg(nlmsg_alloc_simple(RTM_NEWLINK, NLM_F_REQUEST));
-  if (!msg) fail_system("netlink: out of memory", ENOMEM);
-  ifinfomsg ifi{};
-  ifi.ifi_family = AF_UNSPEC;
-  ifi.ifi_index = ifindex;
-  bool ok = nlmsg_append(msg.get(), &ifi, sizeof ifi, NLMSG_ALIGNTO) == 0;
+  bool ok = false;
+  MsgPtr msg = link_request(ifindex, name, 0, ok);
   nlattr* info = nla_nest_start(msg.get(), IFLA_LINKINFO);
   ok = ok && info && nla_put_string(msg.get(), IFLA_INFO_KIND, "bridge") == 0;
   nlattr* data = nla_nest_start(msg.get(), IFLA_INFO_DATA);
