@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <csignal>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
@@ -255,6 +256,9 @@ int main(int argc, char** argv) {
       return 1;
     }
   }
+  // Output piped into `head` must not kill the run half-way: a signal would skip the cleanup and
+  // leave the work directory behind. A closed pipe makes the writes fail instead.
+  std::signal(SIGPIPE, SIG_IGN);
   hook = fs::absolute(hook).string();
   if (access(hook.c_str(), X_OK) != 0) die("hook " + hook);
   if (n < 1 || n > 5000 || samples < 1 || samples > 1000) {
