@@ -33,17 +33,17 @@ void plan_bridge_attachment(const NetworkDef& net, const std::string& id, size_t
 
 int attach_bridge(NlSocket& host, const NetworkDef& net, const Netns& ns, const Attachment& a) {
   int br = ensure_bridge(host, net.bridge, net.subnet, net.gateway, net.mtu, mcast_snooping(net));
-  if (net.subnet6) {
-    add_address6(host, br, net.gateway6, net.subnet6->prefix);  // idempotent
-    write_sysctl("/proc/sys/net/ipv6/conf/all/forwarding", "1");
-  }
+  if (net.subnet6) write_sysctl("/proc/sys/net/ipv6/conf/all/forwarding", "1");
   // Hairpin, as Docker: with br_netfilter loaded (Kubernetes hosts load it), a request to the
   // container's own published port is DNAT'd back out of the port it arrived on.
-  // The gateway address goes along in the same round trip (already there: EEXIST, tolerated):
+  // The gateway addresses go along in the same round trip (already there: EEXIST, tolerated):
   // a bridge that outlived ocinet's state (a reinstall, a wiped /var/lib/ocinet) may carry
   // another network's address, and its containers would have no gateway.
   return create_veth(host, a.host_ifname, br, a.mtu, a.ifname, ns.fd(), a.mac, /*hairpin=*/true,
-                     [&](NlBatch& b) { b.add_address(br, net.gateway, net.subnet.prefix, net.bridge); })
+                     [&](NlBatch& b) {
+                       b.add_address(br, net.gateway, net.subnet.prefix, net.bridge);
+                       if (net.subnet6) b.add_address6(br, net.gateway6, net.subnet6->prefix);
+                     })
       .peer;
 }
 
