@@ -17,16 +17,18 @@
 # it, also when the run is killed.
 #
 # Usage: sudo bench/run-all.sh [-n N] [-k K] [-c C] [-r R] [--levels "0 100 500 1000"]
-#          [--phases row,conc,scale] [--bin BIN_DIR] [--out DIR] [--readme]
+#          [--phases row,conc,scale] [--systems ocinet,cni,netavark] [--bin BIN_DIR]
+#          [--out DIR] [--readme]
 #          [--no-install] [--no-build]
-# Writes OUT/latest.md (markdown tables), OUT/latency-vs-existing.dat and .png (gnuplot);
+# Writes OUT/latest.md (markdown tables), OUT/latency-vs-existing.dat and .png (gnuplot),
+# OUT/raw/ (every sample);
 # --readme also replaces the results block in README.md. Defaults: N=200 K=20 C=50 R=3,
 # OUT=bench/results, BIN=build/bin (built with scripts/build.sh if missing).
 set -euo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
 REPO=$(dirname "$HERE")
 ARGS=("$@")
-N=200 K=20 C=50 R=3 LEVELS="0 100 500 1000" PHASES=row,conc,scale
+N=200 K=20 C=50 R=3 LEVELS="0 100 500 1000" PHASES=row,conc,scale ONLY=ocinet,cni,netavark
 BIN="" OUT="$HERE/results" README=0 INSTALL=1 BUILD=1
 usage() { sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//' >&2; exit 1; }
 while (($#)); do
@@ -37,6 +39,7 @@ while (($#)); do
     -r) R=$2; shift ;;
     --levels) LEVELS=$2; shift ;;
     --phases) PHASES=$2; shift ;;
+    --systems) ONLY=$2; shift ;;
     --bin) BIN=$2; shift ;;
     --out) OUT=$2; shift ;;
     --readme) README=1 ;;
@@ -48,6 +51,7 @@ while (($#)); do
 done
 for v in "$N" "$K" "$C" "$R"; do [[ $v =~ ^[1-9][0-9]{0,3}$ ]] || usage; done
 [[ $LEVELS =~ ^[0-9\ ]+$ ]] || usage
+[[ ,$ONLY, =~ ^(,(ocinet|cni|netavark))+,$ ]] || usage
 [ "$(id -u)" = 0 ] || { echo "run-all.sh: run as root (sudo)" >&2; exit 1; }
 BIN=$(readlink -f "${BIN:-$REPO/build/bin}")
 OUT=$(mkdir -p "$OUT" && cd "$OUT" && pwd)
@@ -155,6 +159,7 @@ PROBE=5000 CONC=6000  # container numbers: 1..MAXC, probes PROBE+1.., concurrent
 # ---- preparation: systems, host namespaces, container namespaces, bundles ------------------------
 T0=$SECONDS
 for s in ocinet cni netavark; do
+  [[ ,$ONLY, == *,$s,* ]] || continue  # left out with --systems
   r=$(why_not "$s")
   if [ -n "$r" ]; then FAIL[$s.all]="cannot run here: $r"; log "$s: ${FAIL[$s.all]}"; continue; fi
   mkdir -p "$W/$s" "$W/ns/$s"
@@ -327,6 +332,13 @@ if has_phase scale; then
 fi
 TOTAL_S=$((SECONDS - T_START))
 log "measurements done in ${TOTAL_S}s; writing $OUT"
+# Every sample as measured (microseconds, in the order taken), for a second look at a figure:
+# OUT/raw/SYS/{row,conc,scale}.*; in scale.L.*, sample k ran in rotation k (see rotated).
+rm -rf "$OUT/raw"
+for s in "${SYSTEMS[@]}"; do
+  mkdir -p "$OUT/raw/$s"
+  for f in "$W/$s"/row.* "$W/$s"/conc.* "$W/$s"/scale.*; do [ ! -e "$f" ] || cp "$f" "$OUT/raw/$s/"; done
+done
 
 # ---- results -----------------------------------------------------------------------------------
 # stats FILE -> "median p95 n" in ms (nearest rank), or "- - 0" when there is no sample.

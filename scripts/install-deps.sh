@@ -3,7 +3,7 @@
 set -euo pipefail
 pkgs=(cmake g++ make pkg-config
       libnl-3-dev libnl-route-3-dev libiptc-dev libnftables-dev nlohmann-json3-dev libspdlog-dev
-      libseccomp-dev catch2 libcli11-dev libcurl4-openssl-dev
+      libseccomp-dev catch2 libcli11-dev libcurl4-openssl-dev libc6-dev
       runc crun podman busybox-static iproute2 iptables nftables jq util-linux procps git tar
       clang libclang-rt-14-dev debhelper dpkg-dev rpm
       etcd-server etcd-client)

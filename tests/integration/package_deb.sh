@@ -34,6 +34,12 @@ done
 grep -q '^ExecStart=/usr/bin/ocinet agent' /lib/systemd/system/ocinet-agent.service || die "agent unit does not run ocinet agent"
 jq -e '.hook.path == "/usr/libexec/ocinet/ocinet-hook"' /usr/share/containers/oci/hooks.d/ocinet.json >/dev/null || die "hooks.d points elsewhere"
 ok "the .deb builds and installs hook, CLI, hooks.d file, config, man pages, completion and the agent unit"
+# The hook is a static PIE carrying libc.a (CMakeLists.txt, OCINET_STATIC_HOOK): the package
+# says which glibc it was built with, and the hook still runs the installed libraries' dlopen path
+# (the Podman container below is its network's first: the table is made through libnftables).
+[ -z "$(readelf -l /usr/libexec/ocinet/ocinet-hook | grep -i 'program interpreter')" ] || die "the installed hook is not statically linked"
+dpkg-deb -f "$deb" Built-Using | grep -q '^glibc (= ' || die "the .deb does not name the glibc it carries (Built-Using)"
+ok "the installed hook is a static PIE and the .deb's Built-Using names glibc"
 
 new_netns "$HOSTNS"
 new_netns "${TAG}-client"
