@@ -9,6 +9,8 @@ command -v clang++ >/dev/null || { echo "SKIP: clang++ is not installed (apt-get
 secs=${FUZZ_SECONDS:-6}
 CC=clang CXX=clang++ cmake -S "$here" -B "$out" -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
 cmake --build "$out" -j"$(nproc)" >/dev/null
+work=""
+trap 'rm -rf "$work"' EXIT  # also when the run is killed part-way (a CI stop left one behind)
 for t in oci_state annotations ports network_def hosts_merge; do
   work=$(mktemp -d /tmp/ocinet-fuzz.XXXXXX)
   cp "$here/corpus/$t/"* "$work/"
