@@ -119,7 +119,13 @@ bool is_local_address6(NlSocket& nl, const std::string& ip);
 
 // Docker-style MAC derived from the IPv4 address: 02:42:a:b:c:d.
 std::string mac_for_ip(uint32_t ip);
-// Writes a /proc/sys value if it differs (reads first: writing is slower and may be denied).
+// Writes a /proc/sys value if it differs (reads first: writing is slower and may be denied;
+// a read-only /proc/sys is fine when the value is already right). Absent paths are skipped.
 void write_sysctl(const std::string& path, const std::string& value);
+// The same for `rel` under /proc/sys ("net/ipv6/conf/eth0/disable_ipv6") of the calling
+// thread's netns, looked up through a procfs instance private to this process: for sysctls of a
+// container's netns, whose lookups through the host's /proc grow slower with every netns that
+// made one (netlink.cpp says why). Falls back to /proc where the kernel has no fsopen.
+void write_netns_sysctl(const std::string& rel, const std::string& value);
 
 }  // namespace ocinet

@@ -17,7 +17,7 @@
 
 // Everything the hook does: file and state I/O, netlink and netfilter sockets, setns into the
 // container netns, flock, syslog. Not here, so refused: execve/execveat (the hook never runs a
-// program), ptrace, mount/umount/pivot_root, module loading, kexec, bpf, clone3 and every
+// program), ptrace, mount/umount/pivot_root/move_mount, module loading, kexec, bpf, clone3 and every
 // clone but a plain fork (below), process_vm_*, setuid family, unshare, keyctl, ...
 static const char* const kAllowed[] = {
     // memory and process basics
@@ -39,6 +39,10 @@ static const char* const kAllowed[] = {
     "socketpair", "getpeername", "pipe2",  // libcurl (overlay: etcd requests; its wakeup pair)
     // network namespaces: setns only (entering the container's netns and back)
     "setns",
+    // a procfs instance of the hook's own for a container's sysctls (netlink.cpp, private_procfs).
+    // The mount stays detached: move_mount, open_tree, fspick and mount_setattr are refused,
+    // so it is visible to no one else, changes no existing superblock, and goes with the hook.
+    "fsopen", "fsconfig", "fsmount",
 };
 
 int main() {

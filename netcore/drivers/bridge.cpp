@@ -66,7 +66,7 @@ void configure_container_side(NlSocket& inner, const Attachment& a, int ifindex,
 void ipv6_off_unless_filtered(const Attachment& a, const FirewallBackend* fw) {
   if (!a.ip6.empty()) return;
   if (a.driver == "bridge" && fw && fw->filters_ipv6_of_v4only_ports()) return;
-  write_sysctl("/proc/sys/net/ipv6/conf/" + a.ifname + "/disable_ipv6", "1");  // absent without IPv6: skipped
+  write_netns_sysctl("net/ipv6/conf/" + a.ifname + "/disable_ipv6", "1");  // absent without IPv6: skipped
 }
 
 EndpointRules endpoint_rules(const std::string& tag, const Attachment& a, std::vector<PortMapping> ports) {
