@@ -19,14 +19,6 @@ using namespace ocinet;
 
 namespace {
 
-std::string slurp(const std::string& p) {
-  std::ifstream in(p);
-  std::ostringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
-void spit(const std::string& p, const std::string& s) { std::ofstream(p) << s; }
-
 const std::string B = std::string(kBlockBegin) + "\n";
 const std::string E = std::string(kBlockEnd) + "\n";
 

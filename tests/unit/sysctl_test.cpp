@@ -4,21 +4,12 @@
 #include <unistd.h>
 
 #include <catch2/catch.hpp>
-#include <fstream>
-#include <sstream>
 
 #include "netcore/error.h"
 #include "netcore/netlink.h"
 #include "test_util.h"
 
 namespace {
-std::string slurp(const std::string& p) {
-  std::ifstream f(p);
-  std::stringstream s;
-  s << f.rdbuf();
-  return s.str();
-}
-void put(const std::string& p, const std::string& text) { std::ofstream(p) << text; }
 timespec mtime(const std::string& p) {
   struct stat st {};
   REQUIRE(::stat(p.c_str(), &st) == 0);
@@ -29,7 +20,7 @@ timespec mtime(const std::string& p) {
 TEST_CASE("write_sysctl writes a value that differs, over the old one") {
   TempDir d;
   const std::string p = d.path + "/disable_ipv6";
-  put(p, "0\n");
+  spit(p, "0\n");
   ocinet::write_sysctl(p, "1");
   CHECK(slurp(p) == "1\n");  // written at offset 0, as a sysctl write is
 }
@@ -37,7 +28,7 @@ TEST_CASE("write_sysctl writes a value that differs, over the old one") {
 TEST_CASE("write_sysctl leaves a value that is already there alone") {
   TempDir d;
   const std::string p = d.path + "/forwarding";
-  put(p, "1\n");
+  spit(p, "1\n");
   const timespec before = mtime(p);
   ocinet::write_sysctl(p, "1");
   const timespec after = mtime(p);
@@ -53,7 +44,7 @@ TEST_CASE("write_sysctl skips a sysctl the kernel does not have") {
 
 TEST_CASE("write_sysctl does not follow a symlink") {
   TempDir d;
-  put(d.path + "/target", "0\n");
+  spit(d.path + "/target", "0\n");
   REQUIRE(::symlink((d.path + "/target").c_str(), (d.path + "/link").c_str()) == 0);
   CHECK(ERROR_KIND(ocinet::write_sysctl(d.path + "/link", "1")) == 2);
   CHECK(slurp(d.path + "/target") == "0\n");

@@ -3,6 +3,8 @@
 #include <stdlib.h>
 
 #include <filesystem>
+#include <fstream>
+#include <sstream>
 #include <string>
 
 struct TempDir {
@@ -13,6 +15,15 @@ struct TempDir {
   }
   ~TempDir() { std::filesystem::remove_all(path); }
 };
+
+// A whole file as text ("" when it cannot be read), and a file written with `text`.
+inline std::string slurp(const std::string& path) {
+  std::ifstream in(path);
+  std::ostringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+inline void spit(const std::string& path, const std::string& text) { std::ofstream(path) << text; }
 
 // Runs `f` and returns the exit code its ocinet::Error carries (0 when nothing was thrown).
 #define ERROR_KIND(expr) ([&]() -> int { try { expr; } catch (const ocinet::Error& e) { return e.exit_code(); } return 0; }())
