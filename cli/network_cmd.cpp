@@ -131,7 +131,11 @@ void remove_network(const GlobalOptions& o, const AdminConfig& cfg, const Networ
   if (!m.empty())
     fail_invalid("network \"" + n.name + "\" has " + std::to_string(m.size()) + " active endpoint(s) (e.g. container " +
                  m[0].second.substr(0, 12) + "); disconnect them first");
-  make_firewall(cfg.firewall_backend)->remove_network(n.name);
+  // Under the allocation lock: a setup in progress has its lease before it touches the firewall.
+  bool tables_in_use = false;
+  for (const auto& other : store.list())
+    tables_in_use = tables_in_use || (other.name != n.name && !members(o, other.name).empty());
+  make_firewall(cfg.firewall_backend)->remove_network(n.name, tables_in_use);
   NlSocket nl;
   delete_link(nl, n.bridge);
   for (const auto& dir : {paths.lease_dir(n.name) + "/v6", paths.lease_dir(n.name)}) {

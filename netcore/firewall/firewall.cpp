@@ -11,7 +11,7 @@ class NoFirewall final : public FirewallBackend {
   const char* name() const override { return "none"; }
   void add_endpoint(const NetworkRules&, const EndpointRules&) override {}
   void remove_endpoint(const std::string&) override {}
-  void remove_network(const std::string&) override {}
+  void remove_network(const std::string&, bool) override {}
 };
 
 }  // namespace

@@ -57,8 +57,11 @@ class FirewallBackend {
   // (teardown's fast path: a backend with keyed sets deletes by key, without listing anything).
   // Absent entries are success.
   virtual void remove_endpoint_rules(const EndpointRules& ep) { remove_endpoint(ep.tag); }
-  // Removes the network's own rules (used when the network itself goes away).
-  virtual void remove_network(const std::string& name) = 0;
+  // Removes the network's own rules (used when the network itself goes away). With the last
+  // network's rules gone, ocinet's own tables/chains go too, unless `tables_in_use`: the caller
+  // (holding the allocation lock, under which every setup takes its leases before it touches the
+  // firewall) saw containers on other networks, which hold rules or may be adding them now.
+  virtual void remove_network(const std::string& name, bool tables_in_use) = 0;
 };
 
 // "auto" (nftables where the kernel has nf_tables, else iptables), "nftables" (libnftables),

@@ -751,11 +751,11 @@ void undo_family(const std::string& endpoint, const std::string& network, bool n
 // With a network gone, its rules go; with the last one, ocinet's chains and jumps too, leaving
 // the tables as they were before ocinet first touched them.
 template <class F>
-void remove_network_rules(const std::string& comment) {
+void remove_network_rules(const std::string& comment, bool tables_in_use) {
   Table<F> nat("nat", true);
   if (nat) {
     for (const char* chain : kNatChains) nat.delete_rules_with_comment(chain, comment);
-    if (nat.has_chain(kDnatChain) && nat.rule_count(kDnatChain) == 0 && nat.rule_count(kPostChain) == 0) {
+    if (!tables_in_use && nat.has_chain(kDnatChain) && nat.rule_count(kDnatChain) == 0 && nat.rule_count(kPostChain) == 0) {
       nat.delete_jumps("PREROUTING", kDnatChain);
       nat.delete_jumps("OUTPUT", kDnatChain);
       nat.delete_jumps("POSTROUTING", kPostChain);
@@ -766,7 +766,7 @@ void remove_network_rules(const std::string& comment) {
   Table<F> filter("filter", true);
   if (filter) {
     for (const char* chain : kFilterChains) filter.delete_rules_with_comment(chain, comment);
-    if (filter.has_chain(kForwardChain) && filter.rule_count(kForwardChain) <= 1 &&
+    if (!tables_in_use && filter.has_chain(kForwardChain) && filter.rule_count(kForwardChain) <= 1 &&
         filter.rule_count(kIsolate1Chain) == 0 && filter.rule_count(kIsolate2Chain) == 0) {
       filter.delete_jumps("FORWARD", kForwardChain);
       for (const char* chain : kFilterChains) filter.delete_chain(chain);
@@ -837,11 +837,13 @@ class IptablesBackend final : public FirewallBackend {
     if (!ep.container_ip6.empty()) remove_from_family<Inet6>(comment);
   }
 
-  void remove_network(const std::string& name) override {
+  // (Under the xtables lock, which every add_endpoint holds from reading to committing, the
+  // check for empty chains and their removal are one step anyway.)
+  void remove_network(const std::string& name, bool tables_in_use) override {
     const std::string comment = network_comment(name);
     XtablesLock lock;
-    remove_network_rules<Inet4>(comment);
-    remove_network_rules<Inet6>(comment);
+    remove_network_rules<Inet4>(comment, tables_in_use);
+    remove_network_rules<Inet6>(comment, tables_in_use);
   }
 };
 

@@ -930,10 +930,10 @@ class NftablesBackend final : public FirewallBackend {
       std::string create;
       for (const Family* f : families_of(elems))
         if (!netlink().has_table(*f)) create += f->skeleton;
-      if (create.empty()) break;
+      // Nothing to create: another hook made the tables since `adds` failed; try it again.
       r = nft().run(create + adds);
       if (r.ok) return;
-      if (!r.failed_with(EEXIST)) break;
+      if (create.empty() || !r.failed_with(EEXIST)) continue;
       r = nft().run(adds);
       if (r.ok) return;
     }
@@ -973,7 +973,7 @@ class NftablesBackend final : public FirewallBackend {
     if (!elems.empty()) delete_elements(elems, "removing endpoint " + tag);
   }
 
-  void remove_network(const std::string& name) override {
+  void remove_network(const std::string& name, bool tables_in_use) override {
     const std::string comment = network_comment(name);
     for (const Family* f : kFamilies) {
       // One listing of the (small) sets; the maps, which grow with containers, are not in it.
@@ -986,7 +986,10 @@ class NftablesBackend final : public FirewallBackend {
       if (!elems.empty()) delete_elements(elems, "removing network " + name);
       // With its last network and container gone, ocinet takes its table out too, leaving the
       // ruleset as it was before ocinet first touched it. (network rm is rare: listings are fine.)
-      if (table_is_unused(*f)) {
+      // Checking and deleting are two transactions: a network's first container could add its
+      // elements in between and lose them with the table. tables_in_use (containers hold leases)
+      // closes that: a setup takes its lease before it touches the table.
+      if (!tables_in_use && table_is_unused(*f)) {
         NftResult d = nft().run(std::string("delete table ") + f->table);
         if (!d.ok && !d.failed_with(ENOENT)) nft_fail(std::string("deleting table ") + f->table, d);
       }

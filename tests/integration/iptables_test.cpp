@@ -142,7 +142,7 @@ int main() {
 
   // An empty namespace: nothing to remove is success, and nothing gets created.
   check(succeeds([&] { fw->remove_endpoint("abc123"); }), "remove_endpoint on an empty netns");
-  check(succeeds([&] { fw->remove_network("testnet"); }), "remove_network on an empty netns");
+  check(succeeds([&] { fw->remove_network("testnet", false); }), "remove_network on an empty netns");
   check(!chain_exists("nat", "OCINET-DNAT"), "removal created no chain");
 
   // A rule that is not ocinet's must survive everything below, and ocinet's jump goes before it.
@@ -295,7 +295,7 @@ int main() {
   check(succeeds([&] { fw->remove_endpoint("def45"); }), "remove_endpoint def45 (prefix of def456)");
   check(count_comment("nat", "OCINET-DNAT", "ocinet:def456") == 2, "def456 rules survive removal of a prefix tag");
 
-  check(succeeds([&] { fw->remove_network("testnet"); }), "remove_network testnet");
+  check(succeeds([&] { fw->remove_network("testnet", false); }), "remove_network testnet");
   check(count_comment("nat", "OCINET-POSTROUTING", "ocinet-net:testnet") == 0, "testnet MASQUERADE gone");
   check(count_comment("filter", "OCINET-FORWARD", "ocinet-net:testnet") == 0, "testnet FORWARD rules gone");
   check(count_comment("filter", "OCINET-FORWARD", "ocinet-net:intnet") == 3, "intnet FORWARD rules kept");
@@ -318,7 +318,13 @@ int main() {
   check(count_comment("nat", "OCINET-DNAT", "ocinet:def456") == 0 &&
             count_comment("nat", "OCINET-POSTROUTING", "ocinet:def456") == 0,
         "def456 rules gone");
-  check(succeeds([&] { fw->remove_network("intnet"); }), "remove_network intnet");
+  // The last network, while containers are on others (the caller saw their leases): its rules
+  // go, ocinet's chains stay; without such containers the chains go too.
+  check(succeeds([&] { fw->remove_network("intnet", true); }), "remove_network intnet with tables_in_use");
+  check(count_comment("filter", "OCINET-FORWARD", "ocinet-net:intnet") == 0, "intnet FORWARD rules gone");
+  check(chain_exists("nat", "OCINET-DNAT") && chain_exists("filter", "OCINET-FORWARD"), "ocinet's chains kept");
+  check(succeeds([&] { fw->remove_network("intnet", false); }), "remove_network intnet");
+  check(!chain_exists("nat", "OCINET-DNAT") && !chain_exists("filter", "OCINET-FORWARD"), "ocinet's chains gone");
   check(succeeds([&] { fw->remove_endpoint("ghi789"); }), "remove_endpoint ghi789 (had no rules)");
 
   // A failed add_endpoint leaves nothing of its own behind, whichever commit fails.
@@ -357,7 +363,7 @@ int main() {
               count_comment("nat", "OCINET-POSTROUTING", "ocinet-net:failnet") == 3 &&
               count_comment("filter", "OCINET-FORWARD", "ocinet-net:failnet") == 0,
           "  endpoint rules rolled back, earlier MASQUERADE kept");
-    check(succeeds([&] { fw->remove_network("failnet"); }), "remove_network failnet");
+    check(succeeds([&] { fw->remove_network("failnet", false); }), "remove_network failnet");
 
     // A real refusal by the kernel: DNAT is not allowed on the INPUT hook.
     run("iptables-legacy -w -t nat -N OCINET-DNAT 2>/dev/null");
@@ -381,7 +387,7 @@ int main() {
     auto t1 = std::chrono::steady_clock::now();
     ok = ok && succeeds([&] { fw->remove_endpoint(ep.tag); });
     auto t2 = std::chrono::steady_clock::now();
-    ok = ok && succeeds([&] { fw->remove_network(net.name); });
+    ok = ok && succeeds([&] { fw->remove_network(net.name, false); });
     using us = std::chrono::microseconds;
     check(ok, "add+remove round trip (add " + std::to_string(std::chrono::duration_cast<us>(t1 - t0).count()) +
                   " us, remove " + std::to_string(std::chrono::duration_cast<us>(t2 - t1).count()) + " us)");

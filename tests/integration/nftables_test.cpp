@@ -192,7 +192,7 @@ void hook_like_processes(int ns) {
           auto fw = make_nftables_backend();
           fw->remove_endpoint(ep.tag);
           fw->remove_endpoint("first");
-          fw->remove_network(net.name);
+          fw->remove_network(net.name, false);
           return true;
         }) == 0,
         "confined process: remove_endpoint(tag) and remove_network (libnftables)");
@@ -245,7 +245,7 @@ void dual_stack_processes(int ns) {
           auto fw = make_nftables_backend();
           fw->remove_endpoint(ep.tag);
           fw->remove_endpoint_rules(EndpointRules{"dual0", "10.67.0.9", "ocd0", {}, "fd67::9"});
-          fw->remove_network(net.name);
+          fw->remove_network(net.name, false);
           return true;
         }) == 0,
         "dual stack, confined process: remove_endpoint(tag) and remove_network");
@@ -416,8 +416,8 @@ void traffic_checks(FirewallBackend& fw) {
   check(succeeds([&] { fw.remove_endpoint_rules(ep); }), "traffic: remove_endpoint_rules traf1");
   expect("after removal, outside client -> 192.168.77.1:8080", client, "192.168.77.1", 8080, web, "");
   check(succeeds([&] { fw.remove_endpoint("traf2"); }) && succeeds([&] { fw.remove_endpoint("traf0"); }) &&
-            succeeds([&] { fw.remove_network("trafnet"); }) &&
-            succeeds([&] { fw.remove_network("trafint"); }),
+            succeeds([&] { fw.remove_network("trafnet", false); }) &&
+            succeeds([&] { fw.remove_network("trafint", false); }),
         "traffic: remove the rest");
 
   for (int fd : {web, outside, other_l, gw_l, ctr, client, other}) close(fd);
@@ -476,7 +476,7 @@ int main() {
   // An empty namespace: nothing to remove is success, and nothing gets created.
   check(succeeds([&] { fw->remove_endpoint("abc123"); }), "remove_endpoint on an empty netns");
   check(succeeds([&] { fw->remove_endpoint_rules(ep1); }), "remove_endpoint_rules on an empty netns");
-  check(succeeds([&] { fw->remove_network("testnet"); }), "remove_network on an empty netns");
+  check(succeeds([&] { fw->remove_network("testnet", false); }), "remove_network on an empty netns");
   if (have_nft) check(ruleset().empty(), "removal created nothing");
 
   // Someone else's table must survive everything below untouched.
@@ -603,7 +603,7 @@ int main() {
     badnet.name = "test net";
     invalid(badnet, bad, "network name with a space");
     check(throws([&] { fw->remove_endpoint("x;y"); }, ErrorKind::Invalid), "remove_endpoint with a bad tag -> Invalid");
-    check(throws([&] { fw->remove_network("x\"y"); }, ErrorKind::Invalid), "remove_network with a bad name -> Invalid");
+    check(throws([&] { fw->remove_network("x\"y", false); }, ErrorKind::Invalid), "remove_network with a bad name -> Invalid");
     if (have_nft) check(ruleset() == before, "refused requests changed nothing");
   }
 
@@ -649,14 +649,14 @@ int main() {
   check(succeeds([&] { fw->remove_endpoint("def456"); }), "remove_endpoint def456 a second time");
   if (have_nft) check_lacks(ruleset(), "ocinet:def456");
 
-  check(succeeds([&] { fw->remove_network("testnet"); }), "remove_network testnet");
-  check(succeeds([&] { fw->remove_network("testnet"); }), "remove_network testnet a second time");
+  check(succeeds([&] { fw->remove_network("testnet", false); }), "remove_network testnet");
+  check(succeeds([&] { fw->remove_network("testnet", false); }), "remove_network testnet a second time");
   if (have_nft) {
     std::string s = ruleset();
     check_lacks(s, "ocinet-net:testnet");
     check(count(s, "ocinet-net:intnet") == 4, "intnet elements kept");
   }
-  check(succeeds([&] { fw->remove_network("intnet"); }), "remove_network intnet");
+  check(succeeds([&] { fw->remove_network("intnet", false); }), "remove_network intnet");
   check(succeeds([&] { fw->remove_endpoint("ghi789"); }), "remove_endpoint ghi789 (had no elements)");
 
   // Scale: the cost of one more container stays flat.
@@ -694,9 +694,16 @@ int main() {
     if (have_nft) check(count(ruleset(), "comment \"ocinet:s") == 1008, "1008 endpoint elements listed");
     check(succeeds([&] {
             for (int i = 0; i < 1010; ++i) fw->remove_endpoint_rules(endpoint(i));
-            fw->remove_network(big.name);
+            fw->remove_network(big.name, true);
           }),
-          "all removed again");
+          "all removed again, the last network with tables_in_use");
+    if (have_nft) {
+      // Containers on other networks (the caller saw their leases): the table stays for them,
+      // although no element is left in it; without them it goes.
+      check_has(run("nft list tables"), "table ip ocinet");
+      check(succeeds([&] { fw->remove_network(big.name, false); }), "remove_network of the last network again");
+      check_lacks(run("nft list tables"), "table ip ocinet");
+    }
   }
 
   traffic_checks(*fw);
