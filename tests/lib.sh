@@ -135,7 +135,8 @@ host_veths() { ip -n "$HOSTNS" -br link | grep -cE '^oc[0-9a-f]{12}[0-9]' || tru
 # The host netns firewall as ocinet's backends write it (iptables-legacy or nftables).
 fw_dump() { ip netns exec "$HOSTNS" iptables-legacy-save 2>/dev/null; ip netns exec "$HOSTNS" nft list ruleset 2>/dev/null; }
 # Lines (rules or set/map elements) carrying a comment that contains $1, e.g. "ocinet:web".
-fw_rules() { fw_dump | grep -o -- "$1" | wc -l; }
+# (No match is a count of 0, not a failure: callers assign the count under set -e and pipefail.)
+fw_rules() { fw_dump | { grep -o -- "$1" || true; } | wc -l; }
 # Published-port entries only (nft map elements, iptables DNAT rules) whose comment starts with $1:
 # an IPv4-only network's container also has its bridge port in the bridge table's v4only_ports.
-fw_dnats() { fw_dump | grep -oE -- "${1}[^\" ]*\"? (: |-j DNAT)" | wc -l; }
+fw_dnats() { fw_dump | { grep -oE -- "${1}[^\" ]*\"? (: |-j DNAT)" || true; } | wc -l; }
