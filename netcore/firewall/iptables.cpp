@@ -56,8 +56,10 @@ constexpr const char* kForwardChain = "OCINET-FORWARD";
 // interface to stage 2, which drops it if that interface is another ocinet bridge.
 constexpr const char* kIsolate1Chain = "OCINET-ISOLATE-1";
 constexpr const char* kIsolate2Chain = "OCINET-ISOLATE-2";
+// IPv4 only: keeps containers off the host's loopback services (ensure_network_filter).
+constexpr const char* kInputChain = "OCINET-INPUT";
 constexpr const char* kNatChains[] = {kDnatChain, kPostChain};
-constexpr const char* kFilterChains[] = {kForwardChain, kIsolate1Chain, kIsolate2Chain};
+constexpr const char* kFilterChains[] = {kForwardChain, kIsolate1Chain, kIsolate2Chain, kInputChain};
 
 // The lock iptables-legacy and iptables-legacy-restore take; without it a concurrent run could
 // commit a table it read before our commit and silently drop our rules, or we theirs.
@@ -325,9 +327,10 @@ class Rule {
     m.dest = XT_ADDRTYPE_LOCAL;
     return match("addrtype", 1, m);
   }
-  Rule& ctstate(uint16_t states) {
+  Rule& ctstate(uint16_t states, bool invert = false) {
     xt_conntrack_mtinfo3 m{};
     m.match_flags = XT_CONNTRACK_STATE;
+    if (invert) m.invert_flags = XT_CONNTRACK_STATE;
     m.state_mask = states;
     return match("conntrack", 3, m);
   }
@@ -634,11 +637,14 @@ void ensure_nat_chains(Table<F>& nat) {
 
 template <class F>
 void ensure_filter_chains(Table<F>& filter) {
-  for (const char* chain : kFilterChains) filter.ensure_chain(chain);
+  for (const char* chain : kFilterChains)
+    if (!F::kV6 || chain != kInputChain) filter.ensure_chain(chain);
   // Isolation is judged before any accept of OCINET-FORWARD.
   ensure_jump(filter, kForwardChain, kIsolate1Chain, Rule<F>(), true);
   // First, so a DROP policy or a reject rule appended by another tool does not cut containers off.
   ensure_jump(filter, "FORWARD", kForwardChain, Rule<F>(), true);
+  // First too: an ACCEPT for 127/8 written by another tool must not let containers past it.
+  if constexpr (!F::kV6) ensure_jump(filter, "INPUT", kInputChain, Rule<F>(), true);
 }
 
 // Each returns whether it added anything, so a failed commit elsewhere knows what to undo.
@@ -663,11 +669,29 @@ bool ensure_network_nat(Table<F>& nat, const ParsedNetwork& n, const Cidr<F>& su
 
 template <class F>
 bool ensure_network_filter(Table<F>& filter, const ParsedNetwork& n) {
-  if (filter.has_rule_with_comment(kForwardChain, n.comment)) return false;
   auto add = [&](const char* chain, Rule<F> r, const char* target) {
     r.comment(n.comment).jump(target);
     filter.append(chain, r);
   };
+  bool added = false;
+  // route_localnet on the bridge (ports published on 127.0.0.1) also makes the kernel accept a
+  // packet addressed to 127.0.0.1 coming in through it: a container routing 127.0.0.0/8 to its
+  // gateway would reach every service the host binds to its loopback (CVE-2020-8558 with
+  // kube-proxy; this is its fix). New connections only: the answers to the host's own
+  // connections to a port published on 127.0.0.1 arrive turned back to 127/8 (DNAT state).
+  // Checked apart from the rest, so that a network set up by an earlier ocinet gets it too.
+  if constexpr (!F::kV6) {
+    if (!filter.has_rule_with_comment(kInputChain, n.comment)) {
+      add(kInputChain,
+          Rule<F>().in(n.bridge).dst(loopback<F>()).ctstate(XT_CONNTRACK_STATE_BIT(IP_CT_RELATED) |
+                                                                XT_CONNTRACK_STATE_BIT(IP_CT_ESTABLISHED) |
+                                                                XT_CONNTRACK_STATE_DNAT,
+                                                            /*invert=*/true),
+          IPTC_LABEL_DROP);
+      added = true;
+    }
+  }
+  if (filter.has_rule_with_comment(kForwardChain, n.comment)) return added;
   if (n.internal) {
     // No way on or off the bridge but between its own ports.
     add(kIsolate1Chain, Rule<F>().in(n.bridge).out(n.bridge, true), IPTC_LABEL_DROP);
@@ -767,8 +791,10 @@ void remove_network_rules(const std::string& comment, bool tables_in_use) {
   if (filter) {
     for (const char* chain : kFilterChains) filter.delete_rules_with_comment(chain, comment);
     if (!tables_in_use && filter.has_chain(kForwardChain) && filter.rule_count(kForwardChain) <= 1 &&
-        filter.rule_count(kIsolate1Chain) == 0 && filter.rule_count(kIsolate2Chain) == 0) {
+        filter.rule_count(kIsolate1Chain) == 0 && filter.rule_count(kIsolate2Chain) == 0 &&
+        filter.rule_count(kInputChain) == 0) {
       filter.delete_jumps("FORWARD", kForwardChain);
+      filter.delete_jumps("INPUT", kInputChain);
       for (const char* chain : kFilterChains) filter.delete_chain(chain);
     }
     filter.commit();

@@ -15,6 +15,7 @@
 //   pub_addr  map  host addr . proto . port  : container addr . port   (-p 127.0.0.1:53:53/udp)
 //   pub_any   map  proto . port              : container addr . port   (-p 8080:80, 0.0.0.0)
 //   bridges, internal_bridges  set ifname             every ocinet bridge / the internal ones
+//   localnet_bridges           set ifname             bridges with route_localnet on (IPv4 only)
 //   same_bridge                set ifname . ifname    "br" . "br" for every bridge
 //   subnets, masq_subnets      set ipv4 (interval)    every subnet / those NATed on the way out
 //
@@ -95,12 +96,28 @@ constexpr const char* kTableName = "ocinet";
 //   ocinet bridges is dropped (nft cannot compare iifname with oifname, hence same_bridge);
 //   internal bridges let nothing on or off. Drops are final for the kernel; the accepts only
 //   end this table's chain (another table's drop still applies).
+// - localnet: route_localnet on a bridge (for ports published on 127.0.0.1) also lets the
+//   kernel accept a packet addressed to 127.0.0.1 that comes in through that bridge: a
+//   container routing 127.0.0.0/8 to its gateway would reach every service the host binds to
+//   its loopback (CVE-2020-8558 with kube-proxy). Dropped before conntrack. The host's own
+//   connections to a port published on 127.0.0.1 are untouched: their answers come back
+//   addressed to the bridge (masqueraded, postrouting) and only then are turned back to 127/8.
+//
+// A table made by an earlier ocinet lacks the set and the chain: the first setup that finds
+// the set missing adds both (idempotent: `add` of what exists is a no-op, the flush keeps the
+// rule single). Found through the fast path's lookup of the bridge in localnet_bridges.
+constexpr const char* kUpgrade4 = R"(add set ip ocinet localnet_bridges { type ifname; }
+add chain ip ocinet localnet { type filter hook prerouting priority raw; policy accept; }
+flush chain ip ocinet localnet
+add rule ip ocinet localnet iifname @localnet_bridges ip daddr 127.0.0.0/8 drop
+)";
 constexpr const char* kSkeleton = R"(create table ip ocinet
 table ip ocinet {
 	map pub_addr { type ipv4_addr . inet_proto . inet_service : ipv4_addr . inet_service; }
 	map pub_any { type inet_proto . inet_service : ipv4_addr . inet_service; }
 	set bridges { type ifname; }
 	set internal_bridges { type ifname; }
+	set localnet_bridges { type ifname; }
 	set same_bridge { type ifname . ifname; }
 	set subnets { type ipv4_addr; flags interval; }
 	set masq_subnets { type ipv4_addr; flags interval; }
@@ -131,6 +148,10 @@ table ip ocinet {
 		oifname @bridges ct state established,related accept
 		oifname @bridges ct status dnat accept
 		iifname @bridges accept
+	}
+	chain localnet {
+		type filter hook prerouting priority raw; policy accept;
+		iifname @localnet_bridges ip daddr 127.0.0.0/8 drop
 	}
 }
 )";
@@ -211,10 +232,11 @@ struct Family {
   uint8_t nfproto;       // NFPROTO_IPV4
   const char* skeleton;
   int af;                // AF_INET
+  const char* upgrade;   // brings a table made by an earlier ocinet up to the skeleton, or nullptr
 };
-constexpr Family kIpv4{"ip ocinet", "ip", NFPROTO_IPV4, kSkeleton, AF_INET};
-constexpr Family kIpv6{"ip6 ocinet", "ip6", NFPROTO_IPV6, kSkeleton6, AF_INET6};
-constexpr Family kBridge{"bridge ocinet", "bridge", NFPROTO_BRIDGE, kSkeletonBridge, AF_BRIDGE};
+constexpr Family kIpv4{"ip ocinet", "ip", NFPROTO_IPV4, kSkeleton, AF_INET, kUpgrade4};
+constexpr Family kIpv6{"ip6 ocinet", "ip6", NFPROTO_IPV6, kSkeleton6, AF_INET6, nullptr};
+constexpr Family kBridge{"bridge ocinet", "bridge", NFPROTO_BRIDGE, kSkeletonBridge, AF_BRIDGE, nullptr};
 constexpr const Family* kFamilies[] = {&kIpv4, &kIpv6, &kBridge};
 
 // nft refuses longer comments (NFTNL_UDATA_COMMENT_MAXLEN).
@@ -425,15 +447,18 @@ struct Encoder {
 std::string addr_port(const std::string& addr, int port) { return addr + " . " + std::to_string(port); }
 
 // Every bridge comes first in its family's elements, with its encoding: the fast path looks it
-// up to learn whether the network is set up in that table.
+// up to learn whether the network is set up in that table (all of a network's elements go in
+// one transaction). In IPv4 that is its element of localnet_bridges, the newest set, so that a
+// table made before the set existed is found out and upgraded (kUpgrade4).
 std::vector<Element> network_elements(const NetworkRules& net) {
   const std::string c = network_comment(net.name);
   const std::string br = quoted(check_iface(net.bridge));
   std::vector<Element> out;
   auto add_family = [&](const Family& f, const std::string& subnet) {
     auto in = [&](const char* set, const std::string& key) { return Element{set, key, "", c, "", "", "", &f}; };
-    out.push_back(in("bridges", br));
+    out.push_back(in(&f == &kIpv4 ? "localnet_bridges" : "bridges", br));
     out.back().key_bytes = Encoder().iface(net.bridge).bytes;
+    if (&f == &kIpv4) out.push_back(in("bridges", br));
     out.push_back(in("same_bridge", br + " . " + br));
     out.push_back(in("subnets", subnet));
     out.push_back(net.internal ? in("internal_bridges", br) : in("masq_subnets", subnet));
@@ -798,7 +823,7 @@ std::string json_cidr(const json& v, const Family& f) {
 
 std::string json_key(const char* set, const json& v, const Family& f) {
   const std::string s = set;
-  if (s == "bridges" || s == "internal_bridges" || s == "v4only_ports") return json_iface(v);
+  if (s == "bridges" || s == "internal_bridges" || s == "localnet_bridges" || s == "v4only_ports") return json_iface(v);
   if (s == "same_bridge") {
     const json& c = v.at("concat");
     return json_iface(c.at(0)) + " . " + json_iface(c.at(1));
@@ -815,8 +840,8 @@ std::string json_data(const json& v, const Family& f) {
   return addr_port(json_ip(c.at(0), f), json_int(c.at(1), 65535));
 }
 
-constexpr const char* kSets[] = {"pub_addr",    "pub_any",     "bridges",     "internal_bridges",
-                                 "same_bridge", "subnets",     "masq_subnets", "v4only_ports"};
+constexpr const char* kSets[] = {"pub_addr",     "pub_any",     "bridges",      "internal_bridges", "localnet_bridges",
+                                 "same_bridge",  "subnets",     "masq_subnets", "v4only_ports"};
 
 const char* known_set(const std::string& name) {
   for (const char* s : kSets)
@@ -928,8 +953,12 @@ class NftablesBackend final : public FirewallBackend {
     // between (EEXIST on `create`).
     for (int round = 0; round < 2 && r.failed_with(ENOENT); ++round) {
       std::string create;
-      for (const Family* f : families_of(elems))
-        if (!netlink().has_table(*f)) create += f->skeleton;
+      for (const Family* f : families_of(elems)) {
+        if (!netlink().has_table(*f))
+          create += f->skeleton;
+        else if (f->upgrade)
+          create += f->upgrade;  // a table of an earlier ocinet may lack a set `adds` names
+      }
       // Nothing to create: another hook made the tables since `adds` failed; try it again.
       r = nft().run(create + adds);
       if (r.ok) return;

@@ -166,6 +166,33 @@ ok "[hostv6]:8083:80 answers on that IPv6 address only; non-local, IPv4-only-net
 [ "$(ip netns exec "$HOSTNS" cat /proc/sys/net/ipv4/conf/all/route_localnet)" = 0 ] || die "route_localnet is on for all"
 ok "a port published on 127.0.0.1 answers the host, not the outside; route_localnet stays off for all"
 
+# route_localnet on the bridge must not open the host's loopback to its containers: a hostile
+# container routes 127.0.0.0/8 to its gateway and asks for a service the host binds to
+# 127.0.0.1 only (CVE-2020-8558's shape), and for the port published on 127.0.0.1.
+mkdir -p "$WORK/www-hostlo" && echo host-lo >"$WORK/www-hostlo/index.html"
+ip netns exec "$HOSTNS" busybox httpd -p 127.0.0.1:9390 -h "$WORK/www-hostlo"
+[ "$(get "$HOSTNS" "http://127.0.0.1:9390/")" = host-lo ] || die "control: the host's own loopback service does not answer"
+container lx pub
+ip -n "${TAG}-lx" link set lo down
+ip -n "${TAG}-lx" addr flush dev lo
+ip -n "${TAG}-lx" route add 127.0.0.0/8 via 10.61.0.1 dev eth0
+ip netns exec "${TAG}-lx" sh -c 'echo 1 > /proc/sys/net/ipv4/conf/eth0/route_localnet'
+[ -z "$(get "${TAG}-lx" "http://127.0.0.1:9390/")" ] || die "a container reaches the host's loopback-only service"
+[ -z "$(get "${TAG}-lx" "http://127.0.0.1:8090/")" ] || die "a container reaches 127.0.0.1:8090 through its gateway"
+[ "$(get "$HOSTNS" "http://127.0.0.1:8090/")" = "p1:80" ] || die "127.0.0.1:8090 no longer answers the host"
+# Control: without ocinet's guard the same request gets in (then the guard goes back).
+if [ "$BACKEND" = nftables ]; then
+  ip netns exec "$HOSTNS" nft flush chain ip ocinet localnet
+  [ "$(get "${TAG}-lx" "http://127.0.0.1:9390/")" = host-lo ] || die "control: the request fails even without the guard"
+  ip netns exec "$HOSTNS" nft add rule ip ocinet localnet iifname @localnet_bridges ip daddr 127.0.0.0/8 drop
+else
+  ip netns exec "$HOSTNS" iptables-legacy -w -D INPUT -j OCINET-INPUT
+  [ "$(get "${TAG}-lx" "http://127.0.0.1:9390/")" = host-lo ] || die "control: the request fails even without the guard"
+  ip netns exec "$HOSTNS" iptables-legacy -w -I INPUT -j OCINET-INPUT
+fi
+[ -z "$(get "${TAG}-lx" "http://127.0.0.1:9390/")" ] || die "the guard did not come back"
+ok "a container routing 127/8 to its gateway reaches neither the host's loopback services nor 127.0.0.1-published ports"
+
 [ "$(get "${TAG}-p2" "http://10.88.0.1:8081/")" = "p1:80" ] || die "hairpin: neighbour p2 cannot reach p1's published port"
 [ "$(get "${TAG}-p1" "http://10.88.0.1:8081/")" = "p1:80" ] || die "hairpin: p1 cannot reach its own published port"
 [ "$(get "${TAG}-p2" "http://[fd88::1]:8081/")" = "p1:80" ] || die "hairpin: neighbour p2 cannot reach p1's published port over IPv6"
@@ -196,7 +223,7 @@ reaches c1 "$(jq -r '.attachments[0].gateway6' "$OCINET_RUN_DIR/endpoints/c1.jso
 ! pingable p2 "$(ip6_of c1 closed)" || die "IPv6: another network reaches the internal network"
 ok "isolation over IPv6: networks apart both ways, same network open, dual-attached reaches both, egress masqueraded, internal closed"
 
-for c in v1 v2 p1 p2 i1 d1 c1 x1 x2 x3; do hook poststop "{\"id\":\"$c\",\"status\":\"stopped\",\"pid\":0}"; done
+for c in v1 v2 p1 p2 lx i1 d1 c1 x1 x2 x3; do hook poststop "{\"id\":\"$c\",\"status\":\"stopped\",\"pid\":0}"; done
 for n in pub iso closed plain; do ocinet network rm "$n" >/dev/null; done
 after=$(ruleset)
 [ "$before" = "$after" ] || die "firewall differs after teardown and network rm:

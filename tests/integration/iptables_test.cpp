@@ -174,6 +174,9 @@ int main() {
   check(count_jumps("nat", "POSTROUTING", "OCINET-POSTROUTING") == 1, "one POSTROUTING jump");
   check(count_jumps("filter", "FORWARD", "OCINET-FORWARD") == 1, "one FORWARD jump");
   check(first_target("filter", "FORWARD") == "OCINET-FORWARD", "FORWARD jump is first, before the foreign DROP");
+  check(count_comment("filter", "OCINET-INPUT", "ocinet-net:testnet") == 1, "1 loopback guard rule for testnet");
+  check(count_jumps("filter", "INPUT", "OCINET-INPUT") == 1, "one INPUT jump");
+  check(first_target("filter", "INPUT") == "OCINET-INPUT", "INPUT jump is first");
 
   if (have_save) {
     std::string s = save();
@@ -203,6 +206,9 @@ int main() {
     check_iptables_has("filter", "OCINET-ISOLATE-2 -o ocinet0 -m comment --comment ocinet-net:testnet -j DROP");
     check_iptables_has("nat", "OCINET-POSTROUTING -s 172.17.0.0/16 ! -o ocinet0 -m comment --comment ocinet-net:testnet -j MASQUERADE");
     check_iptables_has("filter", "FORWARD -j OCINET-FORWARD");
+    check_iptables_has("filter", "INPUT -j OCINET-INPUT");
+    check_line(s, "-A OCINET-INPUT -d 127.0.0.0/8 -i ocinet0 -m conntrack ! --ctstate RELATED,ESTABLISHED,DNAT -m comment --comment ocinet-net:testnet -j DROP");
+    check_iptables_has("filter", "OCINET-INPUT -d 127.0.0.0/8 -i ocinet0 -m conntrack ! --ctstate RELATED,ESTABLISHED,DNAT -m comment --comment ocinet-net:testnet -j DROP");
     check_iptables_has("filter", "OCINET-FORWARD -o ocinet0 -m conntrack --ctstate RELATED,ESTABLISHED -m comment --comment ocinet-net:testnet -j ACCEPT");
     check_iptables_has("filter", "OCINET-FORWARD -o ocinet0 -m conntrack --ctstate DNAT -m comment --comment ocinet-net:testnet -j ACCEPT");
     check_iptables_has("filter", "OCINET-FORWARD -i ocinet0 ! -o ocinet0 -m comment --comment ocinet-net:testnet -j ACCEPT");
@@ -325,7 +331,9 @@ int main() {
   check(count_comment("filter", "OCINET-FORWARD", "ocinet-net:intnet") == 0, "intnet FORWARD rules gone");
   check(chain_exists("nat", "OCINET-DNAT") && chain_exists("filter", "OCINET-FORWARD"), "ocinet's chains kept");
   check(succeeds([&] { fw->remove_network("intnet", false); }), "remove_network intnet");
-  check(!chain_exists("nat", "OCINET-DNAT") && !chain_exists("filter", "OCINET-FORWARD"), "ocinet's chains gone");
+  check(!chain_exists("nat", "OCINET-DNAT") && !chain_exists("filter", "OCINET-FORWARD") &&
+            !chain_exists("filter", "OCINET-INPUT") && count_jumps("filter", "INPUT", "OCINET-INPUT") == 0,
+        "ocinet's chains gone");
   check(succeeds([&] { fw->remove_endpoint("ghi789"); }), "remove_endpoint ghi789 (had no rules)");
 
   // A failed add_endpoint leaves nothing of its own behind, whichever commit fails.

@@ -294,7 +294,7 @@ void concurrent_first_use(int ns) {
     std::string s = in_ns(ns, [] { return run("nft list ruleset"); });
     check(count(s, "table ip ocinet") == 1 && count(s, "jump published") == 2 && count(s, "masquerade") == 3,
           "  one table, its rules once");
-    check(count(s, "comment \"ocinet:race") == kHooks && count(s, "comment \"ocinet-net:race") == 8,
+    check(count(s, "comment \"ocinet:race") == kHooks && count(s, "comment \"ocinet-net:race") == 10,
           "  every endpoint's element and both networks' elements");
   }
 }
@@ -350,9 +350,52 @@ std::string peer_seen(int ns, const std::string& ip, int port, int listener, int
   return seen;
 }
 
+// A table made by an ocinet from before localnet_bridges (same table, without that set and
+// the chain using it), holding a network and a container: the next setup adds both, once,
+// and keeps what was there.
+void upgrade_of_an_older_table(int ns) {
+  std::string out = in_ns(ns, [] {
+    return run(R"(nft -f - 2>&1 <<'EOF'
+table ip ocinet {
+	map pub_addr { type ipv4_addr . inet_proto . inet_service : ipv4_addr . inet_service; }
+	map pub_any { type inet_proto . inet_service : ipv4_addr . inet_service; }
+	set bridges { type ifname; elements = { "ocold" comment "ocinet-net:old" } }
+	set internal_bridges { type ifname; }
+	set same_bridge { type ifname . ifname; elements = { "ocold" . "ocold" comment "ocinet-net:old" } }
+	set subnets { type ipv4_addr; flags interval; elements = { 10.66.0.0/24 comment "ocinet-net:old" } }
+	set masq_subnets { type ipv4_addr; flags interval; elements = { 10.66.0.0/24 comment "ocinet-net:old" } }
+	chain published {
+		dnat ip to ip daddr . meta l4proto . th dport map @pub_addr
+		dnat ip to meta l4proto . th dport map @pub_any
+	}
+	chain prerouting {
+		type nat hook prerouting priority dstnat; policy accept;
+		ip daddr != 127.0.0.0/8 fib daddr type local jump published
+	}
+}
+EOF
+nft add element ip ocinet pub_any '{ tcp . 7001 comment "ocinet:olda" : 10.66.0.2 . 80 }')");
+  });
+  check(out.empty(), "upgrade: an older table in place " + out);
+  const bool ok = in_ns(ns, [] {
+    auto fw = make_nftables_backend();
+    NetworkRules old{"old", "ocold", "10.66.0.0/24", false};
+    return succeeds([&] { fw->add_endpoint(old, EndpointRules{"oldb", "10.66.0.3", "ocold", {{"", 7002, 80, "tcp"}}}); }) &&
+           succeeds([&] { fw->add_endpoint(old, EndpointRules{"oldc", "10.66.0.4", "ocold", {{"", 7003, 80, "tcp"}}}); });
+  });
+  check(ok, "upgrade: two setups on the older table");
+  const std::string s = in_ns(ns, [] { return run("nft list table ip ocinet"); });
+  check(count(s, "iifname @localnet_bridges ip daddr 127.0.0.0/8 drop") == 1, "upgrade: the localnet rule, once");
+  const std::string lb = in_ns(ns, [] { return run("nft list set ip ocinet localnet_bridges"); });
+  check(count(lb, "\"ocold\" comment \"ocinet-net:old\"") == 1, "upgrade: ocold in localnet_bridges");
+  check(count(s, "ocinet:olda") == 1 && count(s, "ocinet:oldb") == 1 && count(s, "ocinet:oldc") == 1,
+        "upgrade: the older container's port kept, the new ones added");
+  in_ns(ns, [] { return run("nft delete table ip ocinet"); });
+}
+
 void traffic_checks(FirewallBackend& fw) {
-  const int ctr = new_netns(), client = new_netns(), other = new_netns();
-  if (home_ns < 0 || ctr < 0 || client < 0 || other < 0) {
+  const int ctr = new_netns(), client = new_netns(), other = new_netns(), rogue = new_netns();
+  if (home_ns < 0 || ctr < 0 || client < 0 || other < 0 || rogue < 0) {
     check(false, "traffic: creating namespaces");
     return;
   }
@@ -368,6 +411,7 @@ void traffic_checks(FirewallBackend& fw) {
         // of the port it came in through.
         "ip link set vctr type bridge_slave hairpin on;"
         "ip link add voth type veth peer name eth0 netns " + ns_path(other) + "; ip link set voth master octr1 up;"
+        "ip link add vrog type veth peer name eth0 netns " + ns_path(rogue) + "; ip link set vrog master octr0 up;"
         "ip link add vcli type veth peer name eth0 netns " + ns_path(client) + ";"
         "ip addr add 192.168.77.1/24 dev vcli; ip link set vcli up");
   auto guest = [&](int ns, const std::string& addr, const std::string& gw) {
@@ -376,6 +420,12 @@ void traffic_checks(FirewallBackend& fw) {
   guest(ctr, "10.77.0.2/24", "10.77.0.1");
   guest(other, "10.78.0.2/24", "10.78.0.1");
   guest(client, "192.168.77.2/24", "192.168.77.1");
+  guest(rogue, "10.77.0.9/24", "10.77.0.1");
+  // A hostile container on octr0 (where route_localnet is on): it sends packets for 127.0.0.1
+  // to its gateway, after the host's services bound to loopback.
+  sh_in(rogue,
+        "ip link set lo down; ip addr flush dev lo; ip route add 127.0.0.0/8 via 10.77.0.1 dev eth0;"
+        "echo 1 > /proc/sys/net/ipv4/conf/eth0/route_localnet");
   // A hostile neighbour: it sends packets for 127.0.0.1 to the host's MAC address.
   sh_in(client,
         "ip link set lo down; ip addr flush dev lo; ip route add 127.0.0.0/8 via 192.168.77.1 dev eth0;"
@@ -394,7 +444,8 @@ void traffic_checks(FirewallBackend& fw) {
   const int outside = listen_in(client, "0.0.0.0", 9000);
   const int other_l = listen_in(other, "0.0.0.0", 80);
   const int gw_l = listen_in(home_ns, "10.78.0.1", 9100);
-  check(web >= 0 && outside >= 0 && other_l >= 0 && gw_l >= 0, "traffic: listeners");
+  const int host_lo = listen_in(home_ns, "127.0.0.1", 9200);  // a host service on loopback only
+  check(web >= 0 && outside >= 0 && other_l >= 0 && gw_l >= 0 && host_lo >= 0, "traffic: listeners");
   auto expect = [&](const std::string& what, int from, const std::string& ip, int port, int listener,
                     const std::string& want) {
     std::string seen = peer_seen(from, ip, port, listener, want.empty() ? 500 : 3000);
@@ -412,6 +463,9 @@ void traffic_checks(FirewallBackend& fw) {
   expect("internal container -> container on another network", other, "10.77.0.2", 80, web, "");
   expect("outside client -> 192.168.77.1:8081 (published on 127.0.0.1 only)", client, "192.168.77.1", 8081, web, "");
   expect("outside client -> 127.0.0.1:8081 routed to the host", client, "127.0.0.1", 8081, web, "");
+  expect("container -> the host's 127.0.0.1:9200 through its gateway (route_localnet bridge)", rogue, "127.0.0.1", 9200,
+         host_lo, "");
+  expect("container -> 127.0.0.1:8081 through its gateway", rogue, "127.0.0.1", 8081, web, "");
 
   check(succeeds([&] { fw.remove_endpoint_rules(ep); }), "traffic: remove_endpoint_rules traf1");
   expect("after removal, outside client -> 192.168.77.1:8080", client, "192.168.77.1", 8080, web, "");
@@ -419,8 +473,11 @@ void traffic_checks(FirewallBackend& fw) {
             succeeds([&] { fw.remove_network("trafnet", false); }) &&
             succeeds([&] { fw.remove_network("trafint", false); }),
         "traffic: remove the rest");
+  // Control: with ocinet's rules gone and route_localnet still on, the same packets get in.
+  expect("control, no ocinet rules: container -> the host's 127.0.0.1:9200", rogue, "127.0.0.1", 9200, host_lo,
+         "10.77.0.9");
 
-  for (int fd : {web, outside, other_l, gw_l, ctr, client, other}) close(fd);
+  for (int fd : {web, outside, other_l, gw_l, host_lo, ctr, client, other, rogue}) close(fd);
   // The veths went with their namespaces.
   sh_in(home_ns, "ip link del octr0; ip link del octr1");
 }
@@ -466,6 +523,11 @@ int main() {
     concurrent_first_use(scratch);
     close(scratch);
   }
+  if (have_nft) {
+    const int scratch = new_netns();
+    upgrade_of_an_older_table(scratch);
+    close(scratch);
+  }
 
   auto fw = make_nftables_backend();
   check(std::string(fw->name()) == "nftables", "name() is nftables");
@@ -503,6 +565,10 @@ int main() {
     check_has(s, "ip saddr @masq_subnets oifname != @bridges masquerade");
     check_has(s, "ct status dnat ip saddr @subnets oifname @bridges masquerade");
     check_has(s, "iifname @bridges oifname @bridges drop");
+    check_has(s, "iifname @localnet_bridges ip daddr 127.0.0.0/8 drop");
+    check_has(s, "type filter hook prerouting priority raw; policy accept;");
+    check(count(run("nft list set ip ocinet localnet_bridges"), "\"ocinet0\" comment \"ocinet-net:testnet\"") == 1,
+          "localnet_bridges has ocinet0 with its comment");
   }
 
   // Second endpoint on the same network: only its own elements are new.
@@ -517,7 +583,7 @@ int main() {
     check_has(s, "sctp . 9999 comment \"ocinet:def456\" : 172.17.0.3 . 99");
     check_has(s, "127.0.0.1 . udp . 5354 comment \"ocinet:def456\" : 172.17.0.3 . 54");
     check_has(s, "tcp . 8080 comment \"ocinet:abc123\" : 172.17.0.2 . 80");
-    check(count(s, "comment \"ocinet-net:testnet\"") == 4, "network elements not duplicated");
+    check(count(s, "comment \"ocinet-net:testnet\"") == 5, "network elements not duplicated");
     check(run("nft -a list chain ip ocinet forward; nft -a list chain ip ocinet postrouting") == rules_before,
           "no rule added or changed");
   }
@@ -627,7 +693,7 @@ int main() {
     std::string s = ruleset();
     check_lacks(s, "ocinet:abc123");
     check(count(s, "ocinet:def456") == 3, "def456 elements kept");
-    check(count(s, "comment \"ocinet-net:testnet\"") == 4, "testnet elements kept");
+    check(count(s, "comment \"ocinet-net:testnet\"") == 5, "testnet elements kept");
   }
   check(succeeds([&] { fw->remove_endpoint_rules(ep1); }), "remove_endpoint_rules abc123 a second time");
   check(succeeds([&] { fw->remove_endpoint("abc123"); }), "remove_endpoint abc123 after that");
@@ -654,7 +720,7 @@ int main() {
   if (have_nft) {
     std::string s = ruleset();
     check_lacks(s, "ocinet-net:testnet");
-    check(count(s, "ocinet-net:intnet") == 4, "intnet elements kept");
+    check(count(s, "ocinet-net:intnet") == 5, "intnet elements kept");
   }
   check(succeeds([&] { fw->remove_network("intnet", false); }), "remove_network intnet");
   check(succeeds([&] { fw->remove_endpoint("ghi789"); }), "remove_endpoint ghi789 (had no elements)");
