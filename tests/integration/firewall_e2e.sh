@@ -184,7 +184,7 @@ ip netns exec "${TAG}-lx" sh -c 'echo 1 > /proc/sys/net/ipv4/conf/eth0/route_loc
 if [ "$BACKEND" = nftables ]; then
   ip netns exec "$HOSTNS" nft flush chain ip ocinet localnet
   [ "$(get "${TAG}-lx" "http://127.0.0.1:9390/")" = host-lo ] || die "control: the request fails even without the guard"
-  ip netns exec "$HOSTNS" nft add rule ip ocinet localnet iifname @localnet_bridges ip daddr 127.0.0.0/8 drop
+  ip netns exec "$HOSTNS" nft add rule ip ocinet localnet ip daddr 127.0.0.0/8 iifname @localnet_bridges drop
 else
   ip netns exec "$HOSTNS" iptables-legacy -w -D INPUT -j OCINET-INPUT
   [ "$(get "${TAG}-lx" "http://127.0.0.1:9390/")" = host-lo ] || die "control: the request fails even without the guard"

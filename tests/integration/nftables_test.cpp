@@ -385,7 +385,7 @@ nft add element ip ocinet pub_any '{ tcp . 7001 comment "ocinet:olda" : 10.66.0.
   });
   check(ok, "upgrade: two setups on the older table");
   const std::string s = in_ns(ns, [] { return run("nft list table ip ocinet"); });
-  check(count(s, "iifname @localnet_bridges ip daddr 127.0.0.0/8 drop") == 1, "upgrade: the localnet rule, once");
+  check(count(s, "ip daddr 127.0.0.0/8 iifname @localnet_bridges drop") == 1, "upgrade: the localnet rule, once");
   const std::string lb = in_ns(ns, [] { return run("nft list set ip ocinet localnet_bridges"); });
   check(count(lb, "\"ocold\" comment \"ocinet-net:old\"") == 1, "upgrade: ocold in localnet_bridges");
   check(count(s, "ocinet:olda") == 1 && count(s, "ocinet:oldb") == 1 && count(s, "ocinet:oldc") == 1,
@@ -565,7 +565,7 @@ int main() {
     check_has(s, "ip saddr @masq_subnets oifname != @bridges masquerade");
     check_has(s, "ct status dnat ip saddr @subnets oifname @bridges masquerade");
     check_has(s, "iifname @bridges oifname @bridges drop");
-    check_has(s, "iifname @localnet_bridges ip daddr 127.0.0.0/8 drop");
+    check_has(s, "ip daddr 127.0.0.0/8 iifname @localnet_bridges drop");
     check_has(s, "type filter hook prerouting priority raw; policy accept;");
     check(count(run("nft list set ip ocinet localnet_bridges"), "\"ocinet0\" comment \"ocinet-net:testnet\"") == 1,
           "localnet_bridges has ocinet0 with its comment");
