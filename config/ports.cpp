@@ -53,14 +53,8 @@ PortSpec parse_port_spec(const std::string& spec) {
       bad(spec, "IPv6 host address must be written [addr]:hostPort:containerPort");
     auto v6 = canonical_ipv6(rest.substr(1, close - 1));
     if (!v6) bad(spec, "invalid IPv6 host address \"" + rest.substr(1, close - 1) + "\"");
-    // Measured, not assumed: a DNAT of [::1]:port to a container sends the container packets
-    // from ::1, which it drops (RFC 4291 2.5.3); masquerading them gets the request through,
-    // but the answer, turned back into one addressed to ::1, then arrives on the bridge and the
-    // host has no route to ::1 from there (Ip6InNoRoutes). IPv6 has no route_localnet.
-    if (*v6 == "::1")
-      bad(spec, "a port cannot be published on the IPv6 loopback ::1: Linux will not route ::1 to or from a "
-                "container's interface (there is no IPv6 route_localnet); publish on 127.0.0.1, or on a host "
-                "IPv6 address or with no host address to reach it over IPv6");
+    // [::1] is accepted here; whether this host can publish on it is the setup's to say
+    // (netcore/setup.cpp: not while br_netfilter hands bridged IPv6 to the host's netfilter).
     p.host_ip = *v6;  // "::" = every IPv6 address of the host
     rest = rest.substr(close + 2);
     if (rest.find(':') == std::string::npos) bad(spec, "missing container port");

@@ -324,9 +324,7 @@ int ensure_bridge(NlSocket& nl, const std::string& name, const Ipv4Net& subnet, 
     set_link_up(nl, idx);
     return idx;
   }
-  // Ports published on 127.0.0.1 are DNAT'd from the host's loopback to the bridge; the kernel
-  // routes such packets only where route_localnet is on: this bridge, never "all".
-  write_sysctl("/proc/sys/net/ipv4/conf/" + name + "/route_localnet", "1");
+  // route_localnet is turned on by the firewall step (enable_route_localnet), after the guard.
   add_address(nl, idx, gateway, subnet.prefix, name);  // before up, not in one batch: see above
   set_link_up(nl, idx);
   return idx;
@@ -539,6 +537,40 @@ int private_procfs() {
 }  // namespace
 
 void write_sysctl(const std::string& path, const std::string& value) { write_sysctl_at(AT_FDCWD, path, path, value); }
+
+void enable_route_localnet(const std::string& bridge) {
+  write_sysctl("/proc/sys/net/ipv4/conf/" + bridge + "/route_localnet", "1");
+}
+
+bool bridged_ipv6_to_netfilter() {
+  const int fd = ::open("/proc/sys/net/bridge/bridge-nf-call-ip6tables", O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return false;  // no br_netfilter
+  char c = '0';
+  const bool on = ::read(fd, &c, 1) == 1 && c != '0';
+  ::close(fd);
+  return on;
+}
+
+void add_loopback_route6(NlSocket& nl, int ifindex, const std::string& name) {
+  fault_point("add ::1 route");
+  const std::string what = "adding a local route for ::1 through " + name;
+  RoutePtr route(rtnl_route_alloc());
+  rtnl_route_set_family(route.get(), AF_INET6);
+  rtnl_route_set_table(route.get(), RT_TABLE_LOCAL);
+  rtnl_route_set_type(route.get(), RTN_LOCAL);
+  rtnl_route_set_protocol(route.get(), RTPROT_STATIC);
+  rtnl_route_set_scope(route.get(), RT_SCOPE_HOST);
+  auto dst = parse_addr("::1/128");
+  rtnl_route_set_dst(route.get(), dst.get());
+  rtnl_nexthop* nh = rtnl_route_nh_alloc();  // owned by route once added
+  rtnl_route_nh_set_ifindex(nh, ifindex);
+  rtnl_route_add_nexthop(route.get(), nh);
+  nl_msg* msg = nullptr;
+  if (int err = rtnl_route_build_add_request(route.get(), NLM_F_CREATE, &msg); err < 0) nl_fail(what, err);
+  NlBatch b(nl);
+  b.add(msg, what, {EEXIST});
+  b.commit();
+}
 
 void write_netns_sysctl(const std::string& rel, const std::string& value) {
   int proc = private_procfs();

@@ -116,6 +116,21 @@ std::vector<Ipv4Net> ipv4_routes(NlSocket& nl, const std::string& except = "");
 bool is_local_address(NlSocket& nl, uint32_t ip);
 // The same for an IPv6 address (text, any spelling inet_pton takes).
 bool is_local_address6(NlSocket& nl, const std::string& ip);
+// A local route for ::1 through `ifindex` (a bridge) in the local table, for ports published on
+// [::1]: the answers to the host's connections come back on the bridge, turned back to ::1, and
+// a loopback destination is looked up strictly by the interface it came in on. Only conntrack
+// can make such a packet: one from the wire addressed to ::1 is dropped before routing (RFC
+// 4291 2.5.3). Already there is fine; it goes with the bridge.
+void add_loopback_route6(NlSocket& nl, int ifindex, const std::string& name);
+// Ports published on 127.0.0.1 are DNAT'd from the host's loopback to the bridge; the kernel
+// routes such packets only where route_localnet is on: this bridge, never "all". It also lets
+// the kernel accept packets from the bridge addressed to (or from) 127/8, so it is turned on
+// only once the firewall's guard against those is in place, and never without a firewall.
+void enable_route_localnet(const std::string& bridge);
+// Whether br_netfilter passes bridged IPv6 through this netns's netfilter hooks
+// (net.bridge.bridge-nf-call-ip6tables=1; false when br_netfilter is not loaded). The hooks
+// then turn a [::1] publication's answers back to ::1 before the IPv6 input check, which drops them.
+bool bridged_ipv6_to_netfilter();
 
 // Docker-style MAC derived from the IPv4 address: 02:42:a:b:c:d.
 std::string mac_for_ip(uint32_t ip);

@@ -297,6 +297,11 @@ EndpointRecord setup_endpoint(const GlobalOptions& opts, const AdminConfig& cfg,
     // 0.0.0.0 and :: are Docker's "every address"; anything else must be one of the host's own.
     if (addr ? *addr != 0 && !is_local_address(host, *addr) : spec.host_ip != "::" && !is_local_address6(host, spec.host_ip))
       fail_invalid("io.ocinet.ports: host address " + spec.host_ip + " is not an address of this host");
+    if (spec.host_ip == "::1" && bridged_ipv6_to_netfilter())
+      fail_invalid("io.ocinet.ports: [::1] cannot be published on this host: br_netfilter hands bridged IPv6 to "
+                   "the host's netfilter (net.bridge.bridge-nf-call-ip6tables=1), which turns the container's "
+                   "answers back to ::1 before the kernel drops them as coming from the bridge; publish on "
+                   "127.0.0.1, or set net.bridge.bridge-nf-call-ip6tables=0");
   }
   if (!p.networks.empty()) p.link_entries = resolve_links(paths, records, p.ann, p.networks[0].name);
   auto fw = any_bridge ? make_firewall(cfg.firewall_backend) : nullptr;
@@ -409,8 +414,11 @@ EndpointRecord setup_endpoint(const GlobalOptions& opts, const AdminConfig& cfg,
         if (net.driver != "bridge") continue;  // sub-interfaces bypass the host's netfilter
         NetworkRules nr{net.name, net.bridge, net.subnet.str(), net.internal, net.subnet6 ? net.subnet6->str() : ""};
         EndpointRules er = endpoint_rules(rec.short_id(), rec.attachments[i], i == 0 ? rec.ports : std::vector<PortMapping>{});
+        if (std::any_of(er.ports.begin(), er.ports.end(), [](const PortMapping& m) { return m.host_ip == "::1"; }))
+          add_loopback_route6(host, link_index(host, net.bridge), net.bridge);
         fault_point("firewall");
         fw->add_endpoint(nr, er);
+        if (fw->guards_loopback()) enable_route_localnet(net.bridge);
       }
     }
     auto discovery = discovery_networks(rec);

@@ -9,6 +9,7 @@ namespace {
 class NoFirewall final : public FirewallBackend {
  public:
   const char* name() const override { return "none"; }
+  bool guards_loopback() const override { return false; }
   void add_endpoint(const NetworkRules&, const EndpointRules&) override {}
   void remove_endpoint(const std::string&) override {}
   void remove_network(const std::string&, bool) override {}

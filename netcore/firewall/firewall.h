@@ -47,6 +47,10 @@ class FirewallBackend {
   // network (EndpointRules::host_port), Docker's "no IPv6 there" done on the bridge. When it
   // does not, setup turns IPv6 off inside such a container instead.
   virtual bool filters_ipv6_of_v4only_ports() const { return false; }
+  // Whether add_endpoint drops what comes in from the network's bridge addressed to or from
+  // 127/8: only then may the bridge get route_localnet (enable_route_localnet), which ports
+  // published on 127.0.0.1 need and which otherwise lets containers at the host's loopback.
+  virtual bool guards_loopback() const { return true; }
   // Ensures the network's rules exist (idempotent) and adds the endpoint's rules, all in one
   // commit per table. On failure nothing of this call stays in the kernel.
   virtual void add_endpoint(const NetworkRules& net, const EndpointRules& ep) = 0;

@@ -58,7 +58,9 @@ constexpr const char* kIsolate1Chain = "OCINET-ISOLATE-1";
 constexpr const char* kIsolate2Chain = "OCINET-ISOLATE-2";
 // IPv4 only: keeps containers off the host's loopback services (ensure_network_filter).
 constexpr const char* kInputChain = "OCINET-INPUT";
-constexpr const char* kNatChains[] = {kDnatChain, kPostChain};
+// IPv6 only: ports published on [::1], jumped to from OUTPUT for ::1 alone (ensure_nat_chains).
+constexpr const char* kLoopback6Chain = "OCINET-DNAT-LO";
+constexpr const char* kNatChains[] = {kDnatChain, kPostChain, kLoopback6Chain};
 constexpr const char* kFilterChains[] = {kForwardChain, kIsolate1Chain, kIsolate2Chain, kInputChain};
 
 // The lock iptables-legacy and iptables-legacy-restore take; without it a concurrent run could
@@ -617,7 +619,8 @@ void ensure_jump(Table<F>& t, const char* from, const char* to, Rule<F> rule, bo
 
 template <class F>
 void ensure_nat_chains(Table<F>& nat) {
-  for (const char* chain : kNatChains) nat.ensure_chain(chain);
+  for (const char* chain : kNatChains)
+    if (F::kV6 || chain != kLoopback6Chain) nat.ensure_chain(chain);
   // Only traffic addressed to this host is port-forwarded, as with Docker; loopback
   // destinations are left out of OUTPUT because DNAT of 127/8 needs route_localnet.
   // Loopback destinations are left out of PREROUTING: DNAT runs before the kernel drops a
@@ -626,11 +629,14 @@ void ensure_nat_chains(Table<F>& nat) {
   ensure_jump(nat, "PREROUTING", kDnatChain, Rule<F>().dst(loopback<F>(), true).dst_type_local());
   // From the host itself, loopback included: a port published on 127.0.0.1 is for the host's
   // own clients (its packets reach the bridge thanks to route_localnet on the bridge only).
-  // IPv6 has no route_localnet and the kernel routes nothing from or back to ::1 through a
-  // bridge, so ::1 is left out: a client asking [::1]:port is refused rather than left hanging.
-  if constexpr (F::kV6)
+  // IPv6 has no route_localnet: ::1 is left out of OCINET-DNAT, whose rules for every address
+  // would otherwise DNAT [::1]:port to containers that cannot answer ::1 (a client is refused
+  // at once instead of left hanging); ports published on [::1] explicitly have a chain of their
+  // own, with a masquerade per container (add_endpoint_rules; nftables.cpp says why).
+  if constexpr (F::kV6) {
     ensure_jump(nat, "OUTPUT", kDnatChain, Rule<F>().dst(loopback<F>(), true).dst_type_local());
-  else
+    ensure_jump(nat, "OUTPUT", kLoopback6Chain, Rule<F>().dst(loopback<F>()));
+  } else
     ensure_jump(nat, "OUTPUT", kDnatChain, Rule<F>().dst_type_local());
   ensure_jump(nat, "POSTROUTING", kPostChain, Rule<F>());
 }
@@ -667,28 +673,37 @@ bool ensure_network_nat(Table<F>& nat, const ParsedNetwork& n, const Cidr<F>& su
   return true;
 }
 
+// Which of a network's filter rules one call added: an undo takes back exactly those (a network
+// of an earlier ocinet may get its guard rules alone, next to forward rules its containers use).
+struct FilterAdded {
+  bool guard = false;
+  bool forward = false;
+};
+
 template <class F>
-bool ensure_network_filter(Table<F>& filter, const ParsedNetwork& n) {
+FilterAdded ensure_network_filter(Table<F>& filter, const ParsedNetwork& n) {
   auto add = [&](const char* chain, Rule<F> r, const char* target) {
     r.comment(n.comment).jump(target);
     filter.append(chain, r);
   };
-  bool added = false;
+  FilterAdded added;
   // route_localnet on the bridge (ports published on 127.0.0.1) also makes the kernel accept a
   // packet addressed to 127.0.0.1 coming in through it: a container routing 127.0.0.0/8 to its
   // gateway would reach every service the host binds to its loopback (CVE-2020-8558 with
-  // kube-proxy; this is its fix). New connections only: the answers to the host's own
-  // connections to a port published on 127.0.0.1 arrive turned back to 127/8 (DNAT state).
-  // Checked apart from the rest, so that a network set up by an earlier ocinet gets it too.
+  // kube-proxy; this is its fix, new connections only: the answers to the host's own
+  // connections to a port published on 127.0.0.1 come back established); and packets from
+  // 127/8, which services trusting loopback sources would take as the host's own (nothing
+  // legitimate comes from a bridge with such a source: the host's requests leave masqueraded).
+  // Checked apart from the rest, so that a network set up by an earlier ocinet gets them too.
   if constexpr (!F::kV6) {
     if (!filter.has_rule_with_comment(kInputChain, n.comment)) {
       add(kInputChain,
           Rule<F>().in(n.bridge).dst(loopback<F>()).ctstate(XT_CONNTRACK_STATE_BIT(IP_CT_RELATED) |
-                                                                XT_CONNTRACK_STATE_BIT(IP_CT_ESTABLISHED) |
-                                                                XT_CONNTRACK_STATE_DNAT,
+                                                                XT_CONNTRACK_STATE_BIT(IP_CT_ESTABLISHED),
                                                             /*invert=*/true),
           IPTC_LABEL_DROP);
-      added = true;
+      add(kInputChain, Rule<F>().in(n.bridge).src(loopback<F>()), IPTC_LABEL_DROP);
+      added.guard = true;
     }
   }
   if (filter.has_rule_with_comment(kForwardChain, n.comment)) return added;
@@ -705,17 +720,29 @@ bool ensure_network_filter(Table<F>& filter, const ParsedNetwork& n) {
   add(kForwardChain, Rule<F>().out(n.bridge).ctstate(XT_CONNTRACK_STATE_DNAT), IPTC_LABEL_ACCEPT);  // published ports
   add(kForwardChain, Rule<F>().in(n.bridge).out(n.bridge), IPTC_LABEL_ACCEPT);
   if (!n.internal) add(kForwardChain, Rule<F>().in(n.bridge).out(n.bridge, true), IPTC_LABEL_ACCEPT);
-  return true;
+  added.forward = true;
+  return added;
 }
 
 template <class F>
 void add_endpoint_rules(Table<F>& nat, const std::string& comment, const typename F::Addr& to,
-                        const std::vector<Port<F>>& ports) {
+                        const std::vector<Port<F>>& ports, const std::string& bridge) {
+  bool loopback6 = false;
   for (const Port<F>& p : ports) {
     Rule<F> dnat;
     if (p.host_ip) dnat.dst(host_cidr(*p.host_ip));
     dnat.dport(p.proto, p.host_port).comment(comment).dnat(to, p.container_port);
-    nat.append(kDnatChain, dnat);
+    bool lo = false;
+    if constexpr (F::kV6) lo = p.host_ip && IN6_IS_ADDR_LOOPBACK(&*p.host_ip);
+    nat.append(lo ? kLoopback6Chain : kDnatChain, dnat);
+    loopback6 = loopback6 || lo;
+  }
+  // The host's requests to [::1]:port leave the bridge from ::1, which the container would
+  // drop: masqueraded, per container (rare, and gone with it), not per network.
+  if (loopback6) {
+    Rule<F> masq;
+    masq.src(loopback<F>()).out(bridge).comment(comment).masquerade();
+    nat.append(kPostChain, masq);
   }
 }
 
@@ -735,7 +762,7 @@ struct FamilyEdit {
   Table<F> nat{"nat"};
   Table<F> filter{"filter"};
   bool added_net_nat = false;
-  bool added_net_filter = false;
+  FilterAdded added_net_filter;
 
   void prepare(const ParsedNetwork& n, const Cidr<F>& subnet, const std::string& endpoint, const typename F::Addr& to,
                const std::vector<Port<F>>& ports) {
@@ -744,7 +771,7 @@ struct FamilyEdit {
     // set behind stale ones (which would win, pointing at an old address).
     for (const char* chain : kNatChains) nat.delete_rules_with_comment(chain, endpoint);
     added_net_nat = ensure_network_nat(nat, n, subnet);
-    add_endpoint_rules(nat, endpoint, to, ports);
+    add_endpoint_rules(nat, endpoint, to, ports, n.bridge);
     ensure_filter_chains(filter);
     added_net_filter = ensure_network_filter(filter, n);
   }
@@ -763,9 +790,11 @@ void undo_family(const std::string& endpoint, const std::string& network, bool n
       if (edit.added_net_nat) nat.delete_rules_with_comment(kPostChain, network);
       nat.commit();
     }
-    if (filter_done && edit.added_net_filter) {
+    if (filter_done && (edit.added_net_filter.guard || edit.added_net_filter.forward)) {
       Table<F> filter("filter");
-      for (const char* chain : kFilterChains) filter.delete_rules_with_comment(chain, network);
+      for (const char* chain : kFilterChains)
+        if (chain == kInputChain ? edit.added_net_filter.guard : edit.added_net_filter.forward)
+          filter.delete_rules_with_comment(chain, network);
       filter.commit();
     }
   } catch (const Error&) {
@@ -779,9 +808,11 @@ void remove_network_rules(const std::string& comment, bool tables_in_use) {
   Table<F> nat("nat", true);
   if (nat) {
     for (const char* chain : kNatChains) nat.delete_rules_with_comment(chain, comment);
-    if (!tables_in_use && nat.has_chain(kDnatChain) && nat.rule_count(kDnatChain) == 0 && nat.rule_count(kPostChain) == 0) {
+    if (!tables_in_use && nat.has_chain(kDnatChain) && nat.rule_count(kDnatChain) == 0 && nat.rule_count(kPostChain) == 0 &&
+        nat.rule_count(kLoopback6Chain) == 0) {
       nat.delete_jumps("PREROUTING", kDnatChain);
       nat.delete_jumps("OUTPUT", kDnatChain);
+      nat.delete_jumps("OUTPUT", kLoopback6Chain);
       nat.delete_jumps("POSTROUTING", kPostChain);
       for (const char* chain : kNatChains) nat.delete_chain(chain);
     }

@@ -14,8 +14,9 @@
 //
 //   pub_addr  map  host addr . proto . port  : container addr . port   (-p 127.0.0.1:53:53/udp)
 //   pub_any   map  proto . port              : container addr . port   (-p 8080:80, 0.0.0.0)
+//   pub_lo6   map  proto . port              : container addr . port   (ip6 only: -p [::1]:8080:80)
 //   bridges, internal_bridges  set ifname             every ocinet bridge / the internal ones
-//   localnet_bridges           set ifname             bridges with route_localnet on (IPv4 only)
+//   localnet_bridges           set ifname             networks set up since the localnet chain (a marker)
 //   same_bridge                set ifname . ifname    "br" . "br" for every bridge
 //   subnets, masq_subnets      set ipv4 (interval)    every subnet / those NATed on the way out
 //
@@ -99,18 +100,35 @@ constexpr const char* kTableName = "ocinet";
 // - localnet: route_localnet on a bridge (for ports published on 127.0.0.1) also lets the
 //   kernel accept a packet addressed to 127.0.0.1 that comes in through that bridge: a
 //   container routing 127.0.0.0/8 to its gateway would reach every service the host binds to
-//   its loopback (CVE-2020-8558 with kube-proxy). Dropped before conntrack; the address test
-//   comes first, the cheaper one for every other packet. The host's own connections to a port
-//   published on 127.0.0.1 are untouched: their answers come back addressed to the bridge
-//   (masqueraded, postrouting) and only then are turned back to 127/8.
+//   its loopback (CVE-2020-8558 with kube-proxy); and one *from* 127/8, which services that
+//   trust loopback sources would take as the host's own. Both dropped before conntrack, for
+//   every ocinet bridge; the address test comes first, the cheaper one for every other packet.
+//   Nothing legitimate is dropped: the host's own connections to a port published on
+//   127.0.0.1 leave masqueraded, so their answers come in addressed to the bridge, and are
+//   turned back to 127/8 only after this chain.
 //
-// A table made by an earlier ocinet lacks the set and the chain: the first setup that finds
-// the set missing adds both (idempotent: `add` of what exists is a no-op, the flush keeps the
-// rule single). Found through the fast path's lookup of the bridge in localnet_bridges.
+// A table made by an earlier ocinet lacks the chain. The first setup on any network finds that
+// out (its bridge is missing from localnet_bridges, a set of that same version, which the fast
+// path looks the bridge up in) and adds the chain, covering every bridge at once, in a
+// transaction of its own (idempotent: `add` of what exists is a no-op, the flush keeps the
+// rules single).
 constexpr const char* kUpgrade4 = R"(add set ip ocinet localnet_bridges { type ifname; }
 add chain ip ocinet localnet { type filter hook prerouting priority raw; policy accept; }
 flush chain ip ocinet localnet
-add rule ip ocinet localnet ip daddr 127.0.0.0/8 iifname @localnet_bridges drop
+add rule ip ocinet localnet ip daddr 127.0.0.0/8 iifname @bridges drop
+add rule ip ocinet localnet ip saddr 127.0.0.0/8 iifname @bridges drop
+)";
+// An ip6 table of an earlier ocinet lacks pub_lo6 and the rules using it: the first setup that
+// adds to the missing map (a [::1] publication) rewrites the two chains with their rules of now,
+// in one transaction.
+constexpr const char* kUpgrade6 = R"(add map ip6 ocinet pub_lo6 { type inet_proto . inet_service : ipv6_addr . inet_service; }
+flush chain ip6 ocinet output
+add rule ip6 ocinet output ip6 daddr != ::1 fib daddr type local jump published
+add rule ip6 ocinet output ip6 daddr ::1 dnat ip6 to meta l4proto . th dport map @pub_lo6
+flush chain ip6 ocinet postrouting
+add rule ip6 ocinet postrouting ip6 saddr @masq_subnets oifname != @bridges masquerade
+add rule ip6 ocinet postrouting ct status dnat ip6 saddr @subnets oifname @bridges masquerade
+add rule ip6 ocinet postrouting ip6 saddr ::1 oifname @bridges masquerade
 )";
 constexpr const char* kSkeleton = R"(create table ip ocinet
 table ip ocinet {
@@ -152,20 +170,25 @@ table ip ocinet {
 	}
 	chain localnet {
 		type filter hook prerouting priority raw; policy accept;
-		ip daddr 127.0.0.0/8 iifname @localnet_bridges drop
+		ip daddr 127.0.0.0/8 iifname @bridges drop
+		ip saddr 127.0.0.0/8 iifname @bridges drop
 	}
 }
 )";
 
-// The IPv6 table: the same rules with IPv6 types, less what only IPv4 needs. ::1 is left out of
-// publication altogether: the kernel routes nothing from or back to ::1 through a bridge (no
-// route_localnet for IPv6; measured: the container drops a ::1 source, and once masqueraded
-// the answer is dropped on its way back to ::1), so a host client asking [::1]:port is
-// refused at once rather than left hanging. The port parser refuses [::1] for the same reason.
+// The IPv6 table: the same rules with IPv6 types, less what only IPv4 needs. ::1 is special:
+// IPv6 has no route_localnet. A container drops packets from ::1 (RFC 4291 2.5.3), so the
+// host's requests to [::1]:port leave masqueraded; the answers, turned back to ::1, come in
+// on the bridge, where only a local route for ::1 through the bridge delivers them (setup adds
+// it; and br_netfilter must not hand bridged IPv6 to netfilter, which would turn them back
+// before the input check drops them: setup refuses [::1] then). So only ports published on
+// [::1] explicitly (pub_lo6) are DNAT'd from ::1; a port published on every address is not,
+// and a host client asking [::1]:port for it is refused at once rather than left hanging.
 constexpr const char* kSkeleton6 = R"(create table ip6 ocinet
 table ip6 ocinet {
 	map pub_addr { type ipv6_addr . inet_proto . inet_service : ipv6_addr . inet_service; }
 	map pub_any { type inet_proto . inet_service : ipv6_addr . inet_service; }
+	map pub_lo6 { type inet_proto . inet_service : ipv6_addr . inet_service; }
 	set bridges { type ifname; }
 	set internal_bridges { type ifname; }
 	set same_bridge { type ifname . ifname; }
@@ -182,11 +205,13 @@ table ip6 ocinet {
 	chain output {
 		type nat hook output priority -100; policy accept;
 		ip6 daddr != ::1 fib daddr type local jump published
+		ip6 daddr ::1 dnat ip6 to meta l4proto . th dport map @pub_lo6
 	}
 	chain postrouting {
 		type nat hook postrouting priority srcnat; policy accept;
 		ip6 saddr @masq_subnets oifname != @bridges masquerade
 		ct status dnat ip6 saddr @subnets oifname @bridges masquerade
+		ip6 saddr ::1 oifname @bridges masquerade
 	}
 	chain forward {
 		type filter hook forward priority filter; policy accept;
@@ -236,7 +261,7 @@ struct Family {
   const char* upgrade;   // brings a table made by an earlier ocinet up to the skeleton, or nullptr
 };
 constexpr Family kIpv4{"ip ocinet", "ip", NFPROTO_IPV4, kSkeleton, AF_INET, kUpgrade4};
-constexpr Family kIpv6{"ip6 ocinet", "ip6", NFPROTO_IPV6, kSkeleton6, AF_INET6, nullptr};
+constexpr Family kIpv6{"ip6 ocinet", "ip6", NFPROTO_IPV6, kSkeleton6, AF_INET6, kUpgrade6};
 constexpr Family kBridge{"bridge ocinet", "bridge", NFPROTO_BRIDGE, kSkeletonBridge, AF_BRIDGE, nullptr};
 constexpr const Family* kFamilies[] = {&kIpv4, &kIpv6, &kBridge};
 
@@ -484,8 +509,9 @@ std::vector<Element> endpoint_elements(const EndpointRules& ep) {
     auto publish = [&](const Family& f, const auto& to, const auto& host, bool any, const std::string& host_text) {
       const std::string data = addr_port(ip_text(to), pm.container_port);
       const std::string data_bytes = Encoder().addr(to).port(pm.container_port).bytes;
-      if (any)
-        out.push_back({"pub_any", key, data, c, label + host_text + std::to_string(pm.host_port),
+      const bool loopback6 = !any && &f == &kIpv6 && ip_text(host) == "::1";
+      if (any || loopback6)
+        out.push_back({loopback6 ? "pub_lo6" : "pub_any", key, data, c, label + host_text + std::to_string(pm.host_port),
                        Encoder().proto(proto).port(pm.host_port).bytes, data_bytes, &f});
       else
         out.push_back({"pub_addr", ip_text(host) + " . " + key, data, c, label + host_text + std::to_string(pm.host_port),
@@ -831,7 +857,7 @@ std::string json_key(const char* set, const json& v, const Family& f) {
   }
   if (s == "subnets" || s == "masq_subnets") return json_cidr(v, f);
   const json& c = v.at("concat");
-  if (s == "pub_any") return std::to_string(json_int(c.at(0), 255)) + " . " + std::to_string(json_int(c.at(1), 65535));
+  if (s == "pub_any" || s == "pub_lo6") return std::to_string(json_int(c.at(0), 255)) + " . " + std::to_string(json_int(c.at(1), 65535));
   return json_ip(c.at(0), f) + " . " + std::to_string(json_int(c.at(1), 255)) + " . " +
          std::to_string(json_int(c.at(2), 65535));
 }
@@ -841,8 +867,8 @@ std::string json_data(const json& v, const Family& f) {
   return addr_port(json_ip(c.at(0), f), json_int(c.at(1), 65535));
 }
 
-constexpr const char* kSets[] = {"pub_addr",     "pub_any",     "bridges",      "internal_bridges", "localnet_bridges",
-                                 "same_bridge",  "subnets",     "masq_subnets", "v4only_ports"};
+constexpr const char* kSets[] = {"pub_addr", "pub_any",      "pub_lo6",     "bridges",     "internal_bridges",
+                                 "localnet_bridges", "same_bridge", "subnets", "masq_subnets", "v4only_ports"};
 
 const char* known_set(const std::string& name) {
   for (const char* s : kSets)
@@ -953,12 +979,18 @@ class NftablesBackend final : public FirewallBackend {
     // elements, in the same transaction. A second round covers another hook creating one in
     // between (EEXIST on `create`).
     for (int round = 0; round < 2 && r.failed_with(ENOENT); ++round) {
-      std::string create;
+      std::string create, upgrade;
       for (const Family* f : families_of(elems)) {
         if (!netlink().has_table(*f))
           create += f->skeleton;
         else if (f->upgrade)
-          create += f->upgrade;  // a table of an earlier ocinet may lack a set `adds` names
+          upgrade += f->upgrade;  // a table of an earlier ocinet may lack a set `adds` names
+      }
+      // Committed on its own: it stays when the elements below are refused (a key taken: the
+      // replacement further down needs the upgraded table too).
+      if (!upgrade.empty()) {
+        const NftResult u = nft().run(upgrade);
+        if (!u.ok && !u.failed_with(ENOENT)) nft_fail("upgrading ocinet's tables", u);
       }
       // Nothing to create: another hook made the tables since `adds` failed; try it again.
       r = nft().run(create + adds);
@@ -1087,6 +1119,7 @@ class NftablesBackend final : public FirewallBackend {
       } else {
         list(*f, "map", "pub_addr");
         list(*f, "map", "pub_any");
+        if (f->af == AF_INET6) list(*f, "map", "pub_lo6");
       }
     }
     return out;

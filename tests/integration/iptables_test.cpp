@@ -174,7 +174,7 @@ int main() {
   check(count_jumps("nat", "POSTROUTING", "OCINET-POSTROUTING") == 1, "one POSTROUTING jump");
   check(count_jumps("filter", "FORWARD", "OCINET-FORWARD") == 1, "one FORWARD jump");
   check(first_target("filter", "FORWARD") == "OCINET-FORWARD", "FORWARD jump is first, before the foreign DROP");
-  check(count_comment("filter", "OCINET-INPUT", "ocinet-net:testnet") == 1, "1 loopback guard rule for testnet");
+  check(count_comment("filter", "OCINET-INPUT", "ocinet-net:testnet") == 2, "2 loopback guard rules for testnet (to and from 127/8)");
   check(count_jumps("filter", "INPUT", "OCINET-INPUT") == 1, "one INPUT jump");
   check(first_target("filter", "INPUT") == "OCINET-INPUT", "INPUT jump is first");
 
@@ -207,8 +207,10 @@ int main() {
     check_iptables_has("nat", "OCINET-POSTROUTING -s 172.17.0.0/16 ! -o ocinet0 -m comment --comment ocinet-net:testnet -j MASQUERADE");
     check_iptables_has("filter", "FORWARD -j OCINET-FORWARD");
     check_iptables_has("filter", "INPUT -j OCINET-INPUT");
-    check_line(s, "-A OCINET-INPUT -d 127.0.0.0/8 -i ocinet0 -m conntrack ! --ctstate RELATED,ESTABLISHED,DNAT -m comment --comment ocinet-net:testnet -j DROP");
-    check_iptables_has("filter", "OCINET-INPUT -d 127.0.0.0/8 -i ocinet0 -m conntrack ! --ctstate RELATED,ESTABLISHED,DNAT -m comment --comment ocinet-net:testnet -j DROP");
+    check_line(s, "-A OCINET-INPUT -d 127.0.0.0/8 -i ocinet0 -m conntrack ! --ctstate RELATED,ESTABLISHED -m comment --comment ocinet-net:testnet -j DROP");
+    check_iptables_has("filter", "OCINET-INPUT -d 127.0.0.0/8 -i ocinet0 -m conntrack ! --ctstate RELATED,ESTABLISHED -m comment --comment ocinet-net:testnet -j DROP");
+    check_line(s, "-A OCINET-INPUT -s 127.0.0.0/8 -i ocinet0 -m comment --comment ocinet-net:testnet -j DROP");
+    check_iptables_has("filter", "OCINET-INPUT -s 127.0.0.0/8 -i ocinet0 -m comment --comment ocinet-net:testnet -j DROP");
     check_iptables_has("filter", "OCINET-FORWARD -o ocinet0 -m conntrack --ctstate RELATED,ESTABLISHED -m comment --comment ocinet-net:testnet -j ACCEPT");
     check_iptables_has("filter", "OCINET-FORWARD -o ocinet0 -m conntrack --ctstate DNAT -m comment --comment ocinet-net:testnet -j ACCEPT");
     check_iptables_has("filter", "OCINET-FORWARD -i ocinet0 ! -o ocinet0 -m comment --comment ocinet-net:testnet -j ACCEPT");

@@ -380,12 +380,16 @@ nft add element ip ocinet pub_any '{ tcp . 7001 comment "ocinet:olda" : 10.66.0.
   const bool ok = in_ns(ns, [] {
     auto fw = make_nftables_backend();
     NetworkRules old{"old", "ocold", "10.66.0.0/24", false};
-    return succeeds([&] { fw->add_endpoint(old, EndpointRules{"oldb", "10.66.0.3", "ocold", {{"", 7002, 80, "tcp"}}}); }) &&
+    // The older container set up again first: its key is taken (by itself), so the elements
+    // are replaced, on the upgraded table.
+    return succeeds([&] { fw->add_endpoint(old, EndpointRules{"olda", "10.66.0.2", "ocold", {{"", 7001, 80, "tcp"}}}); }) &&
+           succeeds([&] { fw->add_endpoint(old, EndpointRules{"oldb", "10.66.0.3", "ocold", {{"", 7002, 80, "tcp"}}}); }) &&
            succeeds([&] { fw->add_endpoint(old, EndpointRules{"oldc", "10.66.0.4", "ocold", {{"", 7003, 80, "tcp"}}}); });
   });
-  check(ok, "upgrade: two setups on the older table");
+  check(ok, "upgrade: the older container set up again, then two new ones, on the older table");
   const std::string s = in_ns(ns, [] { return run("nft list table ip ocinet"); });
-  check(count(s, "ip daddr 127.0.0.0/8 iifname @localnet_bridges drop") == 1, "upgrade: the localnet rule, once");
+  check(count(s, "ip daddr 127.0.0.0/8 iifname @bridges drop") == 1 && count(s, "ip saddr 127.0.0.0/8 iifname @bridges drop") == 1,
+        "upgrade: the localnet rules, once");
   const std::string lb = in_ns(ns, [] { return run("nft list set ip ocinet localnet_bridges"); });
   check(count(lb, "\"ocold\" comment \"ocinet-net:old\"") == 1, "upgrade: ocold in localnet_bridges");
   check(count(s, "ocinet:olda") == 1 && count(s, "ocinet:oldb") == 1 && count(s, "ocinet:oldc") == 1,
@@ -565,7 +569,8 @@ int main() {
     check_has(s, "ip saddr @masq_subnets oifname != @bridges masquerade");
     check_has(s, "ct status dnat ip saddr @subnets oifname @bridges masquerade");
     check_has(s, "iifname @bridges oifname @bridges drop");
-    check_has(s, "ip daddr 127.0.0.0/8 iifname @localnet_bridges drop");
+    check_has(s, "ip daddr 127.0.0.0/8 iifname @bridges drop");
+    check_has(s, "ip saddr 127.0.0.0/8 iifname @bridges drop");
     check_has(s, "type filter hook prerouting priority raw; policy accept;");
     check(count(run("nft list set ip ocinet localnet_bridges"), "\"ocinet0\" comment \"ocinet-net:testnet\"") == 1,
           "localnet_bridges has ocinet0 with its comment");
