@@ -390,6 +390,34 @@ int main() {
     run("iptables-legacy -w -t nat -D INPUT -j OCINET-DNAT");
   }
 
+  // Dual stack: a port published on [::1] gets a rule in OCINET-DNAT-LO (jumped to from OUTPUT
+  // for ::1 only) and a masquerade of ::1 out of the bridge, per container; ports published on
+  // every address stay out of ::1.
+  if (have_save) {
+    NetworkRules net6{"dualnet", "ocinet6", "10.79.0.0/24", false, "fd79::/64"};
+    EndpointRules v6a{"v6a", "10.79.0.2", "ocinet6", {{"::1", 8086, 86, "tcp"}, {"", 8087, 87, "tcp"}}, "fd79::2"};
+    check(succeeds([&] { fw->add_endpoint(net6, v6a); }), "add_endpoint v6a ([::1]:8086->86, 8087->87) on a dual-stack network");
+    const std::string s6 = run("ip6tables-legacy-save -t nat 2>/dev/null | grep -v '^#'");
+    for (const char* line : {"-A OUTPUT ! -d ::1/128 -m addrtype --dst-type LOCAL -j OCINET-DNAT",
+                             "-A OUTPUT -d ::1/128 -j OCINET-DNAT-LO",
+                             "-A OCINET-DNAT-LO -d ::1/128 -p tcp -m tcp --dport 8086 -m comment --comment \"ocinet:v6a\" -j DNAT --to-destination [fd79::2]:86",
+                             "-A OCINET-DNAT -p tcp -m tcp --dport 8087 -m comment --comment \"ocinet:v6a\" -j DNAT --to-destination [fd79::2]:87",
+                             "-A OCINET-POSTROUTING -s ::1/128 -o ocinet6 -m comment --comment \"ocinet:v6a\" -j MASQUERADE"}) {
+      std::string want = line;
+      want.erase(std::remove(want.begin(), want.end(), '"'), want.end());
+      std::string got = s6;
+      got.erase(std::remove(got.begin(), got.end(), '"'), got.end());
+      check(got.find(want + "\n") != std::string::npos, "ip6tables-save has: " + want);
+      if (want.rfind("-A OCINET", 0) == 0) {
+        const int rc = std::system(("ip6tables-legacy -w -t nat -C " + want.substr(3) + " 2>/dev/null").c_str());
+        check(rc == 0, "ip6tables -t nat -C " + want.substr(3));
+      }
+    }
+    check(succeeds([&] { fw->remove_endpoint(v6a.tag); }), "remove_endpoint v6a");
+    check(run("ip6tables-legacy-save -t nat 2>/dev/null").find("ocinet:v6a") == std::string::npos, "v6a's IPv6 rules gone");
+    check(succeeds([&] { fw->remove_network(net6.name, true); }), "remove_network dualnet");
+  }
+
   // Timing of the product's headline path, for information only.
   {
     EndpointRules ep = ep2;

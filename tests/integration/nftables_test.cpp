@@ -204,7 +204,8 @@ void hook_like_processes(int ns) {
 void dual_stack_processes(int ns) {
   NetworkRules net{"dual", "ocd0", "10.67.0.0/24", false, "fd67::/64"};
   EndpointRules ep{"dual1", "10.67.0.2", "ocd0",
-                   {{"", 8080, 80, "tcp"}, {"fd67::1", 8081, 81, "udp"}, {"::", 8082, 82, "sctp"}, {"10.67.0.1", 8083, 83, "tcp"}},
+                   {{"", 8080, 80, "tcp"}, {"fd67::1", 8081, 81, "udp"}, {"::", 8082, 82, "sctp"}, {"10.67.0.1", 8083, 83, "tcp"},
+                    {"::1", 8084, 84, "tcp"}},
                    "fd67::2"};
   check(in_child(ns, [&] {
           if (!confine_hook()) return false;
@@ -232,6 +233,13 @@ void dual_stack_processes(int ns) {
               count(v6, "fd67::1 . udp . 8081 comment \"ocinet:dual1\" : fd67::2 . 81") == 1 &&
               count(v6, "sctp . 8082 comment \"ocinet:dual1\" : fd67::2 . 82") == 1 && count(v6, "8083") == 0,
           "  IPv6 table: 8080 (no host address), [fd67::1]:8081, [::]:8082, not 10.67.0.1:8083");
+    const std::string lo6 = in_ns(ns, [] { return run("nft list map ip6 ocinet pub_lo6"); });
+    check(count(lo6, "tcp . 8084 comment \"ocinet:dual1\" : fd67::2 . 84") == 1 && count(v6, "8084") == 1 &&
+              count(v4, "8084") == 0,
+          "  [::1]:8084 in pub_lo6 only");
+    check(count(v6, "ip6 daddr ::1 dnat ip6 to meta l4proto . th dport map @pub_lo6") == 1 &&
+              count(v6, "ip6 saddr ::1 oifname @bridges masquerade") == 1,
+          "  IPv6 table: ::1 DNAT'd through pub_lo6 alone, and masqueraded out of the bridges");
     check(count(v6, "fd67::/64 comment \"ocinet-net:dual\"") == 2 && count(v6, "\"ocd0\" comment \"ocinet-net:dual\"") == 2,
           "  IPv6 table: the network's subnet (subnets, masq_subnets) and bridge (bridges, same_bridge)");
   }
@@ -322,6 +330,27 @@ int listen_in(int ns, const std::string& ip, int port) {
     }
     return fd;
   });
+}
+
+// A UDP datagram from `src` (an address of `ns`) to ip:port; returns the source the receiving
+// socket `udp` saw, or "" when nothing came within timeout_ms (UDP: a forged source needs no answer).
+std::string datagram_seen(int ns, const std::string& src, const std::string& ip, int port, int udp, int timeout_ms) {
+  in_ns(ns, [&] {
+    int s = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    sockaddr_in from = sockaddr_of(src, 0), to = sockaddr_of(ip, port);
+    if (bind(s, reinterpret_cast<sockaddr*>(&from), sizeof from) == 0)
+      sendto(s, "x", 1, 0, reinterpret_cast<sockaddr*>(&to), sizeof to);
+    close(s);
+    return 0;
+  });
+  pollfd p{udp, POLLIN, 0};
+  if (poll(&p, 1, timeout_ms) != 1) return "";
+  char buf[16];
+  sockaddr_in peer{};
+  socklen_t plen = sizeof peer;
+  if (recvfrom(udp, buf, sizeof buf, 0, reinterpret_cast<sockaddr*>(&peer), &plen) < 0) return "";
+  char text[INET_ADDRSTRLEN];
+  return inet_ntop(AF_INET, &peer.sin_addr, text, sizeof text);
 }
 
 // Connects from `ns` and returns the client address the listener saw, or "" when the
@@ -429,7 +458,7 @@ void traffic_checks(FirewallBackend& fw) {
   // to its gateway, after the host's services bound to loopback.
   sh_in(rogue,
         "ip link set lo down; ip addr flush dev lo; ip route add 127.0.0.0/8 via 10.77.0.1 dev eth0;"
-        "echo 1 > /proc/sys/net/ipv4/conf/eth0/route_localnet");
+        "echo 1 > /proc/sys/net/ipv4/conf/eth0/route_localnet; ip addr add 127.0.0.5/32 dev eth0");
   // A hostile neighbour: it sends packets for 127.0.0.1 to the host's MAC address.
   sh_in(client,
         "ip link set lo down; ip addr flush dev lo; ip route add 127.0.0.0/8 via 192.168.77.1 dev eth0;"
@@ -449,7 +478,13 @@ void traffic_checks(FirewallBackend& fw) {
   const int other_l = listen_in(other, "0.0.0.0", 80);
   const int gw_l = listen_in(home_ns, "10.78.0.1", 9100);
   const int host_lo = listen_in(home_ns, "127.0.0.1", 9200);  // a host service on loopback only
-  check(web >= 0 && outside >= 0 && other_l >= 0 && gw_l >= 0 && host_lo >= 0, "traffic: listeners");
+  // A host UDP service on every address (as syslog or statsd may be, trusting 127/8 sources).
+  const int host_udp = in_ns(home_ns, [] {
+    int fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+    sockaddr_in a = sockaddr_of("0.0.0.0", 9201);
+    return bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0 ? fd : (close(fd), -1);
+  });
+  check(web >= 0 && outside >= 0 && other_l >= 0 && gw_l >= 0 && host_lo >= 0 && host_udp >= 0, "traffic: listeners");
   auto expect = [&](const std::string& what, int from, const std::string& ip, int port, int listener,
                     const std::string& want) {
     std::string seen = peer_seen(from, ip, port, listener, want.empty() ? 500 : 3000);
@@ -469,7 +504,10 @@ void traffic_checks(FirewallBackend& fw) {
   expect("outside client -> 127.0.0.1:8081 routed to the host", client, "127.0.0.1", 8081, web, "");
   expect("container -> the host's 127.0.0.1:9200 through its gateway (route_localnet bridge)", rogue, "127.0.0.1", 9200,
          host_lo, "");
-  expect("container -> 127.0.0.1:8081 through its gateway", rogue, "127.0.0.1", 8081, web, "");
+  check(datagram_seen(rogue, "127.0.0.5", "10.77.0.1", 9201, host_udp, 500).empty(),
+        "traffic: a container's datagram from a forged 127.0.0.5 to the host's UDP service is dropped");
+  check(datagram_seen(rogue, "10.77.0.9", "10.77.0.1", 9201, host_udp, 3000) == "10.77.0.9",
+        "traffic: control, the same datagram from its own address arrives");
 
   check(succeeds([&] { fw.remove_endpoint_rules(ep); }), "traffic: remove_endpoint_rules traf1");
   expect("after removal, outside client -> 192.168.77.1:8080", client, "192.168.77.1", 8080, web, "");
@@ -480,8 +518,10 @@ void traffic_checks(FirewallBackend& fw) {
   // Control: with ocinet's rules gone and route_localnet still on, the same packets get in.
   expect("control, no ocinet rules: container -> the host's 127.0.0.1:9200", rogue, "127.0.0.1", 9200, host_lo,
          "10.77.0.9");
+  check(datagram_seen(rogue, "127.0.0.5", "10.77.0.1", 9201, host_udp, 3000) == "127.0.0.5",
+        "traffic: control, no ocinet rules: the forged 127.0.0.5 datagram arrives");
 
-  for (int fd : {web, outside, other_l, gw_l, host_lo, ctr, client, other, rogue}) close(fd);
+  for (int fd : {web, outside, other_l, gw_l, host_lo, host_udp, ctr, client, other, rogue}) close(fd);
   // The veths went with their namespaces.
   sh_in(home_ns, "ip link del octr0; ip link del octr1");
 }
