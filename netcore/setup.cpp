@@ -301,7 +301,7 @@ EndpointRecord setup_endpoint(const GlobalOptions& opts, const AdminConfig& cfg,
       fail_invalid("io.ocinet.ports: [::1] cannot be published on this host: br_netfilter hands bridged IPv6 to "
                    "the host's netfilter (net.bridge.bridge-nf-call-ip6tables=1), which turns the container's "
                    "answers back to ::1 before the kernel drops them as coming from the bridge; publish on "
-                   "127.0.0.1, or set net.bridge.bridge-nf-call-ip6tables=0");
+                   "127.0.0.1 or on a host IPv6 address, or set net.bridge.bridge-nf-call-ip6tables=0");
   }
   if (!p.networks.empty()) p.link_entries = resolve_links(paths, records, p.ann, p.networks[0].name);
   auto fw = any_bridge ? make_firewall(cfg.firewall_backend) : nullptr;

@@ -56,7 +56,7 @@ constexpr const char* kForwardChain = "OCINET-FORWARD";
 // interface to stage 2, which drops it if that interface is another ocinet bridge.
 constexpr const char* kIsolate1Chain = "OCINET-ISOLATE-1";
 constexpr const char* kIsolate2Chain = "OCINET-ISOLATE-2";
-// IPv4 only: keeps containers off the host's loopback services (ensure_network_filter).
+// Keeps containers off the host's loopback services (ensure_network_filter).
 constexpr const char* kInputChain = "OCINET-INPUT";
 // IPv6 only: ports published on [::1], jumped to from OUTPUT for ::1 alone (ensure_nat_chains).
 constexpr const char* kLoopback6Chain = "OCINET-DNAT-LO";
@@ -643,14 +643,13 @@ void ensure_nat_chains(Table<F>& nat) {
 
 template <class F>
 void ensure_filter_chains(Table<F>& filter) {
-  for (const char* chain : kFilterChains)
-    if (!F::kV6 || chain != kInputChain) filter.ensure_chain(chain);
+  for (const char* chain : kFilterChains) filter.ensure_chain(chain);
   // Isolation is judged before any accept of OCINET-FORWARD.
   ensure_jump(filter, kForwardChain, kIsolate1Chain, Rule<F>(), true);
   // First, so a DROP policy or a reject rule appended by another tool does not cut containers off.
   ensure_jump(filter, "FORWARD", kForwardChain, Rule<F>(), true);
   // First too: an ACCEPT for 127/8 written by another tool must not let containers past it.
-  if constexpr (!F::kV6) ensure_jump(filter, "INPUT", kInputChain, Rule<F>(), true);
+  ensure_jump(filter, "INPUT", kInputChain, Rule<F>(), true);
 }
 
 // Each returns whether it added anything, so a failed commit elsewhere knows what to undo.
@@ -695,7 +694,18 @@ FilterAdded ensure_network_filter(Table<F>& filter, const ParsedNetwork& n) {
   // 127/8, which services trusting loopback sources would take as the host's own (nothing
   // legitimate comes from a bridge with such a source: the host's requests leave masqueraded).
   // Checked apart from the rest, so that a network set up by an earlier ocinet gets them too.
-  if constexpr (!F::kV6) {
+  if constexpr (F::kV6) {
+    // The local route for ::1 through the bridge (ports published on [::1]) must deliver their
+    // answers only, not a new connection someone's DNAT turned to ::1.
+    if (!filter.has_rule_with_comment(kInputChain, n.comment)) {
+      add(kInputChain,
+          Rule<F>().in(n.bridge).dst(loopback<F>()).ctstate(XT_CONNTRACK_STATE_BIT(IP_CT_RELATED) |
+                                                                XT_CONNTRACK_STATE_BIT(IP_CT_ESTABLISHED),
+                                                            /*invert=*/true),
+          IPTC_LABEL_DROP);
+      added.guard = true;
+    }
+  } else {
     if (!filter.has_rule_with_comment(kInputChain, n.comment)) {
       add(kInputChain,
           Rule<F>().in(n.bridge).dst(loopback<F>()).ctstate(XT_CONNTRACK_STATE_BIT(IP_CT_RELATED) |

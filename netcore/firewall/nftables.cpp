@@ -105,7 +105,8 @@ constexpr const char* kTableName = "ocinet";
 //   every ocinet bridge; the address test comes first, the cheaper one for every other packet.
 //   Nothing legitimate is dropped: the host's own connections to a port published on
 //   127.0.0.1 leave masqueraded, so their answers come in addressed to the bridge, and are
-//   turned back to 127/8 only after this chain.
+//   turned back to 127/8 only after this chain. localnet_in does the same after DNAT, for a
+//   new connection someone else's rule turned to 127/8 (answers are in the reply direction).
 //
 // A table made by an earlier ocinet lacks the chain. The first setup on any network finds that
 // out (its bridge is missing from localnet_bridges, a set of that same version, which the fast
@@ -117,6 +118,9 @@ add chain ip ocinet localnet { type filter hook prerouting priority raw; policy 
 flush chain ip ocinet localnet
 add rule ip ocinet localnet ip daddr 127.0.0.0/8 iifname @bridges drop
 add rule ip ocinet localnet ip saddr 127.0.0.0/8 iifname @bridges drop
+add chain ip ocinet localnet_in { type filter hook input priority filter; policy accept; }
+flush chain ip ocinet localnet_in
+add rule ip ocinet localnet_in ip daddr 127.0.0.0/8 iifname @bridges ct direction original drop
 )";
 // An ip6 table of an earlier ocinet lacks pub_lo6 and the rules using it: the first setup that
 // adds to the missing map (a [::1] publication) rewrites the two chains with their rules of now,
@@ -129,6 +133,9 @@ flush chain ip6 ocinet postrouting
 add rule ip6 ocinet postrouting ip6 saddr @masq_subnets oifname != @bridges masquerade
 add rule ip6 ocinet postrouting ct status dnat ip6 saddr @subnets oifname @bridges masquerade
 add rule ip6 ocinet postrouting ip6 saddr ::1 oifname @bridges masquerade
+add chain ip6 ocinet localnet { type filter hook input priority filter; policy accept; }
+flush chain ip6 ocinet localnet
+add rule ip6 ocinet localnet ip6 daddr ::1 iifname @bridges ct direction original drop
 )";
 constexpr const char* kSkeleton = R"(create table ip ocinet
 table ip ocinet {
@@ -173,6 +180,10 @@ table ip ocinet {
 		ip daddr 127.0.0.0/8 iifname @bridges drop
 		ip saddr 127.0.0.0/8 iifname @bridges drop
 	}
+	chain localnet_in {
+		type filter hook input priority filter; policy accept;
+		ip daddr 127.0.0.0/8 iifname @bridges ct direction original drop
+	}
 }
 )";
 
@@ -184,6 +195,8 @@ table ip ocinet {
 // before the input check drops them: setup refuses [::1] then). So only ports published on
 // [::1] explicitly (pub_lo6) are DNAT'd from ::1; a port published on every address is not,
 // and a host client asking [::1]:port for it is refused at once rather than left hanging.
+// The route must deliver those answers only: `localnet` drops what comes in from a bridge for
+// ::1 in the original direction (a new connection someone's DNAT turned to ::1).
 constexpr const char* kSkeleton6 = R"(create table ip6 ocinet
 table ip6 ocinet {
 	map pub_addr { type ipv6_addr . inet_proto . inet_service : ipv6_addr . inet_service; }
@@ -222,6 +235,10 @@ table ip6 ocinet {
 		oifname @bridges ct state established,related accept
 		oifname @bridges ct status dnat accept
 		iifname @bridges accept
+	}
+	chain localnet {
+		type filter hook input priority filter; policy accept;
+		ip6 daddr ::1 iifname @bridges ct direction original drop
 	}
 }
 )";

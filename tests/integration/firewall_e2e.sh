@@ -8,7 +8,9 @@
 # and on the IPv4-only network plain (10.64.0.0/24): v1.
 # Checks every `docker run -p` form (tcp and udp) from the outside over IPv4 and IPv6 (no host
 # address = every address of both families; [v6]:port = that IPv6 address only), 127.0.0.1
-# publication (host yes, outside no), [::1] and non-local IPv6 host addresses refused, hairpin
+# publication (host yes, outside no; containers kept off the host's loopback), [::1] publication
+# (host yes where br_netfilter leaves bridged IPv6 alone, exit 1 where it does not), non-local
+# IPv6 host addresses refused, hairpin
 # to its own and a neighbour's port, the isolation matrix and the internal network over both
 # families, IPv6 egress masqueraded, an IPv4-only network writing no IPv6 rule, and that after
 # teardown and `network rm` the firewall (IPv4 and IPv6) is exactly as before the test.
@@ -163,17 +165,38 @@ ok "[hostv6]:8083:80 answers on that IPv6 address only; non-local and IPv4-only-
 # [::1]: refused while br_netfilter hands bridged IPv6 to netfilter (the answers would be turned
 # back to ::1 before the kernel's input check drops them); published once it does not.
 nf6=""
-if [ -e /proc/sys/net/bridge/bridge-nf-call-ip6tables ]; then
+if [ ! -e /proc/sys/net/bridge/bridge-nf-call-ip6tables ]; then
+  echo "note: br_netfilter is not loaded: the [::1] refusal under bridge-nf-call-ip6tables=1 is not checked"
+else
   nf6=$(ip netns exec "$HOSTNS" cat /proc/sys/net/bridge/bridge-nf-call-ip6tables)
   ip netns exec "$HOSTNS" sh -c 'echo 1 > /proc/sys/net/bridge/bridge-nf-call-ip6tables'
   refused x3 pub "[::1]:8084:80" "bridge-nf-call-ip6tables"
   ip netns exec "$HOSTNS" sh -c 'echo 0 > /proc/sys/net/bridge/bridge-nf-call-ip6tables'
 fi
-container l6 pub "[::1]:8084:80,[::1]:8085:80/udp"
+container l6 pub "[::1]:8084:80"
 serve l6 80
 [ "$(get "$HOSTNS" "http://[::1]:8084/")" = "l6:80" ] || die "[::1]:8084 does not answer the host"
 [ -z "$(get "${TAG}-out" "http://[fd88::1]:8084/")" ] || die "[::1]:8084 answers on the host's IPv6 address too"
 [ -z "$(get "$HOSTNS" "http://[::1]:8081/")" ] || die "a port published on every address answers on [::1] too"
+# The local ::1 route through the bridge delivers those answers only: a new connection from a
+# container that someone's DNAT turns to ::1 (the host's admin, here) does not get in.
+mkdir -p "$WORK/www-lo6" && echo host-lo6 >"$WORK/www-lo6/index.html"
+ip netns exec "$HOSTNS" busybox httpd -p '[::1]:9391' -h "$WORK/www-lo6"
+admin_dnat() { ip netns exec "$HOSTNS" ip6tables-legacy -w -t nat "$1" PREROUTING -d fd61::1/128 -p tcp --dport 9391 -j DNAT --to-destination '[::1]:9391'; }
+admin_dnat -A
+[ -z "$(get "${TAG}-l6" "http://[fd61::1]:9391/")" ] || die "a container reaches the host's ::1 through a DNAT to ::1"
+if [ "$BACKEND" = nftables ]; then  # control: without the guard it gets in
+  ip netns exec "$HOSTNS" nft flush chain ip6 ocinet localnet
+  [ "$(get "${TAG}-l6" "http://[fd61::1]:9391/")" = host-lo6 ] || die "control: no way in even without the guard"
+  ip netns exec "$HOSTNS" nft add rule ip6 ocinet localnet ip6 daddr ::1 iifname @bridges ct direction original drop
+else
+  ip netns exec "$HOSTNS" ip6tables-legacy -w -D INPUT -j OCINET-INPUT
+  [ "$(get "${TAG}-l6" "http://[fd61::1]:9391/")" = host-lo6 ] || die "control: no way in even without the guard"
+  ip netns exec "$HOSTNS" ip6tables-legacy -w -I INPUT -j OCINET-INPUT
+fi
+[ -z "$(get "${TAG}-l6" "http://[fd61::1]:9391/")" ] || die "the ::1 guard did not come back"
+[ "$(get "$HOSTNS" "http://[::1]:8084/")" = "l6:80" ] || die "[::1]:8084 stopped answering with the guard back"
+admin_dnat -D
 # The rest runs with br_netfilter as this machine has it (the answers to [::1] then get lost).
 [ -z "$nf6" ] || ip netns exec "$HOSTNS" sh -c "echo $nf6 > /proc/sys/net/bridge/bridge-nf-call-ip6tables"
 ok "[::1]:8084:80 answers the host on ::1 (not the outside); ports published on every address stay off ::1"
@@ -199,7 +222,15 @@ ip netns exec "${TAG}-lx" sh -c 'echo 1 > /proc/sys/net/ipv4/conf/eth0/route_loc
 # Control: without ocinet's guard the same request gets in (then the guard goes back).
 if [ "$BACKEND" = nftables ]; then
   ip netns exec "$HOSTNS" nft flush chain ip ocinet localnet
+  ip netns exec "$HOSTNS" nft flush chain ip ocinet localnet_in
   [ "$(get "${TAG}-lx" "http://127.0.0.1:9390/")" = host-lo ] || die "control: the request fails even without the guard"
+  ip netns exec "$HOSTNS" nft add rule ip ocinet localnet ip daddr 127.0.0.0/8 iifname @bridges drop
+  ip netns exec "$HOSTNS" nft add rule ip ocinet localnet ip saddr 127.0.0.0/8 iifname @bridges drop
+  # Each chain alone keeps it out.
+  [ -z "$(get "${TAG}-lx" "http://127.0.0.1:9390/")" ] || die "the raw-priority guard alone lets it in"
+  ip netns exec "$HOSTNS" nft flush chain ip ocinet localnet
+  ip netns exec "$HOSTNS" nft add rule ip ocinet localnet_in ip daddr 127.0.0.0/8 iifname @bridges ct direction original drop
+  [ -z "$(get "${TAG}-lx" "http://127.0.0.1:9390/")" ] || die "the input guard alone lets it in"
   ip netns exec "$HOSTNS" nft add rule ip ocinet localnet ip daddr 127.0.0.0/8 iifname @bridges drop
   ip netns exec "$HOSTNS" nft add rule ip ocinet localnet ip saddr 127.0.0.0/8 iifname @bridges drop
 else

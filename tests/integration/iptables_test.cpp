@@ -413,6 +413,12 @@ int main() {
         check(rc == 0, "ip6tables -t nat -C " + want.substr(3));
       }
     }
+    const std::string f6 = run("ip6tables-legacy-save -t filter 2>/dev/null | grep -v '^#' | tr -d '\"'");
+    const std::string guard6 = "-A OCINET-INPUT -d ::1/128 -i ocinet6 -m conntrack ! --ctstate RELATED,ESTABLISHED -m comment --comment ocinet-net:dualnet -j DROP";
+    check(f6.find(guard6 + "\n") != std::string::npos && f6.find("-A INPUT -j OCINET-INPUT\n") != std::string::npos,
+          "ip6tables-save has: " + guard6);
+    check(std::system(("ip6tables-legacy -w -t filter -C " + guard6.substr(3) + " 2>/dev/null").c_str()) == 0,
+          "ip6tables -t filter -C " + guard6.substr(3));
     check(succeeds([&] { fw->remove_endpoint(v6a.tag); }), "remove_endpoint v6a");
     check(run("ip6tables-legacy-save -t nat 2>/dev/null").find("ocinet:v6a") == std::string::npos, "v6a's IPv6 rules gone");
     check(succeeds([&] { fw->remove_network(net6.name, true); }), "remove_network dualnet");

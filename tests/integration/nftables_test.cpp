@@ -240,6 +240,8 @@ void dual_stack_processes(int ns) {
     check(count(v6, "ip6 daddr ::1 dnat ip6 to meta l4proto . th dport map @pub_lo6") == 1 &&
               count(v6, "ip6 saddr ::1 oifname @bridges masquerade") == 1,
           "  IPv6 table: ::1 DNAT'd through pub_lo6 alone, and masqueraded out of the bridges");
+    check(count(v6, "ip6 daddr ::1 iifname @bridges ct direction original drop") == 1,
+          "  IPv6 table: new connections from the bridges to ::1 dropped");
     check(count(v6, "fd67::/64 comment \"ocinet-net:dual\"") == 2 && count(v6, "\"ocd0\" comment \"ocinet-net:dual\"") == 2,
           "  IPv6 table: the network's subnet (subnets, masq_subnets) and bridge (bridges, same_bridge)");
   }
@@ -417,7 +419,8 @@ nft add element ip ocinet pub_any '{ tcp . 7001 comment "ocinet:olda" : 10.66.0.
   });
   check(ok, "upgrade: the older container set up again, then two new ones, on the older table");
   const std::string s = in_ns(ns, [] { return run("nft list table ip ocinet"); });
-  check(count(s, "ip daddr 127.0.0.0/8 iifname @bridges drop") == 1 && count(s, "ip saddr 127.0.0.0/8 iifname @bridges drop") == 1,
+  check(count(s, "ip daddr 127.0.0.0/8 iifname @bridges drop") == 1 && count(s, "ip saddr 127.0.0.0/8 iifname @bridges drop") == 1 &&
+            count(s, "ip daddr 127.0.0.0/8 iifname @bridges ct direction original drop") == 1,
         "upgrade: the localnet rules, once");
   const std::string lb = in_ns(ns, [] { return run("nft list set ip ocinet localnet_bridges"); });
   check(count(lb, "\"ocold\" comment \"ocinet-net:old\"") == 1, "upgrade: ocold in localnet_bridges");
@@ -611,6 +614,7 @@ int main() {
     check_has(s, "iifname @bridges oifname @bridges drop");
     check_has(s, "ip daddr 127.0.0.0/8 iifname @bridges drop");
     check_has(s, "ip saddr 127.0.0.0/8 iifname @bridges drop");
+    check_has(s, "ip daddr 127.0.0.0/8 iifname @bridges ct direction original drop");
     check_has(s, "type filter hook prerouting priority raw; policy accept;");
     check(count(run("nft list set ip ocinet localnet_bridges"), "\"ocinet0\" comment \"ocinet-net:testnet\"") == 1,
           "localnet_bridges has ocinet0 with its comment");
