@@ -429,6 +429,64 @@ nft add element ip ocinet pub_any '{ tcp . 7001 comment "ocinet:olda" : 10.66.0.
   in_ns(ns, [] { return run("nft delete table ip ocinet"); });
 }
 
+// An ip6 table of an ocinet from before [::1] publication (no pub_lo6, ::1 left out of output,
+// no ::1 masquerade or guard), holding a dual-stack network: a setup publishing on [::1] brings
+// it up to date once, in its own transaction, and keeps what was there.
+void upgrade_of_an_older_ip6_table(int ns) {
+  std::string out = in_ns(ns, [] {
+    return run(R"(nft -f - 2>&1 <<'EOF'
+table ip6 ocinet {
+	map pub_addr { type ipv6_addr . inet_proto . inet_service : ipv6_addr . inet_service; }
+	map pub_any { type inet_proto . inet_service : ipv6_addr . inet_service; elements = { tcp . 7201 comment "ocinet:v6old" : fd66::2 . 80 } }
+	set bridges { type ifname; elements = { "ocold6" comment "ocinet-net:old6" } }
+	set internal_bridges { type ifname; }
+	set same_bridge { type ifname . ifname; elements = { "ocold6" . "ocold6" comment "ocinet-net:old6" } }
+	set subnets { type ipv6_addr; flags interval; elements = { fd66::/64 comment "ocinet-net:old6" } }
+	set masq_subnets { type ipv6_addr; flags interval; elements = { fd66::/64 comment "ocinet-net:old6" } }
+	chain published {
+		dnat ip6 to ip6 daddr . meta l4proto . th dport map @pub_addr
+		dnat ip6 to meta l4proto . th dport map @pub_any
+	}
+	chain prerouting {
+		type nat hook prerouting priority dstnat; policy accept;
+		ip6 daddr != ::1 fib daddr type local jump published
+	}
+	chain output {
+		type nat hook output priority -100; policy accept;
+		ip6 daddr != ::1 fib daddr type local jump published
+	}
+	chain postrouting {
+		type nat hook postrouting priority srcnat; policy accept;
+		ip6 saddr @masq_subnets oifname != @bridges masquerade
+		ct status dnat ip6 saddr @subnets oifname @bridges masquerade
+	}
+}
+EOF
+)");
+  });
+  check(out.empty(), "ip6 upgrade: an older ip6 table in place " + out);
+  const bool ok = in_ns(ns, [] {
+    auto fw = make_nftables_backend();
+    NetworkRules net{"old6", "ocold6", "10.68.0.0/24", false, "fd66::/64"};
+    return succeeds([&] { fw->add_endpoint(net, EndpointRules{"v6new", "10.68.0.3", "ocold6", {{"::1", 7202, 80, "tcp"}}, "fd66::3"}); }) &&
+           succeeds([&] { fw->add_endpoint(net, EndpointRules{"v6nex", "10.68.0.4", "ocold6", {{"::1", 7203, 80, "tcp"}}, "fd66::4"}); });
+  });
+  check(ok, "ip6 upgrade: two [::1] publications on the older ip6 table");
+  const std::string s = in_ns(ns, [] { return run("nft list table ip6 ocinet"); });
+  check(count(s, "ip6 daddr ::1 dnat ip6 to meta l4proto . th dport map @pub_lo6") == 1 &&
+            count(s, "ip6 daddr != ::1 fib daddr type local jump published") == 2 &&
+            count(s, "ip6 saddr ::1 oifname @bridges masquerade") == 1 &&
+            count(s, "ip6 saddr @masq_subnets oifname != @bridges masquerade") == 1 &&
+            count(s, "ct status dnat ip6 saddr @subnets oifname @bridges masquerade") == 1 &&
+            count(s, "ip6 daddr ::1 iifname @bridges ct direction original drop") == 1,
+        "ip6 upgrade: output, postrouting and the ::1 guard as a new table has them, each once");
+  check(count(s, "tcp . 7201 comment \"ocinet:v6old\" : fd66::2 . 80") == 1 &&
+            count(s, "tcp . 7202 comment \"ocinet:v6new\" : fd66::3 . 80") == 1 &&
+            count(s, "tcp . 7203 comment \"ocinet:v6nex\" : fd66::4 . 80") == 1,
+        "ip6 upgrade: the older container's port kept, the [::1] ones in pub_lo6");
+  in_ns(ns, [] { return run("nft delete table ip6 ocinet; nft delete table ip ocinet; nft delete table bridge ocinet 2>/dev/null; true"); });
+}
+
 void traffic_checks(FirewallBackend& fw) {
   const int ctr = new_netns(), client = new_netns(), other = new_netns(), rogue = new_netns();
   if (home_ns < 0 || ctr < 0 || client < 0 || other < 0 || rogue < 0) {
@@ -573,6 +631,11 @@ int main() {
   if (have_nft) {
     const int scratch = new_netns();
     upgrade_of_an_older_table(scratch);
+    close(scratch);
+  }
+  if (have_nft) {
+    const int scratch = new_netns();
+    upgrade_of_an_older_ip6_table(scratch);
     close(scratch);
   }
 
