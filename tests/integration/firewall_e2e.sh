@@ -218,12 +218,26 @@ ip -n "${TAG}-lx" addr flush dev lo
 ip -n "${TAG}-lx" route add 127.0.0.0/8 via 10.61.0.1 dev eth0
 ip netns exec "${TAG}-lx" sh -c 'echo 1 > /proc/sys/net/ipv4/conf/eth0/route_localnet'
 [ -z "$(get "${TAG}-lx" "http://127.0.0.1:9390/")" ] || die "a container reaches the host's loopback-only service"
+# And packets from a forged 127/8 source (which services trusting loopback sources would take
+# as the host's own): lx sends UDP to its gateway from 127.0.0.5; a counting rule at the end of
+# the host's INPUT sees what got past ocinet's guard.
+ip -n "${TAG}-lx" addr add 127.0.0.5/32 dev eth0
+ip -n "${TAG}-lx" route add 10.61.0.1/32 dev eth0 src 127.0.0.5
+forged() {  # forged N: sends N datagrams from 127.0.0.5, prints how many reached the host's INPUT
+  local i
+  for i in $(seq "$1"); do ip netns exec "${TAG}-lx" bash -c 'echo forged >/dev/udp/10.61.0.1/9392' 2>/dev/null || true; done
+  sleep 0.2
+  ip netns exec "$HOSTNS" iptables-legacy -w -L INPUT -v -n -x | awk '/127.0.0.5 .*dpt:9392/ {print $1}'
+}
+ip netns exec "$HOSTNS" iptables-legacy -w -A INPUT -s 127.0.0.5 -p udp --dport 9392
+[ "$(forged 3)" = 0 ] || die "datagrams from a forged 127.0.0.5 got past the guard"
 [ "$(get "$HOSTNS" "http://127.0.0.1:8090/")" = "p1:80" ] || die "127.0.0.1:8090 no longer answers the host"
 # Control: without ocinet's guard the same request gets in (then the guard goes back).
 if [ "$BACKEND" = nftables ]; then
   ip netns exec "$HOSTNS" nft flush chain ip ocinet localnet
   ip netns exec "$HOSTNS" nft flush chain ip ocinet localnet_in
   [ "$(get "${TAG}-lx" "http://127.0.0.1:9390/")" = host-lo ] || die "control: the request fails even without the guard"
+  [ "$(forged 3)" -ge 1 ] || die "control: forged datagrams do not arrive even without the guard"
   ip netns exec "$HOSTNS" nft add rule ip ocinet localnet ip daddr 127.0.0.0/8 iifname @bridges drop
   ip netns exec "$HOSTNS" nft add rule ip ocinet localnet ip saddr 127.0.0.0/8 iifname @bridges drop
   # Each chain alone keeps it out.
@@ -236,10 +250,12 @@ if [ "$BACKEND" = nftables ]; then
 else
   ip netns exec "$HOSTNS" iptables-legacy -w -D INPUT -j OCINET-INPUT
   [ "$(get "${TAG}-lx" "http://127.0.0.1:9390/")" = host-lo ] || die "control: the request fails even without the guard"
+  [ "$(forged 3)" -ge 1 ] || die "control: forged datagrams do not arrive even without the guard"
   ip netns exec "$HOSTNS" iptables-legacy -w -I INPUT -j OCINET-INPUT
 fi
+ip netns exec "$HOSTNS" iptables-legacy -w -D INPUT -s 127.0.0.5 -p udp --dport 9392
 [ -z "$(get "${TAG}-lx" "http://127.0.0.1:9390/")" ] || die "the guard did not come back"
-ok "a container routing 127/8 to its gateway does not reach the host's loopback services (control: it does without the guard)"
+ok "a container routing 127/8 to its gateway does not reach the host's loopback services, nor the host from a forged 127/8 source (controls: both do without the guard)"
 
 [ "$(get "${TAG}-p2" "http://10.88.0.1:8081/")" = "p1:80" ] || die "hairpin: neighbour p2 cannot reach p1's published port"
 [ "$(get "${TAG}-p1" "http://10.88.0.1:8081/")" = "p1:80" ] || die "hairpin: p1 cannot reach its own published port"
