@@ -153,7 +153,6 @@ void connect_endpoint(const GlobalOptions& opts, const AdminConfig& cfg, const s
       write_sysctl("/proc/sys/net/ipv4/ip_forward", "1");
       fw->add_endpoint({net.name, net.bridge, net.subnet.str(), net.internal, net.subnet6 ? net.subnet6->str() : ""},
                        endpoint_rules(rec.short_id(), rec.attachments[at], {}));
-      if (fw->guards_loopback()) enable_route_localnet(net.bridge);
     }
     add_step(rec, "peers");
     records.save(rec);

@@ -324,7 +324,7 @@ int ensure_bridge(NlSocket& nl, const std::string& name, const Ipv4Net& subnet, 
     set_link_up(nl, idx);
     return idx;
   }
-  // route_localnet is turned on by the firewall step (enable_route_localnet), after the guard.
+  // route_localnet: only for a container publishing on 127/8, after the firewall's guard (setup).
   add_address(nl, idx, gateway, subnet.prefix, name);  // before up, not in one batch: see above
   set_link_up(nl, idx);
   return idx;

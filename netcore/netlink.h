@@ -124,8 +124,9 @@ bool is_local_address6(NlSocket& nl, const std::string& ip);
 void add_loopback_route6(NlSocket& nl, int ifindex, const std::string& name);
 // Ports published on 127.0.0.1 are DNAT'd from the host's loopback to the bridge; the kernel
 // routes such packets only where route_localnet is on: this bridge, never "all". It also lets
-// the kernel accept packets from the bridge addressed to (or from) 127/8, so it is turned on
-// only once the firewall's guard against those is in place, and never without a firewall.
+// the kernel accept packets from the bridge addressed to (or from) 127/8, so setup turns it on
+// only for a container publishing on 127/8, once the firewall's guard against those is in
+// place, and never without a firewall.
 void enable_route_localnet(const std::string& bridge);
 // Whether br_netfilter passes bridged IPv6 through this netns's netfilter hooks
 // (net.bridge.bridge-nf-call-ip6tables=1; false when br_netfilter is not loaded). The hooks

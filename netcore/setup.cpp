@@ -414,11 +414,16 @@ EndpointRecord setup_endpoint(const GlobalOptions& opts, const AdminConfig& cfg,
         if (net.driver != "bridge") continue;  // sub-interfaces bypass the host's netfilter
         NetworkRules nr{net.name, net.bridge, net.subnet.str(), net.internal, net.subnet6 ? net.subnet6->str() : ""};
         EndpointRules er = endpoint_rules(rec.short_id(), rec.attachments[i], i == 0 ? rec.ports : std::vector<PortMapping>{});
-        if (std::any_of(er.ports.begin(), er.ports.end(), [](const PortMapping& m) { return m.host_ip == "::1"; }))
+        // Publication on the host's loopback needs the kernel's help on the bridge, and only then
+        // (most containers publish none): a local ::1 route before, route_localnet once the
+        // firewall's guard against what else they let in is there (never without a firewall).
+        auto on = [&](auto loopback) { return std::any_of(er.ports.begin(), er.ports.end(), loopback); };
+        if (on([](const PortMapping& m) { return m.host_ip == "::1"; }))
           add_loopback_route6(host, link_index(host, net.bridge), net.bridge);
         fault_point("firewall");
         fw->add_endpoint(nr, er);
-        if (fw->guards_loopback()) enable_route_localnet(net.bridge);
+        if (fw->guards_loopback() && on([](const PortMapping& m) { return m.host_ip.rfind("127.", 0) == 0; }))
+          enable_route_localnet(net.bridge);
       }
     }
     auto discovery = discovery_networks(rec);

@@ -693,28 +693,15 @@ FilterAdded ensure_network_filter(Table<F>& filter, const ParsedNetwork& n) {
   // connections to a port published on 127.0.0.1 come back established); and packets from
   // 127/8, which services trusting loopback sources would take as the host's own (nothing
   // legitimate comes from a bridge with such a source: the host's requests leave masqueraded).
+  // IPv6: the local route for ::1 through the bridge (ports published on [::1]) must deliver
+  // their answers only, not a new connection someone's DNAT turned to ::1; a ::1 source from
+  // the wire the kernel drops itself.
   // Checked apart from the rest, so that a network set up by an earlier ocinet gets them too.
-  if constexpr (F::kV6) {
-    // The local route for ::1 through the bridge (ports published on [::1]) must deliver their
-    // answers only, not a new connection someone's DNAT turned to ::1.
-    if (!filter.has_rule_with_comment(kInputChain, n.comment)) {
-      add(kInputChain,
-          Rule<F>().in(n.bridge).dst(loopback<F>()).ctstate(XT_CONNTRACK_STATE_BIT(IP_CT_RELATED) |
-                                                                XT_CONNTRACK_STATE_BIT(IP_CT_ESTABLISHED),
-                                                            /*invert=*/true),
-          IPTC_LABEL_DROP);
-      added.guard = true;
-    }
-  } else {
-    if (!filter.has_rule_with_comment(kInputChain, n.comment)) {
-      add(kInputChain,
-          Rule<F>().in(n.bridge).dst(loopback<F>()).ctstate(XT_CONNTRACK_STATE_BIT(IP_CT_RELATED) |
-                                                                XT_CONNTRACK_STATE_BIT(IP_CT_ESTABLISHED),
-                                                            /*invert=*/true),
-          IPTC_LABEL_DROP);
-      add(kInputChain, Rule<F>().in(n.bridge).src(loopback<F>()), IPTC_LABEL_DROP);
-      added.guard = true;
-    }
+  if (!filter.has_rule_with_comment(kInputChain, n.comment)) {
+    const uint16_t answers = XT_CONNTRACK_STATE_BIT(IP_CT_RELATED) | XT_CONNTRACK_STATE_BIT(IP_CT_ESTABLISHED);
+    add(kInputChain, Rule<F>().in(n.bridge).dst(loopback<F>()).ctstate(answers, /*invert=*/true), IPTC_LABEL_DROP);
+    if constexpr (!F::kV6) add(kInputChain, Rule<F>().in(n.bridge).src(loopback<F>()), IPTC_LABEL_DROP);
+    added.guard = true;
   }
   if (filter.has_rule_with_comment(kForwardChain, n.comment)) return added;
   if (n.internal) {

@@ -523,22 +523,23 @@ std::vector<Element> endpoint_elements(const EndpointRules& ep) {
     const PortHosts hosts = fw_port_hosts(pm, has6);
     const std::string key = std::to_string(proto) + " . " + std::to_string(pm.host_port);
     const std::string label = pm.proto + " ";
-    auto publish = [&](const Family& f, const auto& to, const auto& host, bool any, const std::string& host_text) {
+    // `map`: pub_addr (keyed by the host address too), pub_any or pub_lo6 (proto . port).
+    auto publish = [&](const Family& f, const auto& to, const auto& host, const char* map, const std::string& host_text) {
       const std::string data = addr_port(ip_text(to), pm.container_port);
       const std::string data_bytes = Encoder().addr(to).port(pm.container_port).bytes;
-      const bool loopback6 = !any && &f == &kIpv6 && ip_text(host) == "::1";
-      if (any || loopback6)
-        out.push_back({loopback6 ? "pub_lo6" : "pub_any", key, data, c, label + host_text + std::to_string(pm.host_port),
+      if (std::strcmp(map, "pub_addr") != 0)
+        out.push_back({map, key, data, c, label + host_text + std::to_string(pm.host_port),
                        Encoder().proto(proto).port(pm.host_port).bytes, data_bytes, &f});
       else
-        out.push_back({"pub_addr", ip_text(host) + " . " + key, data, c, label + host_text + std::to_string(pm.host_port),
+        out.push_back({map, ip_text(host) + " . " + key, data, c, label + host_text + std::to_string(pm.host_port),
                        Encoder().addr(host).proto(proto).port(pm.host_port).bytes, data_bytes, &f});
     };
     if (hosts.v4)
-      publish(kIpv4, to4, hosts.addr4.value_or(in_addr{}), !hosts.addr4,
+      publish(kIpv4, to4, hosts.addr4.value_or(in_addr{}), hosts.addr4 ? "pub_addr" : "pub_any",
               hosts.addr4 ? ip_text(*hosts.addr4) + ":" : std::string("0.0.0.0:"));
     if (hosts.v6)
-      publish(kIpv6, to6, hosts.addr6.value_or(in6_addr{}), !hosts.addr6,
+      publish(kIpv6, to6, hosts.addr6.value_or(in6_addr{}),
+              !hosts.addr6 ? "pub_any" : IN6_IS_ADDR_LOOPBACK(&*hosts.addr6) ? "pub_lo6" : "pub_addr",
               hosts.addr6 ? "[" + ip_text(*hosts.addr6) + "]:" : std::string("[::]:"));
   }
   if (!has6 && !ep.host_port.empty())  // an IPv4-only network: no IPv6 through its bridge port
@@ -1001,10 +1002,13 @@ class NftablesBackend final : public FirewallBackend {
         if (!netlink().has_table(*f))
           create += f->skeleton;
         else if (f->upgrade)
-          upgrade += f->upgrade;  // a table of an earlier ocinet may lack a set `adds` names
+          upgrade += f->upgrade;
       }
-      // Committed on its own: it stays when the elements below are refused (a key taken: the
-      // replacement further down needs the upgraded table too).
+      // A table that exists may be an earlier ocinet's, lacking a set or map `adds` names (the
+      // ENOENT may also be another family's missing table: the upgrade is idempotent, and this
+      // path runs about once per table). Committed on its own: it stays when the elements below
+      // are refused (a key taken: the replacement further down needs the upgraded table too),
+      // and a failed `create + adds` would otherwise take it back with it.
       if (!upgrade.empty()) {
         const NftResult u = nft().run(upgrade);
         if (!u.ok && !u.failed_with(ENOENT)) nft_fail("upgrading ocinet's tables", u);
