@@ -50,14 +50,17 @@ int cmd_ps(const GlobalOptions& o, const std::string& format) {
     std::printf("%s\n", out.dump(2).c_str());
     return 0;
   }
-  std::printf("%-12s  %-20s  %-10s  %-22s  %s\n", "ID", "NAME", "NETWORKS", "ADDRESSES", "PORTS");
+  // Short ids only for 64-hex ids: other ids are shown whole, so no two rows look alike.
+  int w = 12;
+  for (auto& r : recs) w = std::max(w, int(r.short_id().size()));
+  std::printf("%-*s  %-20s  %-10s  %-22s  %s\n", w, "ID", "NAME", "NETWORKS", "ADDRESSES", "PORTS");
   for (auto& r : recs) {
     std::string nets, addrs;
     for (auto& a : r.attachments) {
       nets += (nets.empty() ? "" : ",") + a.network;
       addrs += (addrs.empty() ? "" : ",") + a.ip;
     }
-    std::printf("%-12s  %-20s  %-10s  %-22s  %s\n", r.short_id().c_str(), r.name.c_str(), nets.c_str(), addrs.c_str(),
+    std::printf("%-*s  %-20s  %-10s  %-22s  %s\n", w, r.short_id().c_str(), r.name.c_str(), nets.c_str(), addrs.c_str(),
                 ports_str(r).c_str());
   }
   return 0;
@@ -66,7 +69,7 @@ int cmd_ps(const GlobalOptions& o, const std::string& format) {
 // Releases endpoints whose network namespace is gone (the runtime never ran poststop).
 int cmd_gc(const GlobalOptions& o, const AdminConfig& cfg) {
   auto released = gc_endpoints(o, cfg);
-  for (const auto& r : released) std::printf("released %s (%s): %s\n", r.id.substr(0, 12).c_str(), r.name.c_str(), r.why.c_str());
+  for (const auto& r : released) std::printf("released %s (%s): %s\n", display_id(r.id).c_str(), r.name.c_str(), r.why.c_str());
   std::printf("%zu endpoint(s) released\n", released.size());
   return 0;
 }

@@ -88,7 +88,7 @@ json inspect_json(const GlobalOptions& o, const AdminConfig& cfg, const NetworkD
   for (const auto& [ip, id] : members(o, n.name)) {
     json c{{"Name", ""}, {"IPv4Address", ipv4_str(ip) + "/" + std::to_string(n.subnet.prefix)}, {"MacAddress", ""},
            {"IPv6Address", ""}};
-    if (is_valid_name(id, 128))
+    if (is_valid_name(id, kMaxLegacyIdLen))
       if (auto r = records.load(id)) {
         c["Name"] = r->name;
         for (const auto& a : r->attachments)
@@ -130,7 +130,7 @@ void remove_network(const GlobalOptions& o, const AdminConfig& cfg, const Networ
   auto m = members(o, n.name);
   if (!m.empty())
     fail_invalid("network \"" + n.name + "\" has " + std::to_string(m.size()) + " active endpoint(s) (e.g. container " +
-                 m[0].second.substr(0, 12) + "); disconnect them first");
+                 display_id(m[0].second) + "); disconnect them first");
   // Under the allocation lock: a setup in progress has its lease before it touches the firewall.
   bool tables_in_use = false;
   for (const auto& other : store.list())

@@ -78,6 +78,7 @@ Annotations parse_annotations(const std::map<std::string, std::string>& ann) {
     } else if (k == "name") {
       if (!is_valid_name(v)) bad(key, "invalid name \"" + v + "\"");
       a.name = v;
+      a.name_given = true;
     } else if (k == "ip") {
       if (!parse_ipv4(v)) bad(key, "invalid IPv4 address \"" + v + "\"");
       a.ip = v;

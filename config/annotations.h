@@ -24,7 +24,8 @@ struct Annotations {
   bool mode_given = false;         // io.ocinet.mode present (else the network's driver decides)
   std::string mode_container;      // for container:<id-or-name>
   std::vector<std::string> networks;
-  std::optional<std::string> name;
+  std::optional<std::string> name;  // io.ocinet.name, else the runtime's name annotation
+  bool name_given = false;          // io.ocinet.name present: the name must be unique
   std::optional<std::string> ip, ip6, mac;
   std::vector<PortSpec> ports;
   std::vector<Link> links;

@@ -12,6 +12,11 @@ static bool is_alnum(char c) {
   return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9');
 }
 
+std::string display_id(const std::string& id) {
+  bool hex64 = id.size() == 64 && id.find_first_not_of("0123456789abcdef") == std::string::npos;
+  return hex64 ? id.substr(0, 12) : id;
+}
+
 bool is_valid_name(const std::string& s, size_t max_len) {
   if (s.empty() || s.size() > max_len || !is_alnum(s[0])) return false;
   for (char c : s)

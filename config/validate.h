@@ -9,12 +9,21 @@ namespace ocinet {
 
 inline constexpr size_t kMaxNameLen = 63;            // names: containers, networks, aliases
 inline constexpr size_t kMaxAnnotationLen = 4096;     // any single ocinet annotation value
+// Container ids a setup accepts. The id is the key of every piece of state, and of the firewall
+// comments too ("ocinet:<id>"), which nftables caps at 128 bytes. Runtimes use 64 hex digits.
+inline constexpr size_t kMaxContainerIdLen = 100;
+// What teardown still accepts (ids of earlier releases, which allowed up to 128 characters).
+inline constexpr size_t kMaxLegacyIdLen = 128;
 
 // [A-Za-z0-9][A-Za-z0-9_.-]* and at most kMaxNameLen characters.
 bool is_valid_name(const std::string& s, size_t max_len = kMaxNameLen);
 // A DNS-ish host name for /etc/hosts: labels of [A-Za-z0-9-_], dots between, <= 253 chars.
 bool is_valid_hostname(const std::string& s);
 bool has_control_chars(const std::string& s);
+// How a container is shown (never a key): Docker's short id, the first 12 characters, for a
+// 64-hex id; the whole id otherwise, so that runc ids such as frontend-web-1 and frontend-web-2
+// stay apart.
+std::string display_id(const std::string& id);
 
 struct Ipv4Net {
   uint32_t addr = 0;   // host byte order, already masked to the prefix

@@ -131,7 +131,7 @@ int main(int argc, char** argv) {
     }
 
     OciState state = parse_oci_state_doc(doc);
-    id12 = state.id.substr(0, 12);
+    id12 = display_id(state.id);
     if (!stage) {
       if (state.status == "creating" || state.status == "created") stage = Stage::Setup;
       else if (state.status == "stopped") stage = Stage::Teardown;

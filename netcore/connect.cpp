@@ -38,17 +38,17 @@ size_t free_index(const EndpointRecord& r) {
 
 EndpointRecord load_running(const RecordStore& records, const std::string& id) {
   auto rec = records.load(id);
-  if (!rec || !rec->ready()) fail_invalid("container " + id.substr(0, 12) + " has no ready endpoint");
+  if (!rec || !rec->ready()) fail_invalid("container " + display_id(id) + " has no ready endpoint");
   return *rec;
 }
 
 }  // namespace
 
 std::string resolve_container(const GlobalOptions& opts, const std::string& ref) {
-  if (!is_valid_name(ref, 128)) fail_invalid("invalid container reference \"" + ref + "\"");
+  if (!is_valid_name(ref, kMaxLegacyIdLen)) fail_invalid("invalid container reference \"" + ref + "\"");
   RecordStore records(opts.run_dir);
   if (records.load(ref)) return ref;
-  if (auto id = read_owner_mark(Paths{opts.run_dir, opts.lib_dir}.names_dir() + "/" + ref); id && is_valid_name(*id, 128) && records.load(*id))
+  if (auto id = read_owner_mark(Paths{opts.run_dir, opts.lib_dir}.names_dir() + "/" + ref); id && is_valid_name(*id, kMaxLegacyIdLen) && records.load(*id))
     return *id;
   fail_invalid("no container \"" + ref + "\" known to ocinet");
 }
@@ -125,6 +125,10 @@ void connect_endpoint(const GlobalOptions& opts, const AdminConfig& cfg, const s
   plan_bridge_attachment(net, id, i, 0, "", a);
   a.driver = net.driver;
   if (net.name != kDefaultBridgeNetwork) a.aliases = aliases;
+  a.internal = net.internal;
+  // A container without a default route gets one through the new network if it can carry it.
+  bool routed = std::any_of(rec.attachments.begin(), rec.attachments.end(), [](const Attachment& x) { return x.default_route; });
+  a.default_route = !routed && default_route_candidate({a}) == 0;
   EndpointRecord before = rec;  // what to restore in the record on failure
   rec.attachments.push_back(a);
   size_t at = rec.attachments.size() - 1;
@@ -145,14 +149,13 @@ void connect_endpoint(const GlobalOptions& opts, const AdminConfig& cfg, const s
     {
       ScopedNetns inside(ns);
       NlSocket inner;
-      // The default route stays where it is unless the container had no network at all.
-      configure_container_side(inner, rec.attachments[at], inner_index, at == 0);
+      configure_container_side(inner, rec.attachments[at], inner_index, rec.attachments[at].default_route);
       ipv6_off_unless_filtered(rec.attachments[at], fw.get());
     }
     if (net.driver == "bridge") {
       write_sysctl("/proc/sys/net/ipv4/ip_forward", "1");
       fw->add_endpoint({net.name, net.bridge, net.subnet.str(), net.internal, net.subnet6 ? net.subnet6->str() : ""},
-                       endpoint_rules(rec.short_id(), rec.attachments[at], {}));
+                       endpoint_rules(rec.tag, rec.attachments[at], {}));
     }
     add_step(rec, "peers");
     records.save(rec);
@@ -221,6 +224,15 @@ void disconnect_endpoint(const GlobalOptions& opts, const AdminConfig& cfg, cons
   // Only the first attachment carries per-container firewall rules (published ports), and it
   // cannot be disconnected while it does: nothing to remove from the firewall here.
   undo_record(paths, cfg, only);
+  // Its routes went with its interface: the next network that can carry them takes them over.
+  int next = gone.default_route ? default_route_candidate(rec.attachments) : -1;
+  if (next < 0) return;
+  rec.attachments[next].default_route = true;
+  records.save(rec);
+  Netns ns = Netns::open(rec.netns);
+  ScopedNetns inside(ns);
+  NlSocket inner;
+  add_default_routes(inner, rec.attachments[next]);
 }
 
 }  // namespace ocinet

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cctype>
+#include <cstring>
 #include <set>
 
 #include "netcore/error.h"
@@ -51,7 +52,7 @@ std::vector<EndpointRecord> peers_on(const Paths& paths, const RecordStore& reco
                                      const std::string& self) {
   std::vector<EndpointRecord> out;
   for (const auto& [ip, id] : LeaseStore::list_at(paths.lease_dir(network))) {
-    if (id == self || !is_valid_name(id, 128)) continue;
+    if (id == self || !is_valid_name(id, kMaxLegacyIdLen)) continue;
     if (auto r = records.load(id); r && r->ready() && !r->rootfs.empty()) out.push_back(std::move(*r));
   }
   return out;
@@ -88,13 +89,13 @@ std::vector<std::string> peer_owners(const std::string& text) {
   const std::string tag = "# ocinet-peer:";
   for (size_t at = text.find(tag); at != std::string::npos; at = text.find(tag, at + 1)) {
     size_t start = at + tag.size(), end = start;
-    while (end < text.size() && std::isxdigit(uint8_t(text[end])) ) end++;
+    while (end < text.size() && (std::isalnum(uint8_t(text[end])) || std::strchr("_.-", text[end]))) end++;
     if (end > start) owners.insert(text.substr(start, end - start));
   }
   return {owners.begin(), owners.end()};
 }
 
-std::string peer_marker(const std::string& id) { return "# ocinet-peer:" + id.substr(0, 12); }
+std::string peer_marker(const std::string& tag) { return "# ocinet-peer:" + tag; }
 
 std::vector<std::string> peer_lines(const std::vector<PeerEntry>& peers) {
   std::vector<std::string> out;
@@ -162,9 +163,9 @@ std::vector<PeerEntry> announce(const Paths& paths, const RecordStore& records, 
   for (const auto& net : discovery_networks(self))
     for (const auto& peer : peers_on(paths, records, net, self.id)) {
       if (!done.insert(peer.id).second) continue;  // shares several networks: once is enough
-      for (auto& e : shared_entries(peer, self)) mine.push_back({peer.id, e});
+      for (auto& e : shared_entries(peer, self)) mine.push_back({peer.tag, e});
       fault_point("announce to a peer");
-      edit_peer(paths, peer, self.id, shared_entries(self, peer));
+      edit_peer(paths, peer, self.tag, shared_entries(self, peer));
     }
   return mine;
 }
@@ -173,15 +174,15 @@ void withdraw(const Paths& paths, const RecordStore& records, const EndpointReco
   std::set<std::string> done;
   for (const auto& net : discovery_networks(self))
     for (const auto& peer : peers_on(paths, records, net, self.id))
-      if (done.insert(peer.id).second) edit_peer(paths, peer, self.id, {});
+      if (done.insert(peer.id).second) edit_peer(paths, peer, self.tag, {});
 }
 
 void sync_network(const Paths& paths, const RecordStore& records, const EndpointRecord& self, const std::string& network) {
-  std::vector<std::pair<std::string, std::vector<HostsEntry>>> own_edits = {{self.id, own_entries(self)}};
+  std::vector<std::pair<std::string, std::vector<HostsEntry>>> own_edits = {{self.tag, own_entries(self)}};
   if (network != kDefaultBridgeNetwork)
     for (const auto& peer : peers_on(paths, records, network, self.id)) {
-      edit_peer(paths, peer, self.id, shared_entries(self, peer));
-      own_edits.push_back({peer.id, shared_entries(peer, self)});
+      edit_peer(paths, peer, self.tag, shared_entries(self, peer));
+      own_edits.push_back({peer.tag, shared_entries(peer, self)});
     }
   edit_hosts(paths, self, own_edits);
 }

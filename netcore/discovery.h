@@ -1,7 +1,8 @@
 // Name discovery without a daemon: containers on the same user-defined network find each other
 // through /etc/hosts. When an endpoint joins a network, ocinet adds the running peers to its
 // hosts file and itself to each peer's; when it leaves, it takes its lines out of the peers'
-// files. Every such line ends with a marker naming its owner ("# ocinet-peer:<id12>"), so an
+// files. Every such line ends with a marker naming its owner ("# ocinet-peer:<id>", the record's
+// tag: the whole id, or the first 12 characters for records of earlier releases), so an
 // update touches only that owner's lines. The container's own addresses are marked with its
 // own id, so connect/disconnect can re-render them. The default network `bridge` has no
 // discovery (Docker's rule); links still work there.
@@ -27,11 +28,11 @@ struct PeerEntry {
   HostsEntry entry;
 };
 
-std::string peer_marker(const std::string& id);
-// The owners (12-hex short ids) of the marked lines in a hosts text. Pure (unit-tested).
+std::string peer_marker(const std::string& tag);
+// The owners (tags) of the marked lines in a hosts text. Pure (unit-tested).
 std::vector<std::string> peer_owners(const std::string& hosts_text);
 // Rewrites owners' lines in `target`'s hosts file under its leaf lock; first drops the lines of
-// every owner for which `drop_owner` (given the short id) says so. The caller holds the
+// every owner for which `drop_owner` (given the tag) says so. The caller holds the
 // networks' DiscoveryLocks.
 void edit_hosts(const Paths& paths, const EndpointRecord& target,
                 const std::vector<std::pair<std::string, std::vector<HostsEntry>>>& edits,

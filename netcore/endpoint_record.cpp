@@ -24,7 +24,8 @@ void from_json(const json& j, PortMapping& m) {
 void to_json(json& j, const Attachment& a) {
   j = json{{"network", a.network}, {"driver", a.driver}, {"bridge", a.bridge}, {"host_ifname", a.host_ifname}, {"ifname", a.ifname},
            {"ip", a.ip}, {"prefix", a.prefix}, {"gateway", a.gateway}, {"mac", a.mac}, {"mtu", a.mtu}, {"aliases", a.aliases},
-           {"ip6", a.ip6}, {"prefix6", a.prefix6}, {"gateway6", a.gateway6}};
+           {"ip6", a.ip6}, {"prefix6", a.prefix6}, {"gateway6", a.gateway6},
+           {"internal", a.internal}, {"default_route", a.default_route}};
 }
 void from_json(const json& j, Attachment& a) {
   a.network = j.at("network").get<std::string>();
@@ -41,13 +42,21 @@ void from_json(const json& j, Attachment& a) {
   a.ip6 = j.value("ip6", "");
   a.prefix6 = j.value("prefix6", 0);
   a.gateway6 = j.value("gateway6", "");
+  a.internal = j.value("internal", false);
+  a.default_route = j.value("default_route", false);
+}
+
+int default_route_candidate(const std::vector<Attachment>& attachments) {
+  for (size_t i = 0; i < attachments.size(); i++)
+    if (!attachments[i].gateway.empty() && !attachments[i].internal) return int(i);
+  return -1;
 }
 
 RecordStore::RecordStore(std::string run_dir) : dir_(std::move(run_dir) + "/endpoints") {}
 
 std::string RecordStore::path_of(const std::string& id) const {
   // Ids are validated at parse time; re-check because this builds a path.
-  if (!is_valid_name(id, 128)) fail_invalid("invalid container id");
+  if (!is_valid_name(id, kMaxLegacyIdLen)) fail_invalid("invalid container id");
   return dir_ + "/" + id + ".json";
 }
 
@@ -69,8 +78,17 @@ std::optional<EndpointRecord> RecordStore::load(const std::string& id) const {
     r.hostname = j.value("hostname", "");
     r.hosts_source = j.value("hosts_source", "");
     r.attachments = j.at("attachments").get<std::vector<Attachment>>();
+    // Records of earlier releases say nothing of it: their route went through the first
+    // attachment with a gateway.
+    if (!j.contains("tag"))
+      for (auto& a : r.attachments)
+        if (!a.gateway.empty()) {
+          a.default_route = true;
+          break;
+        }
     r.ports = j.at("ports").get<std::vector<PortMapping>>();
     r.steps = j.at("steps").get<std::vector<std::string>>();
+    r.tag = j.value("tag", r.id.substr(0, 12));
     return r;
   } catch (const json::exception&) {
     fail_system("endpoint record " + path_of(id) + " is corrupt", 0);
@@ -79,7 +97,7 @@ std::optional<EndpointRecord> RecordStore::load(const std::string& id) const {
 
 void RecordStore::save(const EndpointRecord& r) const {
   json j{{"id", r.id},       {"name", r.name},   {"mode", r.mode},
-         {"state", r.state}, {"pid", r.pid},     {"netns", r.netns}, {"rootfs", r.rootfs}, {"hosts_source", r.hosts_source}, {"hostname", r.hostname}, {"netns_id", r.netns_id}, {"owner", r.owner},
+         {"state", r.state}, {"pid", r.pid},     {"netns", r.netns}, {"rootfs", r.rootfs}, {"hosts_source", r.hosts_source}, {"hostname", r.hostname}, {"netns_id", r.netns_id}, {"owner", r.owner}, {"tag", r.tag},
          {"attachments", r.attachments}, {"ports", r.ports}, {"steps", r.steps}};
   write_file_atomic(path_of(r.id), j.dump() + "\n");
 }

@@ -7,6 +7,7 @@
 #include <string>
 #include <vector>
 
+#include "config/validate.h"
 #include "netcore/firewall/firewall.h"
 
 namespace ocinet {
@@ -26,14 +27,20 @@ struct Attachment {
   int prefix6 = 0;
   std::string gateway6;
   std::vector<std::string> aliases;  // network-scoped names (io.ocinet.aliases, connect --alias)
+  bool internal = false;       // the network is --internal: never the default route
+  bool default_route = false;  // the container's default route(s) go through this attachment
 };
+
+// Docker's rule: the default route goes through the first attachment that has a gateway and is
+// not on an --internal network. Returns its index, or -1 when none qualifies.
+int default_route_candidate(const std::vector<Attachment>& attachments);
 
 struct EndpointRecord {
   std::string id;
   std::string name;
   std::string hostname;            // config.json hostname, "" when none
   std::string mode = "bridge";
-  std::string state = "creating";  // creating -> ready
+  std::string state = "creating";  // creating -> ready -> removing (teardown under way)
   int pid = 0;
   std::string netns;               // path the hook configured
   std::string netns_id;            // its "dev:ino", to tell it from a later netns at that path
@@ -43,9 +50,13 @@ struct EndpointRecord {
   std::vector<Attachment> attachments;
   std::vector<PortMapping> ports;
   std::vector<std::string> steps;  // write-ahead log: "name", "lease:<i>", "ports", "veth:<i>", "firewall", "peers"
+  // What its firewall comments and peers' hosts-line markers carry: the whole id. Records of
+  // releases before whole-id keys have none; theirs carried the first 12 characters.
+  std::string tag;
 
   bool ready() const { return state == "ready"; }
-  std::string short_id() const { return id.substr(0, 12); }
+  bool removing() const { return state == "removing"; }
+  std::string short_id() const { return display_id(id); }
 };
 
 class RecordStore {

@@ -44,7 +44,7 @@ uint32_t LeaseStore::allocate_static(const std::string& owner, uint32_t ip) {
   if (create_owner_mark(path_of(ip), owner)) return ip;
   auto holder = owner_of(ip);
   if (holder && *holder == owner) return ip;
-  fail_invalid("address " + ipv4_str(ip) + " is already in use by container " + holder.value_or("?").substr(0, 12));
+  fail_invalid("address " + ipv4_str(ip) + " is already in use by container " + display_id(holder.value_or("?")));
 }
 
 void LeaseStore::release_at(const std::string& dir, const std::string& owner, uint32_t ip) {

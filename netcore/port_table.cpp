@@ -2,6 +2,7 @@
 
 #include <dirent.h>
 
+#include "config/validate.h"
 #include "netcore/error.h"
 #include "netcore/fsutil.h"
 
@@ -57,7 +58,7 @@ std::vector<PortMapping> PortTable::reserve(const std::string& owner, const std:
           if (!try_take(owner, m)) {
             std::string holder = conflict(m);
             fail_invalid("port " + (m.host_ip.empty() ? "" : m.host_ip + ":") + std::to_string(m.host_port) + "/" +
-                         m.proto + " is already published by container " + holder.substr(0, 12));
+                         m.proto + " is already published by container " + display_id(holder));
           }
           take(m);
         }

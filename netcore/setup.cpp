@@ -46,17 +46,24 @@ void check_policy(const Policy& p, const Annotations& a, const std::vector<std::
 }
 
 // Takes RUN/names/<name> for `id`. A name held by a container that has no endpoint record any
-// more is stale and taken over.
-void register_name(const Paths& paths, const RecordStore& records, const std::string& name, const std::string& id) {
+// more is stale and taken over. An explicit name is unique; a default name (the short id) that
+// is taken is Docker's "no name": the container is then found by its id alone.
+void register_name(const Paths& paths, const RecordStore& records, const std::string& name, const std::string& id,
+                   bool explicit_name) {
   fault_point("register name");
   std::string path = paths.names_dir() + "/" + name;
   if (create_owner_mark(path, id)) return;
   auto holder = read_owner_mark(path);
   if (holder && *holder == id) return;
-  if (holder && is_valid_name(*holder, 128) && records.load(*holder))
-    fail_invalid("name \"" + name + "\" is already in use by container " + holder->substr(0, 12));
+  if (holder && is_valid_name(*holder, kMaxLegacyIdLen) && records.load(*holder)) {
+    if (!explicit_name) return;
+    fail_invalid("name \"" + name + "\" is already in use by container " + display_id(*holder));
+  }
   replace_owner_mark(path, id);
 }
+
+// The name a container answers to when it is given none: its short id, cut to a name's length.
+std::string default_name(const std::string& id) { return display_id(id).substr(0, kMaxNameLen); }
 
 struct Plan {
   OciState state;
@@ -75,7 +82,7 @@ std::vector<HostsEntry> resolve_links(const Paths& paths, const RecordStore& rec
   for (const auto& l : ann.links) {
     auto holder = read_owner_mark(paths.names_dir() + "/" + l.name);
     std::optional<EndpointRecord> peer;
-    if (holder && is_valid_name(*holder, 128)) peer = records.load(*holder);
+    if (holder && is_valid_name(*holder, kMaxLegacyIdLen)) peer = records.load(*holder);
     const Attachment* on_net = nullptr;
     if (peer && peer->ready())
       for (const auto& a : peer->attachments)
@@ -121,7 +128,7 @@ void write_files(const Plan& p, const EndpointRecord& rec, const std::vector<Pee
   auto lines = hosts_lines(entries);
   // Own addresses carry the container's own marker so connect/disconnect can re-render them.
   std::vector<PeerEntry> marked;
-  for (const auto& e : own_entries(rec)) marked.push_back({rec.id, e});
+  for (const auto& e : own_entries(rec)) marked.push_back({rec.tag, e});
   marked.insert(marked.end(), peers.begin(), peers.end());
   for (const auto& l : peer_lines(marked)) lines.push_back(l);
   ContainerFiles files;
@@ -214,7 +221,8 @@ EndpointRecord joined_owner(const GlobalOptions& opts, const std::string& ref, c
 EndpointRecord setup_endpoint(const GlobalOptions& opts, const AdminConfig& cfg, const OciState& state) {
   const Paths paths{opts.run_dir, opts.lib_dir};
   RecordStore records(opts.run_dir);
-  if (!is_valid_name(state.id, 128)) fail_invalid("OCI state: invalid container id");
+  if (!is_valid_name(state.id, kMaxContainerIdLen))
+    fail_invalid("OCI state: container id longer than " + std::to_string(kMaxContainerIdLen) + " characters");
   FileLock endpoint_lock(paths.endpoint_lock(state.id));
 
   // 1. Validate everything before the first change.
@@ -238,7 +246,7 @@ EndpointRecord setup_endpoint(const GlobalOptions& opts, const AdminConfig& cfg,
   if (!wired && !p.ann.links.empty()) fail_invalid("io.ocinet.links: mode " + mode + " has no network to link on");
   if (state.bundle.empty()) fail_invalid("OCI state: no bundle path");
   p.bundle = load_bundle_config(state.bundle);
-  p.name = p.ann.name.value_or(state.id.substr(0, 12));
+  p.name = p.ann.name.value_or(default_name(state.id));
   p.hostname = p.bundle.hostname;
 
   std::string ns_path = p.bundle.netns_path.value_or(state.pid > 0 ? "/proc/" + std::to_string(state.pid) + "/ns/net" : "");
@@ -257,7 +265,7 @@ EndpointRecord setup_endpoint(const GlobalOptions& opts, const AdminConfig& cfg,
 
   if (auto existing = records.load(state.id)) {
     if (existing->ready()) return *existing;
-    undo_record(paths, cfg, *existing);  // a setup that crashed half-way: start clean
+    undo_record(paths, cfg, *existing, save_steps(records, *existing));  // crashed half-way: start clean
     records.remove(state.id);
   }
 
@@ -314,6 +322,7 @@ EndpointRecord setup_endpoint(const GlobalOptions& opts, const AdminConfig& cfg,
 
   EndpointRecord rec;
   rec.id = state.id;
+  rec.tag = state.id;
   rec.name = p.name;
   rec.mode = p.networks.empty() ? mode : p.networks[0].driver;
   rec.pid = state.pid;
@@ -332,8 +341,10 @@ EndpointRecord setup_endpoint(const GlobalOptions& opts, const AdminConfig& cfg,
       a.gateway.clear();  // nothing routes off the overlay: a later network gives the default route
     }
     if (p.networks[i].name != kDefaultBridgeNetwork) a.aliases = p.ann.aliases;
+    a.internal = p.networks[i].internal;
     rec.attachments.push_back(a);
   }
+  if (int r = default_route_candidate(rec.attachments); r >= 0) rec.attachments[r].default_route = true;
 
   // 2. Apply. Every step is logged in the record before it happens (write-ahead), and every
   // undo tolerates a step that never ran, so steps are logged in batches: one record write
@@ -346,7 +357,7 @@ EndpointRecord setup_endpoint(const GlobalOptions& opts, const AdminConfig& cfg,
   try {
     {
       FileLock lock(paths.alloc_lock());
-      register_name(paths, records, p.name, rec.id);
+      register_name(paths, records, p.name, rec.id, p.ann.name_given);
       for (size_t i = 0; i < p.networks.size(); i++) {
         const auto& net = p.networks[i];
         std::optional<uint32_t> ip;
@@ -387,12 +398,10 @@ EndpointRecord setup_endpoint(const GlobalOptions& opts, const AdminConfig& cfg,
       ScopedNetns inside(ns);
       NlSocket inner;
       if (rec.attachments.empty()) set_link_up(inner, 1);  // mode none: lo only (ifindex 1 in every netns)
-      bool routed = false;  // the default route goes through the first network that has a gateway
       for (size_t i = 0; i < rec.attachments.size(); i++) {
-        bool route = !routed && !rec.attachments[i].gateway.empty();
-        configure_container_side(inner, rec.attachments[i], inner_index[i], route, /*lo_up=*/i == 0);
-        ipv6_off_unless_filtered(rec.attachments[i], fw.get());
-        routed = routed || route;
+        const auto& a = rec.attachments[i];
+        configure_container_side(inner, a, inner_index[i], a.default_route, /*lo_up=*/i == 0);
+        ipv6_off_unless_filtered(a, fw.get());
       }
     }
     // Overlay: announce the endpoint to the other hosts, and seed this host's VXLAN device with
@@ -413,7 +422,7 @@ EndpointRecord setup_endpoint(const GlobalOptions& opts, const AdminConfig& cfg,
         const auto& net = p.networks[i];
         if (net.driver != "bridge") continue;  // sub-interfaces bypass the host's netfilter
         NetworkRules nr{net.name, net.bridge, net.subnet.str(), net.internal, net.subnet6 ? net.subnet6->str() : ""};
-        EndpointRules er = endpoint_rules(rec.short_id(), rec.attachments[i], i == 0 ? rec.ports : std::vector<PortMapping>{});
+        EndpointRules er = endpoint_rules(rec.tag, rec.attachments[i], i == 0 ? rec.ports : std::vector<PortMapping>{});
         // Publication on the host's loopback needs the kernel's help on the bridge, and only then
         // (most containers publish none): a local ::1 route before, route_localnet once the
         // firewall's guard against what else they let in is there (never without a firewall).
@@ -447,7 +456,7 @@ EndpointRecord setup_endpoint(const GlobalOptions& opts, const AdminConfig& cfg,
   } catch (...) {
     try {
       if (files_started) remove_own_blocks(p.bundle);
-      undo_record(paths, cfg, rec);
+      undo_record(paths, cfg, rec, save_steps(records, rec));
       records.remove(rec.id);
     } catch (...) {
       // The original error is what the user must see; the record stays for `ocinet gc`.

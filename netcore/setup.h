@@ -1,6 +1,7 @@
 // The two verbs of the hook. Setup: validate everything, then apply steps under a write-ahead
 // endpoint record, rolling back on any failure. Teardown: replay the record backwards.
 #pragma once
+#include <functional>
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
@@ -49,9 +50,16 @@ void lease_addresses(const Paths& paths, const NetworkDef& net, const std::strin
 // Releases them; an empty address (crash before it was recorded) is found by owner.
 void release_addresses(const Paths& paths, const std::string& id, const Attachment& a);
 
+// Called by undo_record with the steps still to undo, before it releases the first address,
+// port or name; it stores them as the record's steps, so a run killed later resumes there.
+using Checkpoint = std::function<void(const std::vector<std::string>& steps_left)>;
+// A checkpoint that saves `rec` (which must outlive it) with those steps.
+Checkpoint save_steps(const RecordStore& records, const EndpointRecord& rec);
+
 // Undoes the record's steps in reverse order (shared by rollback, teardown and gc).
 // Best effort: every step is tried; the first error is rethrown at the end.
-void undo_record(const Paths& paths, const AdminConfig& cfg, const EndpointRecord& rec);
+void undo_record(const Paths& paths, const AdminConfig& cfg, const EndpointRecord& rec,
+                 const Checkpoint& checkpoint = nullptr);
 }  // namespace ocinet
 
 namespace ocinet {

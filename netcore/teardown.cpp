@@ -101,8 +101,9 @@ void release_addresses(const Paths& paths, const std::string& id, const Attachme
   if (auto idx = subnet6 ? subnet6->index_of(a.ip6) : std::nullopt) LeaseStore::release_at(dir + "/v6", id, *idx);
 }
 
-void undo_record(const Paths& paths, const AdminConfig& cfg, const EndpointRecord& rec) {
+void undo_record(const Paths& paths, const AdminConfig& cfg, const EndpointRecord& rec, const Checkpoint& checkpoint) {
   Errors errors;
+  bool checkpointed = !checkpoint;
   std::optional<NlSocket> host;
   std::optional<FileLock> lock;  // taken once, at the first allocation step
   auto with_lock = [&] {
@@ -129,6 +130,18 @@ void undo_record(const Paths& paths, const AdminConfig& cfg, const EndpointRecor
     std::string kind = s.substr(0, colon);
     size_t index = colon == std::string::npos ? 0 : std::stoul(s.substr(colon + 1));
     if (index >= rec.attachments.size() && (kind == "veth" || kind == "lease" || kind == "endpoint")) continue;
+    // Once an address, port or name is released, another container may take it, and undoing the
+    // steps before it again (a killed teardown finished by gc) would remove that container's
+    // rules: the record first forgets them, so a second run resumes from here.
+    if (!checkpointed && (kind == "ports" || kind == "lease" || kind == "name")) {
+      checkpointed = true;
+      bool saved = false;
+      errors.run([&] {
+        checkpoint(std::vector<std::string>(rec.steps.begin(), it.base()));
+        saved = true;
+      });
+      if (!saved) break;  // releasing now could not be resumed safely: left for the next run
+    }
     errors.run([&] {
       if (kind == "peers") {
         DiscoveryLocks locks(paths, discovery_networks(rec));
@@ -138,7 +151,7 @@ void undo_record(const Paths& paths, const AdminConfig& cfg, const EndpointRecor
         for (size_t i = 0; i < rec.attachments.size(); i++) {
           const auto& a = rec.attachments[i];
           if (a.ip.empty()) continue;
-          fw->remove_endpoint_rules(endpoint_rules(rec.short_id(), a, i == 0 ? rec.ports : std::vector<PortMapping>{}));
+          fw->remove_endpoint_rules(endpoint_rules(rec.tag, a, i == 0 ? rec.ports : std::vector<PortMapping>{}));
         }
       } else if (kind == "endpoint") {
         const auto& a = rec.attachments[index];
@@ -176,13 +189,45 @@ void undo_record(const Paths& paths, const AdminConfig& cfg, const EndpointRecor
   errors.rethrow();
 }
 
+Checkpoint save_steps(const RecordStore& records, const EndpointRecord& rec) {
+  return [&records, &rec](const std::vector<std::string>& steps) {
+    EndpointRecord r = rec;
+    r.steps = steps;
+    records.save(r);
+  };
+}
+
 namespace {
+
+// The tags the rules of `id` may carry once its record is gone: the whole id, and the first 12
+// characters (earlier releases). A tag that another container's record uses is not this one's.
+std::vector<std::string> orphan_tags(const RecordStore& records, const std::string& id) {
+  std::vector<std::string> tags;
+  if (id.size() <= kMaxContainerIdLen) tags.push_back(id);  // longer ones were never set up
+  if (id.size() > 12) tags.push_back(id.substr(0, 12));
+  const auto ids = records.list_ids();
+  std::vector<std::string> out;
+  for (const auto& tag : tags) {
+    bool shared = false;
+    for (const auto& other : ids)
+      if (other != id && other.compare(0, 12, tag, 0, 12) == 0 && is_valid_name(other, kMaxLegacyIdLen))
+        if (auto r = records.load(other); r && r->tag == tag) shared = true;
+    if (!shared) out.push_back(tag);
+  }
+  return out;
+}
 
 // Caller holds the endpoint's lock.
 void teardown_locked(const Paths& paths, const AdminConfig& cfg, const std::string& id) {
   RecordStore records(paths.run_dir);
   if (auto rec = records.load(id)) {
-    undo_record(paths, cfg, *rec);
+    // Write-ahead, as setup is: a teardown killed from here on is finished by gc or a second
+    // poststop, never mistaken for a running endpoint.
+    if (!rec->removing()) {
+      rec->state = "removing";
+      records.save(*rec);
+    }
+    undo_record(paths, cfg, *rec, save_steps(records, *rec));
     records.remove(id);
     remove_file(paths.endpoint_lock(id));
     return;
@@ -194,7 +239,10 @@ void teardown_locked(const Paths& paths, const AdminConfig& cfg, const std::stri
     NlSocket host;
     for (size_t i = 0; i < 10; i++) delete_link(host, host_veth_name(id, i));
   });
-  errors.run([&] { make_firewall(cfg.firewall_backend)->remove_endpoint(id.substr(0, 12)); });
+  errors.run([&] {
+    auto fw = make_firewall(cfg.firewall_backend);
+    for (const auto& tag : orphan_tags(records, id)) fw->remove_endpoint(tag);
+  });
   errors.run([&] {
     FileLock lock(paths.alloc_lock());
     for (auto dir : {paths.run_dir + "/ipam", paths.ports_dir(), paths.names_dir()}) remove_owned_files(dir, id);
@@ -207,7 +255,7 @@ void teardown_locked(const Paths& paths, const AdminConfig& cfg, const std::stri
 
 void teardown_endpoint(const GlobalOptions& opts, const AdminConfig& cfg, const std::string& id) {
   const Paths paths{opts.run_dir, opts.lib_dir};
-  if (!is_valid_name(id, 128)) fail_invalid("invalid container id");
+  if (!is_valid_name(id, kMaxLegacyIdLen)) fail_invalid("invalid container id");
   FileLock lock(paths.endpoint_lock(id));
   teardown_locked(paths, cfg, id);
 }
@@ -217,13 +265,15 @@ std::vector<GcResult> gc_endpoints(const GlobalOptions& opts, const AdminConfig&
   RecordStore records(opts.run_dir);
   std::vector<GcResult> released;
   for (const auto& id : records.list_ids()) {
-    if (!is_valid_name(id, 128)) continue;
+    if (!is_valid_name(id, kMaxLegacyIdLen)) continue;
     auto lock = FileLock::try_lock(paths.endpoint_lock(id));
     if (!lock) continue;  // a setup or teardown is at work on it
     auto rec = records.load(id);
     if (!rec) continue;
     std::string why;
-    if (!rec->ready()) {
+    if (rec->removing()) {
+      why = "teardown never completed";
+    } else if (!rec->ready()) {
       why = "setup never completed";
     } else {
       std::string current;

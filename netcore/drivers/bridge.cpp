@@ -63,6 +63,15 @@ void configure_container_side(NlSocket& inner, const Attachment& a, int ifindex,
   b.commit();
 }
 
+void add_default_routes(NlSocket& inner, const Attachment& a) {
+  int idx = link_index(inner, a.ifname);
+  if (!idx) fail_system(a.ifname + " is not in the container's network namespace", 0);
+  NlBatch b(inner);
+  b.add_default_route(*parse_ipv4(a.gateway), idx);
+  if (!a.ip6.empty()) b.add_default_route6(a.gateway6, idx);
+  b.commit();
+}
+
 void ipv6_off_unless_filtered(const Attachment& a, const FirewallBackend* fw) {
   if (!a.ip6.empty()) return;
   if (a.driver == "bridge" && fw && fw->filters_ipv6_of_v4only_ports()) return;

@@ -22,6 +22,9 @@ int attach_bridge(NlSocket& host, const NetworkDef& net, const Netns& ns, const 
 // Inside the container netns: addresses on the interface (`ifindex`, or looked up by name when
 // 0), up, default route (when `default_route`), and lo up (when `lo_up`), in one round trip.
 void configure_container_side(NlSocket& inner, const Attachment& a, int ifindex, bool default_route, bool lo_up = false);
+// The default route(s) through `a`'s gateway(s), for an attachment that takes over the default
+// route (the one that held it was disconnected). `inner` is a socket in the container netns.
+void add_default_routes(NlSocket& inner, const Attachment& a);
 // Inside the container's netns: IPv6 off on the attachment's interface when its network has no
 // IPv6 (Docker's behaviour: then no router advertisement from a neighbour configures it),
 // unless the firewall already drops IPv6 from such containers on the bridge

@@ -171,7 +171,7 @@ class Agent {
   void refresh_hosts(const std::string& net, const std::string& owner) {
     const auto records = local_records();
     std::set<std::string> local_ids;
-    for (const auto& l : records) local_ids.insert(l.id.substr(0, 12));
+    for (const auto& l : records) local_ids.insert(l.tag);
     for (const auto& r : records) {
       if (!r.ready() || r.rootfs.empty()) continue;
       std::vector<std::string> nets;
@@ -187,7 +187,7 @@ class Agent {
       for (auto& [id, entries] : want)
         if (id != owner) edits.push_back({id, entries});
       std::set<std::string> wanted_ids;
-      for (const auto& [id, _] : want) wanted_ids.insert(id.substr(0, 12));
+      for (const auto& [id, _] : want) wanted_ids.insert(id);
       try {
         DiscoveryLocks locks(paths_, nets);
         // On a full refresh, lines of remote owners that are gone are dropped too.
@@ -245,7 +245,7 @@ class Agent {
       bool is_ep = kv.key.compare(prefix.size(), 3, "ep/") == 0;
       std::string id = j.is_object() ? j.value(is_ep ? "id" : "container", "") : "";
       if (local_ids.count(id)) continue;
-      if (etcd.remove_if(kv.key, kv.value)) spdlog::info("removed leftover {} (container {} is gone)", kv.key, id.substr(0, 12));
+      if (etcd.remove_if(kv.key, kv.value)) spdlog::info("removed leftover {} (container {} is gone)", kv.key, display_id(id));
       own_eps.erase(kv.key);
     }
 
@@ -324,13 +324,13 @@ class Agent {
             if (vx) add_remote(nl, vx, *e);
             remote_[ev.kv.key] = *e;
             refresh_hosts(e->network, e->id);
-            spdlog::debug("endpoint {} {} on {} at {}", e->id.substr(0, 12), e->ip, e->network, e->vtep);
+            spdlog::debug("endpoint {} {} on {} at {}", display_id(e->id), e->ip, e->network, e->vtep);
           } else if (old != remote_.end()) {
             Endpoint e = old->second;
             remote_.erase(old);
             if (int vx = vxlan_index(nl, e.network)) remove_remote(nl, vx, e);
             refresh_hosts(e.network, e.id);
-            spdlog::debug("endpoint {} left {}", e.id.substr(0, 12), e.network);
+            spdlog::debug("endpoint {} left {}", display_id(e.id), e.network);
           }
         }
       } catch (const Error& e) {

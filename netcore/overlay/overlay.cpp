@@ -79,7 +79,7 @@ std::optional<Endpoint> endpoint_from(const EtcdKv& kv) {
   } catch (const nlohmann::json::exception&) {
     return std::nullopt;
   }
-  if (!is_valid_name(e.id, 128) || !is_valid_name(e.host, 64) || !parse_ipv4(e.ip) || !parse_ipv4(e.vtep) ||
+  if (!is_valid_name(e.id, kMaxLegacyIdLen) || !is_valid_name(e.host, 64) || !parse_ipv4(e.ip) || !parse_ipv4(e.vtep) ||
       !is_valid_unicast_mac(e.mac) || !is_valid_name(e.network))
     return std::nullopt;
   if (!e.name.empty() && !is_valid_hostname(e.name)) e.name.clear();
@@ -241,7 +241,7 @@ uint32_t allocate(Etcd& etcd, const NetworkDef& net, int64_t net_rev, const std:
     if (holder) {
       auto j = nlohmann::json::parse(holder->value, nullptr, false);
       if (!j.is_discarded() && j.is_object() && j.contains("container") && j["container"].is_string())
-        who = "container " + j["container"].get<std::string>().substr(0, 12);
+        who = "container " + display_id(j["container"].get<std::string>());
     }
     fail_invalid("address " + ipv4_str(*want) + " is already in use by " + who);
   }

@@ -71,7 +71,7 @@ TEST_CASE("peer_owners lists the markers of a hosts file") {
   std::string text = merge_block("", hosts_lines({}));
   text = set_peer_lines(text, "aaaaaaaaaaaa1111", {{"10.0.0.2", {"a"}}});
   text = set_peer_lines(text, "bbbbbbbbbbbb2222", {{"10.0.0.3", {"b"}}});
-  CHECK(peer_owners(text) == std::vector<std::string>{"aaaaaaaaaaaa", "bbbbbbbbbbbb"});
+  CHECK(peer_owners(text) == std::vector<std::string>{"aaaaaaaaaaaa1111", "bbbbbbbbbbbb2222"});
   CHECK(peer_owners("127.0.0.1 localhost\n").empty());
 }
 
