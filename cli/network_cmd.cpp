@@ -29,11 +29,17 @@ std::vector<Ipv4Net> host_routes() {
   return ipv4_routes(nl);
 }
 
+// The routes the default network's subnet rule sees: less those of its own bridge, as the hook's.
+std::vector<Ipv4Net> default_network_routes() {
+  NlSocket nl;
+  return ipv4_routes(nl, kDefaultBridgeDevice);
+}
+
 // Every network, with the default one defined on first sight (Docker always lists it), and the
 // overlay networks from etcd when it is configured.
 std::vector<NetworkDef> all_networks(const GlobalOptions& o, const AdminConfig& cfg) {
   NetworkStore store(o.lib_dir);
-  store.resolve(kDefaultBridgeNetwork, cfg, host_routes);
+  store.resolve(kDefaultBridgeNetwork, cfg, default_network_routes);
   auto nets = store.list();
   if (!cfg.etcd_endpoints.empty()) {
     auto etcd = overlay::connect(cfg);
@@ -48,7 +54,7 @@ std::vector<NetworkDef> all_networks(const GlobalOptions& o, const AdminConfig& 
 
 NetworkDef find_network(const GlobalOptions& o, const AdminConfig& cfg, const std::string& name) {
   NetworkStore store(o.lib_dir);
-  if (name == kDefaultBridgeNetwork) return store.resolve(name, cfg, host_routes);
+  if (name == kDefaultBridgeNetwork) return store.resolve(name, cfg, default_network_routes);
   auto n = store.load(name);
   if (!n && !cfg.etcd_endpoints.empty()) {
     auto etcd = overlay::connect(cfg);
@@ -179,7 +185,7 @@ void add_network_commands(CLI::App& app, GlobalOptions& opts, int& exit_code) {
       std::printf("%s\n", overlay::create_network(etcd, cfg, *req, taken).id.c_str());
       return;
     }
-    auto n = create_network(NetworkStore(opts.lib_dir), cfg, *req, host_routes());
+    auto n = create_network(NetworkStore(opts.lib_dir), cfg, *req, host_routes(), default_network_routes());
     std::printf("%s\n", n.id.c_str());
   });
 

@@ -4,6 +4,7 @@
 #include <sys/random.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstring>
 #include <ctime>
 #include <nlohmann/json.hpp>
@@ -91,6 +92,13 @@ Ipv4Net pick_subnet(const std::vector<AddressPool>& pools, const std::vector<Ipv
     }
   }
   fail_invalid("address pools exhausted: every subnet overlaps a network or a host route");
+}
+
+Ipv4Net default_network_subnet(const AdminConfig& cfg, const std::vector<NetworkDef>& networks,
+                               const std::vector<Ipv4Net>& routes) {
+  std::vector<Ipv4Net> taken = routes;
+  for (const auto& n : networks) taken.push_back(n.subnet);
+  return pick_subnet(cfg.address_pools, taken);
 }
 
 NetworkStore::NetworkStore(std::string lib_dir) : dir_(std::move(lib_dir) + "/networks") {}
@@ -185,7 +193,7 @@ uint32_t gateway_option(const std::string& text, const Ipv4Net& subnet) {
 }
 
 NetworkDef create_network(const NetworkStore& store, const AdminConfig& cfg, const NetworkCreateRequest& req,
-                          const std::vector<Ipv4Net>& host_routes) {
+                          const std::vector<Ipv4Net>& host_routes, const std::vector<Ipv4Net>& default_routes) {
   check_new_network_name(req.name);
   if (req.driver != "bridge" && req.driver != "macvlan" && req.driver != "ipvlan")
     fail_invalid("driver \"" + req.driver + "\" is not supported by this build (bridge, macvlan, ipvlan)");
@@ -231,7 +239,19 @@ NetworkDef create_network(const NetworkStore& store, const AdminConfig& cfg, con
   } else {
     std::vector<Ipv4Net> taken = host_routes;
     for (const auto& o : others) taken.push_back(o.subnet);
-    n.subnet = pick_subnet(cfg.address_pools, taken);
+    // Docker's default bridge exists before any user network: the subnet it will take stays free.
+    std::optional<Ipv4Net> kept;
+    if (std::none_of(others.begin(), others.end(), [](const NetworkDef& o) { return o.name == kDefaultBridgeNetwork; })) {
+      kept = default_network_subnet(cfg, others, default_routes);
+      taken.push_back(*kept);
+    }
+    try {
+      n.subnet = pick_subnet(cfg.address_pools, taken);
+    } catch (const Error&) {
+      if (!kept) throw;
+      fail_invalid("address pools exhausted: every subnet overlaps a network or a host route, or is kept for the default network \"" +
+                   std::string(kDefaultBridgeNetwork) + "\" (" + kept->str() + ")");
+    }
   }
   n.gateway = gateway_option(v4_gateways.empty() ? "" : v4_gateways[0], n.subnet);
   if (req.ipv6) {
@@ -281,13 +301,11 @@ NetworkDef NetworkStore::resolve(const std::string& name, const AdminConfig& cfg
   if (name != kDefaultBridgeNetwork) fail_invalid("network \"" + name + "\" not found (create it with `ocinet network create`)");
   FileLock lock(dir_ + "/.lock");
   if (auto n = load(name)) return *n;  // defined by a concurrent invocation
-  std::vector<Ipv4Net> taken = host_routes();
-  for (const auto& other : list()) taken.push_back(other.subnet);
   NetworkDef n;
   n.name = name;
   n.id = random_hex_id();
   n.bridge = kDefaultBridgeDevice;
-  n.subnet = pick_subnet(cfg.address_pools, taken);
+  n.subnet = default_network_subnet(cfg, list(), host_routes());
   n.gateway = n.subnet.first() + 1;
   n.created = now_rfc3339();
   save(n);

@@ -1,6 +1,8 @@
 // Network definitions: LIB/networks/<name>.json, one file each, written atomically and durably.
 // The default network `bridge` is defined on first use with a subnet from the address pools
-// that overlaps no other network and no route of the host.
+// that overlaps no other network and no route of the host. Until then user networks leave that
+// subnet free for it, so it keeps its place (Docker's 172.17.0.0/16 with the default pools)
+// whichever is defined first.
 #pragma once
 #include <functional>
 #include <map>
@@ -40,6 +42,13 @@ NetworkDef network_from_json(const std::string& text);  // Invalid/System on a c
 
 // First subnet of the pools that overlaps none of `taken`; Invalid when the pools are exhausted.
 Ipv4Net pick_subnet(const std::vector<AddressPool>& pools, const std::vector<Ipv4Net>& taken);
+
+// The one rule for the default network's subnet, used to define it and, while it is not yet
+// defined, to keep that subnet free in user networks' picks: the first subnet of the pools
+// that overlaps none of `networks` and none of `routes` (the host's, less those of the default
+// network's own bridge).
+Ipv4Net default_network_subnet(const AdminConfig& cfg, const std::vector<NetworkDef>& networks,
+                               const std::vector<Ipv4Net>& routes);
 
 class NetworkStore {
  public:
@@ -90,8 +99,10 @@ std::string now_rfc3339();
 void validate_driver_options(const std::string& driver, const std::map<std::string, std::string>& options);
 
 // Validates the request against the existing networks and the host's routes and saves the
-// definition under the store's lock. Invalid (exit 1) naming the conflict.
+// definition under the store's lock. Invalid (exit 1) naming the conflict. `default_routes` are
+// the routes as the default network's rule sees them (less its own bridge's, as for resolve);
+// a subnet from the pools skips the one that rule picks while the default network is undefined.
 NetworkDef create_network(const NetworkStore& store, const AdminConfig& cfg, const NetworkCreateRequest& req,
-                          const std::vector<Ipv4Net>& host_routes);
+                          const std::vector<Ipv4Net>& host_routes, const std::vector<Ipv4Net>& default_routes);
 
 }  // namespace ocinet

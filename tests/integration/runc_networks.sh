@@ -12,21 +12,27 @@ can_ping() { in_container "$1" ping -c 1 -W 2 "$2" >/dev/null 2>&1; }
 snooping() { ip netns exec "$HOSTNS" cat "/sys/class/net/$1/bridge/multicast_snooping"; }
 bridge_of() { ocinet network inspect "$1" | jq -r '.[0].Options["com.docker.network.bridge.name"]'; }
 ip_of() { jq -r --arg n "$2" '.attachments[] | select(.network == $n) | .ip' "$OCINET_RUN_DIR/endpoints/$1.json"; }
+subnet_of() { ocinet network inspect "$1" | jq -r '.[0].IPAM.Config[0].Subnet'; }
 
 new_netns "$HOSTNS"
 new_netns "${TAG}-out"
 link_netns "$HOSTNS" 10.88.0.1 "${TAG}-out" 10.88.0.2 ou
 
+# The user network comes first; the default network is defined by the hook when alpine3 starts
+# (`network ls` would define it too, so it runs after that).
 ocinet network create --driver bridge alpine-net >/dev/null
-ocinet network ls | grep -q ' alpine-net ' || die "network ls does not list alpine-net"
 ocinet network inspect alpine-net | jq -e '.[0] | .Name == "alpine-net" and .Driver == "bridge" and (.IPAM.Config[0].Subnet | test("/"))' >/dev/null ||
   die "inspect JSON lacks Name/Driver/IPAM.Config[0].Subnet"
-ok "network create, ls and inspect"
 
 start alpine1 alpine-net
 start alpine2 alpine-net
 start alpine3 ""
 start alpine4 alpine-net
+ocinet network ls | grep -q ' alpine-net ' || die "network ls does not list alpine-net"
+ok "network create, ls and inspect"
+[ "$(subnet_of bridge)" = 172.17.0.0/16 ] && [ "$(subnet_of alpine-net)" = 172.18.0.0/16 ] && [[ "$(ip_of alpine3 bridge)" == 172.17.* ]] ||
+  die "Docker's layout: want bridge 172.17.0.0/16 (alpine3 in it) and alpine-net 172.18.0.0/16, got $(subnet_of bridge) ($(ip_of alpine3 bridge)) and $(subnet_of alpine-net)"
+ok "the default bridge keeps 172.17.0.0/16 though alpine-net was created first; alpine-net has the next pool"
 ocinet network connect bridge alpine4
 [ "$(ocinet network inspect alpine-net | jq '.[0].Containers | length')" = 3 ] || die "alpine-net should list 3 containers"
 ocinet network inspect alpine-net | jq -e '[.[0].Containers[].Name] | sort == ["alpine1","alpine2","alpine4"]' >/dev/null ||

@@ -44,7 +44,7 @@ TEST_CASE("create_network: validation, overlap with networks and host routes, ro
   r.gateways = {"192.168.50.254"};
   r.ip_range = "192.168.50.128/25";
   r.options = {{"com.docker.network.driver.mtu", "1400"}};
-  auto n = create_network(store, cfg, r, routes);
+  auto n = create_network(store, cfg, r, routes, routes);
   CHECK(n.bridge.rfind("ocbr-", 0) == 0);
   CHECK(n.bridge.size() <= 15);
   CHECK(n.mtu == 1400);
@@ -57,7 +57,7 @@ TEST_CASE("create_network: validation, overlap with networks and host routes, ro
 
   auto fails_with = [&](NetworkCreateRequest req, const std::string& text) {
     try {
-      create_network(store, cfg, req, routes);
+      create_network(store, cfg, req, routes, routes);
       FAIL("accepted: " << text);
     } catch (const Error& e) {
       CHECK(e.exit_code() == 1);
@@ -92,8 +92,79 @@ TEST_CASE("create_network: validation, overlap with networks and host routes, ro
   fails_with(o, "unknown option");
   o.options.clear();
   o.subnets.clear();
-  // Without --subnet: the first pool subnet that overlaps neither networks nor routes.
-  auto auto_net = create_network(store, cfg, o, {*parse_ipv4_net("172.17.0.0/16")});
-  CHECK(auto_net.subnet.str() == "172.18.0.0/16");
+  // Without --subnet: the first pool subnet that overlaps neither networks nor routes, nor the
+  // one the default network will take (172.18, as the route covers 172.17).
+  const std::vector<Ipv4Net> route17{*parse_ipv4_net("172.17.0.0/16")};
+  auto auto_net = create_network(store, cfg, o, route17, route17);
+  CHECK(auto_net.subnet.str() == "172.19.0.0/16");
   CHECK(store.list().size() == 2);
+}
+
+// Docker's layout: docker0 is there before any user network, so the default network gets
+// 172.17.0.0/16 and user networks the next pools, whichever ocinet defines first.
+TEST_CASE("create_network: a user network created first leaves the default network's subnet free") {
+  TempDir t;
+  NetworkStore store(t.path);
+  const auto cfg = default_admin_config();
+  const std::vector<Ipv4Net> none;
+  auto no_routes = [] { return std::vector<Ipv4Net>{}; };
+  NetworkCreateRequest r;
+  r.name = "first";
+  CHECK(create_network(store, cfg, r, none, none).subnet.str() == "172.18.0.0/16");
+  r.name = "second";
+  CHECK(create_network(store, cfg, r, none, none).subnet.str() == "172.19.0.0/16");
+  auto def = store.resolve("bridge", cfg, no_routes);
+  CHECK(def.subnet.str() == "172.17.0.0/16");
+  CHECK(ipv4_str(def.gateway) == "172.17.0.1");
+  // Once it is defined nothing is kept back any more: the next network takes the next pool.
+  r.name = "third";
+  CHECK(create_network(store, cfg, r, none, none).subnet.str() == "172.20.0.0/16");
+}
+
+TEST_CASE("create_network: what the default network keeps follows its own rule") {
+  TempDir t;
+  NetworkStore store(t.path);
+  auto cfg = default_admin_config();
+  const std::vector<Ipv4Net> none;
+  auto no_routes = [] { return std::vector<Ipv4Net>{}; };
+  NetworkCreateRequest r;
+  r.name = "u";
+
+  SECTION("custom pools: the default network takes their first free subnet, user networks skip it") {
+    cfg.address_pools = {{*parse_ipv4_net("10.10.0.0/16"), 24}};
+    CHECK(default_network_subnet(cfg, {}, none).str() == "10.10.0.0/24");
+    CHECK(create_network(store, cfg, r, none, none).subnet.str() == "10.10.1.0/24");
+    CHECK(store.resolve("bridge", cfg, no_routes).subnet.str() == "10.10.0.0/24");
+  }
+  SECTION("a host route over 172.17/16: the default network takes 172.18, so the user network 172.19") {
+    const std::vector<Ipv4Net> routes{*parse_ipv4_net("172.17.5.0/24")};
+    CHECK(create_network(store, cfg, r, routes, routes).subnet.str() == "172.19.0.0/16");
+    CHECK(store.resolve("bridge", cfg, [&] { return routes; }).subnet.str() == "172.18.0.0/16");
+  }
+  SECTION("the routes of a default bridge that outlived ocinet's state keep its subnet, not the next") {
+    // ocinet0 still routes 172.17/16: the user network avoids the route, and the default network
+    // (which does not count its own bridge's routes) is defined again on 172.17.
+    const std::vector<Ipv4Net> all{*parse_ipv4_net("172.17.0.0/16")};
+    CHECK(create_network(store, cfg, r, all, none).subnet.str() == "172.18.0.0/16");
+    CHECK(store.resolve("bridge", cfg, no_routes).subnet.str() == "172.17.0.0/16");
+  }
+  SECTION("an explicit --subnet equal to 172.17.0.0/16 is allowed; the default network takes the next") {
+    r.subnets = {"172.17.0.0/16"};
+    CHECK(create_network(store, cfg, r, none, none).subnet.str() == "172.17.0.0/16");
+    CHECK(store.resolve("bridge", cfg, no_routes).subnet.str() == "172.18.0.0/16");
+    r.name = "v";
+    r.subnets.clear();
+    CHECK(create_network(store, cfg, r, none, none).subnet.str() == "172.19.0.0/16");
+  }
+  SECTION("pools with room for the default network only: exit 1 saying what is kept") {
+    cfg.address_pools = {{*parse_ipv4_net("10.10.0.0/24"), 24}};
+    try {
+      create_network(store, cfg, r, none, none);
+      FAIL("accepted a user network in the default network's only subnet");
+    } catch (const Error& e) {
+      CHECK(e.exit_code() == 1);
+      CHECK_THAT(e.what(), Catch::Contains("kept for the default network \"bridge\" (10.10.0.0/24)"));
+    }
+    CHECK(store.resolve("bridge", cfg, no_routes).subnet.str() == "10.10.0.0/24");
+  }
 }
