@@ -703,7 +703,13 @@ FilterAdded ensure_network_filter(Table<F>& filter, const ParsedNetwork& n) {
     if constexpr (!F::kV6) add(kInputChain, Rule<F>().in(n.bridge).src(loopback<F>()), IPTC_LABEL_DROP);
     added.guard = true;
   }
-  if (filter.has_rule_with_comment(kForwardChain, n.comment)) return added;
+  // Its OCINET-FORWARD rules, as add() below writes them: a network with fewer was set up by an
+  // earlier ocinet (published ports closed to other networks, open to direct routing), and its
+  // forward and isolation rules are written again, in this same commit.
+  const size_t want = n.internal ? 4 : 5;
+  const size_t have = filter.rules_with_comment(kForwardChain, n.comment).size();
+  if (have == want) return added;
+  for (const char* chain : {kForwardChain, kIsolate1Chain, kIsolate2Chain}) filter.delete_rules_with_comment(chain, n.comment);
   if (n.internal) {
     // No way on or off the bridge but between its own ports.
     add(kIsolate1Chain, Rule<F>().in(n.bridge).out(n.bridge, true), IPTC_LABEL_DROP);
@@ -711,13 +717,21 @@ FilterAdded ensure_network_filter(Table<F>& filter, const ParsedNetwork& n) {
   } else {
     add(kIsolate1Chain, Rule<F>().in(n.bridge).out(n.bridge, true), kIsolate2Chain);
   }
+  // A published port is for everyone, containers of other networks included (Docker's -p):
+  // DNAT'd traffic and its answers pass isolation, and are accepted in OCINET-FORWARD.
+  add(kIsolate2Chain, Rule<F>().out(n.bridge).ctstate(XT_CONNTRACK_STATE_DNAT), IPTC_LABEL_RETURN);
   add(kIsolate2Chain, Rule<F>().out(n.bridge), IPTC_LABEL_DROP);
   add(kForwardChain, Rule<F>().out(n.bridge).ctstate(XT_CONNTRACK_STATE_BIT(IP_CT_RELATED) | XT_CONNTRACK_STATE_BIT(IP_CT_ESTABLISHED)),
       IPTC_LABEL_ACCEPT);
   add(kForwardChain, Rule<F>().out(n.bridge).ctstate(XT_CONNTRACK_STATE_DNAT), IPTC_LABEL_ACCEPT);  // published ports
   add(kForwardChain, Rule<F>().in(n.bridge).out(n.bridge), IPTC_LABEL_ACCEPT);
   if (!n.internal) add(kForwardChain, Rule<F>().in(n.bridge).out(n.bridge, true), IPTC_LABEL_ACCEPT);
-  added.forward = true;
+  // Anything else for the bridge was routed here from elsewhere: a host routing the subnet
+  // through this one reaches no port that was not published (as Docker 28 does).
+  add(kForwardChain, Rule<F>().out(n.bridge), IPTC_LABEL_DROP);
+  // Only a network that had none: an upgrade's rules stay if a later commit fails (the
+  // network's other containers need them).
+  added.forward = have == 0;
   return added;
 }
 

@@ -17,6 +17,8 @@
 //   pub_lo6   map  proto . port              : container addr . port   (ip6 only: -p [::1]:8080:80)
 //   bridges, internal_bridges  set ifname             every ocinet bridge / the internal ones
 //   localnet_bridges           set ifname             networks set up since the localnet chain (a marker)
+//   closed_bridges             set ifname             networks set up since the closed forward chain (the
+//                                                     newest marker, in both families)
 //   same_bridge                set ifname . ifname    "br" . "br" for every bridge
 //   subnets, masq_subnets      set ipv4 (interval)    every subnet / those NATed on the way out
 //
@@ -93,10 +95,14 @@ constexpr const char* kTableName = "ocinet";
 //   subnet, so their address is kept); the host's loopback clients, whose 127/8 source the
 //   container could not answer.
 // - forward: Docker's isolation, then its accepts. Traffic within one bridge (seen here with
-//   br_netfilter, or after a hairpin DNAT) is accepted first; traffic between two different
-//   ocinet bridges is dropped (nft cannot compare iifname with oifname, hence same_bridge);
-//   internal bridges let nothing on or off. Drops are final for the kernel; the accepts only
-//   end this table's chain (another table's drop still applies).
+//   br_netfilter, or after a hairpin DNAT) is accepted first; internal bridges let nothing on
+//   or off. A published port is for everyone, containers of other networks included (Docker's
+//   -p), so DNAT'd traffic and its answers are accepted before traffic between two different
+//   ocinet bridges is dropped (nft cannot compare iifname with oifname, hence same_bridge).
+//   What comes in for a bridge from elsewhere and was not DNAT'd is dropped last: a host that
+//   routes a container subnet through this one reaches no port that was not published (as
+//   Docker 28 does). Drops are final for the kernel; the accepts only end this table's chain
+//   (another table's drop still applies).
 // - localnet: route_localnet on a bridge (for ports published on 127.0.0.1) also lets the
 //   kernel accept a packet addressed to 127.0.0.1 that comes in through that bridge: a
 //   container routing 127.0.0.0/8 to its gateway would reach every service the host binds to
@@ -108,11 +114,11 @@ constexpr const char* kTableName = "ocinet";
 //   turned back to 127/8 only after this chain. localnet_in does the same after DNAT, for a
 //   new connection someone else's rule turned to 127/8 (answers are in the reply direction).
 //
-// A table made by an earlier ocinet lacks the chain. The first setup on any network finds that
-// out (its bridge is missing from localnet_bridges, a set of that same version, which the fast
-// path looks the bridge up in) and adds the chain, covering every bridge at once, in a
-// transaction of its own (idempotent: `add` of what exists is a no-op, the flush keeps the
-// rules single).
+// A table made by an earlier ocinet lacks the chain, or has the forward chain of before direct
+// routing was closed. The first setup on any network finds that out (its bridge is missing
+// from closed_bridges, the newest set, which the fast path looks the bridge up in) and brings
+// the chains up to date, covering every bridge at once, in a transaction of its own
+// (idempotent: `add` of what exists is a no-op, the flushes keep the rules single).
 constexpr const char* kUpgrade4 = R"(add set ip ocinet localnet_bridges { type ifname; }
 add chain ip ocinet localnet { type filter hook prerouting priority raw; policy accept; }
 flush chain ip ocinet localnet
@@ -121,10 +127,21 @@ add rule ip ocinet localnet ip saddr 127.0.0.0/8 iifname @bridges drop
 add chain ip ocinet localnet_in { type filter hook input priority filter; policy accept; }
 flush chain ip ocinet localnet_in
 add rule ip ocinet localnet_in ip daddr 127.0.0.0/8 iifname @bridges ct direction original drop
+add set ip ocinet closed_bridges { type ifname; }
+add chain ip ocinet forward { type filter hook forward priority filter; policy accept; }
+flush chain ip ocinet forward
+add rule ip ocinet forward iifname . oifname @same_bridge accept
+add rule ip ocinet forward iifname @internal_bridges drop
+add rule ip ocinet forward oifname @internal_bridges drop
+add rule ip ocinet forward oifname @bridges ct state established,related accept
+add rule ip ocinet forward oifname @bridges ct status dnat accept
+add rule ip ocinet forward iifname @bridges oifname @bridges drop
+add rule ip ocinet forward iifname @bridges accept
+add rule ip ocinet forward oifname @bridges drop
 )";
-// An ip6 table of an earlier ocinet lacks pub_lo6 and the rules using it: the first setup that
-// adds to the missing map (a [::1] publication) rewrites the two chains with their rules of now,
-// in one transaction.
+// An ip6 table of an earlier ocinet lacks pub_lo6 and the rules using it, or the closed forward
+// chain: the first setup that adds to a missing set or map (closed_bridges is the marker, as in
+// IPv4) rewrites the chains with their rules of now, in one transaction.
 constexpr const char* kUpgrade6 = R"(add map ip6 ocinet pub_lo6 { type inet_proto . inet_service : ipv6_addr . inet_service; }
 flush chain ip6 ocinet output
 add rule ip6 ocinet output ip6 daddr != ::1 fib daddr type local jump published
@@ -136,6 +153,17 @@ add rule ip6 ocinet postrouting ip6 saddr ::1 oifname @bridges masquerade
 add chain ip6 ocinet localnet { type filter hook input priority filter; policy accept; }
 flush chain ip6 ocinet localnet
 add rule ip6 ocinet localnet ip6 daddr ::1 iifname @bridges ct direction original drop
+add set ip6 ocinet closed_bridges { type ifname; }
+add chain ip6 ocinet forward { type filter hook forward priority filter; policy accept; }
+flush chain ip6 ocinet forward
+add rule ip6 ocinet forward iifname . oifname @same_bridge accept
+add rule ip6 ocinet forward iifname @internal_bridges drop
+add rule ip6 ocinet forward oifname @internal_bridges drop
+add rule ip6 ocinet forward oifname @bridges ct state established,related accept
+add rule ip6 ocinet forward oifname @bridges ct status dnat accept
+add rule ip6 ocinet forward iifname @bridges oifname @bridges drop
+add rule ip6 ocinet forward iifname @bridges accept
+add rule ip6 ocinet forward oifname @bridges drop
 )";
 constexpr const char* kSkeleton = R"(create table ip ocinet
 table ip ocinet {
@@ -144,6 +172,7 @@ table ip ocinet {
 	set bridges { type ifname; }
 	set internal_bridges { type ifname; }
 	set localnet_bridges { type ifname; }
+	set closed_bridges { type ifname; }
 	set same_bridge { type ifname . ifname; }
 	set subnets { type ipv4_addr; flags interval; }
 	set masq_subnets { type ipv4_addr; flags interval; }
@@ -168,12 +197,13 @@ table ip ocinet {
 	chain forward {
 		type filter hook forward priority filter; policy accept;
 		iifname . oifname @same_bridge accept
-		iifname @bridges oifname @bridges drop
 		iifname @internal_bridges drop
 		oifname @internal_bridges drop
 		oifname @bridges ct state established,related accept
 		oifname @bridges ct status dnat accept
+		iifname @bridges oifname @bridges drop
 		iifname @bridges accept
+		oifname @bridges drop
 	}
 	chain localnet {
 		type filter hook prerouting priority raw; policy accept;
@@ -204,6 +234,7 @@ table ip6 ocinet {
 	map pub_lo6 { type inet_proto . inet_service : ipv6_addr . inet_service; }
 	set bridges { type ifname; }
 	set internal_bridges { type ifname; }
+	set closed_bridges { type ifname; }
 	set same_bridge { type ifname . ifname; }
 	set subnets { type ipv6_addr; flags interval; }
 	set masq_subnets { type ipv6_addr; flags interval; }
@@ -229,12 +260,13 @@ table ip6 ocinet {
 	chain forward {
 		type filter hook forward priority filter; policy accept;
 		iifname . oifname @same_bridge accept
-		iifname @bridges oifname @bridges drop
 		iifname @internal_bridges drop
 		oifname @internal_bridges drop
 		oifname @bridges ct state established,related accept
 		oifname @bridges ct status dnat accept
+		iifname @bridges oifname @bridges drop
 		iifname @bridges accept
+		oifname @bridges drop
 	}
 	chain localnet {
 		type filter hook input priority filter; policy accept;
@@ -491,17 +523,18 @@ std::string addr_port(const std::string& addr, int port) { return addr + " . " +
 
 // Every bridge comes first in its family's elements, with its encoding: the fast path looks it
 // up to learn whether the network is set up in that table (all of a network's elements go in
-// one transaction). In IPv4 that is its element of localnet_bridges, the newest set, so that a
-// table made before the set existed is found out and upgraded (kUpgrade4).
+// one transaction). That is its element of closed_bridges, the newest set, so that a table
+// made before the set existed is found out and upgraded (kUpgrade4, kUpgrade6).
 std::vector<Element> network_elements(const NetworkRules& net) {
   const std::string c = network_comment(net.name);
   const std::string br = quoted(check_iface(net.bridge));
   std::vector<Element> out;
   auto add_family = [&](const Family& f, const std::string& subnet) {
     auto in = [&](const char* set, const std::string& key) { return Element{set, key, "", c, "", "", "", &f}; };
-    out.push_back(in(&f == &kIpv4 ? "localnet_bridges" : "bridges", br));
+    out.push_back(in("closed_bridges", br));
     out.back().key_bytes = Encoder().iface(net.bridge).bytes;
-    if (&f == &kIpv4) out.push_back(in("bridges", br));
+    if (&f == &kIpv4) out.push_back(in("localnet_bridges", br));
+    out.push_back(in("bridges", br));
     out.push_back(in("same_bridge", br + " . " + br));
     out.push_back(in("subnets", subnet));
     out.push_back(net.internal ? in("internal_bridges", br) : in("masq_subnets", subnet));
@@ -868,7 +901,8 @@ std::string json_cidr(const json& v, const Family& f) {
 
 std::string json_key(const char* set, const json& v, const Family& f) {
   const std::string s = set;
-  if (s == "bridges" || s == "internal_bridges" || s == "localnet_bridges" || s == "v4only_ports") return json_iface(v);
+  if (s == "bridges" || s == "internal_bridges" || s == "localnet_bridges" || s == "closed_bridges" || s == "v4only_ports")
+    return json_iface(v);
   if (s == "same_bridge") {
     const json& c = v.at("concat");
     return json_iface(c.at(0)) + " . " + json_iface(c.at(1));
@@ -886,7 +920,8 @@ std::string json_data(const json& v, const Family& f) {
 }
 
 constexpr const char* kSets[] = {"pub_addr", "pub_any",      "pub_lo6",     "bridges",     "internal_bridges",
-                                 "localnet_bridges", "same_bridge", "subnets", "masq_subnets", "v4only_ports"};
+                                 "localnet_bridges", "closed_bridges", "same_bridge", "subnets", "masq_subnets",
+                                 "v4only_ports"};
 
 const char* known_set(const std::string& name) {
   for (const char* s : kSets)

@@ -12,7 +12,8 @@
 # (host yes where br_netfilter leaves bridged IPv6 alone, exit 1 where it does not), non-local
 # IPv6 host addresses refused, hairpin
 # to its own and a neighbour's port, the isolation matrix and the internal network over both
-# families, IPv6 egress masqueraded, an IPv4-only network writing no IPv6 rule, and that after
+# families, published ports reached from other networks, direct routing from the outside
+# refused, IPv6 egress masqueraded, an IPv4-only network writing no IPv6 rule, and that after
 # teardown and `network rm` the firewall (IPv4 and IPv6) is exactly as before the test.
 set -euo pipefail
 BIN=${1:?usage: firewall_e2e.sh BIN_DIR BACKEND}
@@ -286,6 +287,29 @@ reaches c1 "$(jq -r '.attachments[0].gateway6' "$OCINET_RUN_DIR/endpoints/c1.jso
 ! pingable c1 "$(ip6_of p2 pub)" || die "IPv6: internal network reaches another network"
 ! pingable p2 "$(ip6_of c1 closed)" || die "IPv6: another network reaches the internal network"
 ok "isolation over IPv6: networks apart both ways, same network open, dual-attached reaches both, egress masqueraded, internal closed"
+
+# A published port is for containers of other networks too (Docker's -p), through a host
+# address; the networks' own addresses stay apart (above).
+[ "$(get "${TAG}-i1" "http://10.88.0.1:8081/")" = "p1:80" ] || die "i1 (iso) cannot reach pub's published port through the host address"
+[ "$(get "${TAG}-i1" "http://[fd88::1]:8081/")" = "p1:80" ] || die "IPv6: i1 (iso) cannot reach pub's published port through the host address"
+[ -z "$(get "${TAG}-i1" "http://$(ip_of p1 pub):80/")" ] || die "i1 (iso) reaches p1's own address on pub"
+[ -z "$(get "${TAG}-c1" "http://10.63.0.1:8081/")" ] || die "the internal network reaches a published port"
+ok "a published port answers containers of other networks through the host address (IPv4 and IPv6), not their addresses"
+
+# Closed to direct routing: an outside host that routes pub's subnets through this host reaches
+# the bridge's gateway (the route works) and p1's published port through the host address, but
+# no port of p1's own address, published or not, and no ping (as Docker 28 in its nat mode).
+ip -n "${TAG}-out" route add 10.61.0.0/24 via 10.88.0.1
+ip -n "${TAG}-out" -6 route add fd61::/64 via fd88::1
+serve p1 9393
+reaches out 10.61.0.1 && reaches out fd61::1 || die "control: the outside does not reach pub's gateway through its route"
+[ "$(get "${TAG}-out" "http://10.88.0.1:8081/")" = "p1:80" ] || die "the outside lost p1's published port"
+for url in "http://$(ip_of p1 pub):9393/" "http://[$(ip6_of p1 pub)]:9393/" "http://$(ip_of p1 pub):80/"; do
+  [ -z "$(get "${TAG}-out" "$url")" ] || die "direct routing from the outside reaches $url"
+done
+! pingable out "$(ip_of p1 pub)" && ! pingable out "$(ip6_of p1 pub)" || die "direct routing from the outside pings p1"
+[ "$(get "${TAG}-p2" "http://$(ip_of p1 pub):9393/")" = "p1:9393" ] || die "p2 lost p1's unpublished port on their own network"
+ok "closed to direct routing: an outside host routing the subnets here reaches no container address (IPv4 and IPv6)"
 
 for c in v1 v2 p1 p2 lx l6 i1 d1 c1 x1 x2 x3; do hook poststop "{\"id\":\"$c\",\"status\":\"stopped\",\"pid\":0}"; done
 for n in pub iso closed plain; do ocinet network rm "$n" >/dev/null; done

@@ -167,8 +167,13 @@ int main() {
   check(count_comment("nat", "OCINET-POSTROUTING", "ocinet:abc123") == 0, "no per-container POSTROUTING rule (hairpin is per network)");
   check(count_comment("nat", "OCINET-POSTROUTING", "ocinet-net:testnet") == 3, "3 MASQUERADE rules for testnet (outbound, hairpin, localhost)");
   check(count_comment("filter", "OCINET-ISOLATE-1", "ocinet-net:testnet") == 1, "1 isolation stage-1 rule for testnet");
-  check(count_comment("filter", "OCINET-ISOLATE-2", "ocinet-net:testnet") == 1, "1 isolation stage-2 rule for testnet");
-  check(count_comment("filter", "OCINET-FORWARD", "ocinet-net:testnet") == 4, "4 FORWARD rules for testnet");
+  check(count_comment("filter", "OCINET-ISOLATE-2", "ocinet-net:testnet") == 2,
+        "2 isolation stage-2 rules for testnet (DNAT'd traffic returns, the rest is dropped)");
+  if (have_save) {
+    check_line(save(), "-A OCINET-ISOLATE-2 -o ocinet0 -m conntrack --ctstate DNAT -m comment --comment ocinet-net:testnet -j RETURN");
+    check_line(save(), "-A OCINET-FORWARD -o ocinet0 -m comment --comment ocinet-net:testnet -j DROP");
+  }
+  check(count_comment("filter", "OCINET-FORWARD", "ocinet-net:testnet") == 5, "5 FORWARD rules for testnet (the last drops direct routing)");
   check(count_jumps("nat", "PREROUTING", "OCINET-DNAT") == 1, "one PREROUTING jump");
   check(count_jumps("nat", "OUTPUT", "OCINET-DNAT") == 1, "one OUTPUT jump");
   check(count_jumps("nat", "POSTROUTING", "OCINET-POSTROUTING") == 1, "one POSTROUTING jump");
@@ -226,7 +231,7 @@ int main() {
   check(count_comment("nat", "OCINET-DNAT", "ocinet:def456") == 2, "2 DNAT rules for def456");
   check(count_comment("nat", "OCINET-DNAT", "ocinet:abc123") == 2, "abc123 DNAT rules untouched");
   check(count_comment("nat", "OCINET-POSTROUTING", "ocinet-net:testnet") == 3, "MASQUERADE for testnet not duplicated");
-  check(count_comment("filter", "OCINET-FORWARD", "ocinet-net:testnet") == 4, "FORWARD rules for testnet not duplicated");
+  check(count_comment("filter", "OCINET-FORWARD", "ocinet-net:testnet") == 5, "FORWARD rules for testnet not duplicated");
   check(count_jumps("nat", "PREROUTING", "OCINET-DNAT") == 1 && count_jumps("nat", "OUTPUT", "OCINET-DNAT") == 1 &&
             count_jumps("nat", "POSTROUTING", "OCINET-POSTROUTING") == 1 &&
             count_jumps("filter", "FORWARD", "OCINET-FORWARD") == 1,
@@ -289,7 +294,7 @@ int main() {
   check(count_comment("nat", "OCINET-POSTROUTING", "ocinet-net:intnet") == 2, "internal: no outbound MASQUERADE (hairpin and localhost only)");
   check(count_comment("filter", "OCINET-ISOLATE-1", "ocinet-net:intnet") == 2, "internal: both directions off the bridge dropped");
   if (have_save) check_line(save(), "-A OCINET-ISOLATE-1 -i ocinet1 ! -o ocinet1 -m comment --comment ocinet-net:intnet -j DROP");
-  check(count_comment("filter", "OCINET-FORWARD", "ocinet-net:intnet") == 3, "internal: 3 FORWARD rules");
+  check(count_comment("filter", "OCINET-FORWARD", "ocinet-net:intnet") == 4, "internal: 4 FORWARD rules");
 
   // Removal of one endpoint takes exactly its rules.
   check(succeeds([&] { fw->remove_endpoint("abc123"); }), "remove_endpoint abc123");
@@ -298,7 +303,7 @@ int main() {
   check(count_comment("nat", "OCINET-DNAT", "ocinet:def456") == 2, "def456 DNAT rules kept");
   check(count_comment("nat", "OCINET-DNAT", "ocinet:def456") >= 1, "def456 DNAT rules kept");
   check(count_comment("nat", "OCINET-POSTROUTING", "ocinet-net:testnet") == 3, "testnet MASQUERADE kept");
-  check(count_comment("filter", "OCINET-FORWARD", "ocinet-net:testnet") == 4, "testnet FORWARD rules kept");
+  check(count_comment("filter", "OCINET-FORWARD", "ocinet-net:testnet") == 5, "testnet FORWARD rules kept");
   check(succeeds([&] { fw->remove_endpoint("abc123"); }), "remove_endpoint abc123 a second time");
   // A tag that is a prefix of another must not take the other's rules.
   check(succeeds([&] { fw->remove_endpoint("def45"); }), "remove_endpoint def45 (prefix of def456)");
@@ -307,8 +312,32 @@ int main() {
   check(succeeds([&] { fw->remove_network("testnet", false); }), "remove_network testnet");
   check(count_comment("nat", "OCINET-POSTROUTING", "ocinet-net:testnet") == 0, "testnet MASQUERADE gone");
   check(count_comment("filter", "OCINET-FORWARD", "ocinet-net:testnet") == 0, "testnet FORWARD rules gone");
-  check(count_comment("filter", "OCINET-FORWARD", "ocinet-net:intnet") == 3, "intnet FORWARD rules kept");
+  check(count_comment("filter", "OCINET-FORWARD", "ocinet-net:intnet") == 4, "intnet FORWARD rules kept");
   check(count_comment("nat", "OCINET-DNAT", "ocinet:def456") == 2, "def456 rules kept by remove_network");
+
+  // A network set up by an ocinet from before published ports were opened to other networks and
+  // closed to direct routing: its next setup writes its forward and isolation rules again, once.
+  if (have_save) {
+    for (const char* r : {"OCINET-ISOLATE-1 -i ocold ! -o ocold -m comment --comment ocinet-net:old -j OCINET-ISOLATE-2",
+                          "OCINET-ISOLATE-2 -o ocold -m comment --comment ocinet-net:old -j DROP",
+                          "OCINET-FORWARD -o ocold -m conntrack --ctstate RELATED,ESTABLISHED -m comment --comment ocinet-net:old -j ACCEPT",
+                          "OCINET-FORWARD -o ocold -m conntrack --ctstate DNAT -m comment --comment ocinet-net:old -j ACCEPT",
+                          "OCINET-FORWARD -i ocold -o ocold -m comment --comment ocinet-net:old -j ACCEPT",
+                          "OCINET-FORWARD -i ocold ! -o ocold -m comment --comment ocinet-net:old -j ACCEPT"})
+      check(std::system(("iptables-legacy -w -A " + std::string(r)).c_str()) == 0, std::string("old rule: ") + r);
+    NetworkRules old{"old", "ocold", "10.98.0.0/24", false};
+    EndpointRules ep_old{"old1", "10.98.0.2", "ocold", {}};
+    for (int round = 0; round < 2; round++) {
+      check(succeeds([&] { fw->add_endpoint(old, ep_old); }), "add_endpoint on a network of an earlier ocinet");
+      check(count_comment("filter", "OCINET-FORWARD", "ocinet-net:old") == 5, "old network: 5 FORWARD rules, once");
+      check(count_comment("filter", "OCINET-ISOLATE-2", "ocinet-net:old") == 2, "old network: DNAT exception in stage 2, once");
+      check(count_comment("filter", "OCINET-ISOLATE-1", "ocinet-net:old") == 1, "old network: stage 1 not duplicated");
+    }
+    check_iptables_has("filter", "OCINET-FORWARD -o ocold -m comment --comment ocinet-net:old -j DROP");
+    check_iptables_has("filter", "OCINET-ISOLATE-2 -o ocold -m conntrack --ctstate DNAT -m comment --comment ocinet-net:old -j RETURN");
+    check(succeeds([&] { fw->remove_network("old", true); }), "remove_network old");
+    check(count_comment("filter", "OCINET-FORWARD", "ocinet-net:old") == 0, "old network's rules gone");
+  }
 
   // The backend waits for the lock iptables users share instead of failing at once.
   {

@@ -242,8 +242,8 @@ void dual_stack_processes(int ns) {
           "  IPv6 table: ::1 DNAT'd through pub_lo6 alone, and masqueraded out of the bridges");
     check(count(v6, "ip6 daddr ::1 iifname @bridges ct direction original drop") == 1,
           "  IPv6 table: new connections from the bridges to ::1 dropped");
-    check(count(v6, "fd67::/64 comment \"ocinet-net:dual\"") == 2 && count(v6, "\"ocd0\" comment \"ocinet-net:dual\"") == 2,
-          "  IPv6 table: the network's subnet (subnets, masq_subnets) and bridge (bridges, same_bridge)");
+    check(count(v6, "fd67::/64 comment \"ocinet-net:dual\"") == 2 && count(v6, "\"ocd0\" comment \"ocinet-net:dual\"") == 3,
+          "  IPv6 table: the network's subnet (subnets, masq_subnets) and bridge (bridges, closed_bridges, same_bridge)");
   }
   std::string why;
   const bool refused = throws(
@@ -304,7 +304,7 @@ void concurrent_first_use(int ns) {
     std::string s = in_ns(ns, [] { return run("nft list ruleset"); });
     check(count(s, "table ip ocinet") == 1 && count(s, "jump published") == 2 && count(s, "masquerade") == 3,
           "  one table, its rules once");
-    check(count(s, "comment \"ocinet:race") == kHooks && count(s, "comment \"ocinet-net:race") == 10,
+    check(count(s, "comment \"ocinet:race") == kHooks && count(s, "comment \"ocinet-net:race") == 12,
           "  every endpoint's element and both networks' elements");
   }
 }
@@ -422,8 +422,11 @@ nft add element ip ocinet pub_any '{ tcp . 7001 comment "ocinet:olda" : 10.66.0.
   check(count(s, "ip daddr 127.0.0.0/8 iifname @bridges drop") == 1 && count(s, "ip saddr 127.0.0.0/8 iifname @bridges drop") == 1 &&
             count(s, "ip daddr 127.0.0.0/8 iifname @bridges ct direction original drop") == 1,
         "upgrade: the localnet rules, once");
-  const std::string lb = in_ns(ns, [] { return run("nft list set ip ocinet localnet_bridges"); });
-  check(count(lb, "\"ocold\" comment \"ocinet-net:old\"") == 1, "upgrade: ocold in localnet_bridges");
+  const std::string lb = in_ns(ns, [] { return run("nft list set ip ocinet localnet_bridges; nft list set ip ocinet closed_bridges"); });
+  check(count(lb, "\"ocold\" comment \"ocinet-net:old\"") == 2, "upgrade: ocold in localnet_bridges and closed_bridges");
+  check(count(s, "oifname @bridges ct status dnat accept") == 1 && count(s, "iifname @bridges oifname @bridges drop") == 1 &&
+            count(s, "\toifname @bridges drop") == 1 && count(s, "chain forward") == 1,
+        "upgrade: the forward chain as a new table has it, once");
   check(count(s, "ocinet:olda") == 1 && count(s, "ocinet:oldb") == 1 && count(s, "ocinet:oldc") == 1,
         "upgrade: the older container's port kept, the new ones added");
   in_ns(ns, [] { return run("nft delete table ip ocinet"); });
@@ -695,7 +698,7 @@ int main() {
     check_has(s, "sctp . 9999 comment \"ocinet:def456\" : 172.17.0.3 . 99");
     check_has(s, "127.0.0.1 . udp . 5354 comment \"ocinet:def456\" : 172.17.0.3 . 54");
     check_has(s, "tcp . 8080 comment \"ocinet:abc123\" : 172.17.0.2 . 80");
-    check(count(s, "comment \"ocinet-net:testnet\"") == 5, "network elements not duplicated");
+    check(count(s, "comment \"ocinet-net:testnet\"") == 6, "network elements not duplicated");
     check(run("nft -a list chain ip ocinet forward; nft -a list chain ip ocinet postrouting") == rules_before,
           "no rule added or changed");
   }
@@ -805,7 +808,7 @@ int main() {
     std::string s = ruleset();
     check_lacks(s, "ocinet:abc123");
     check(count(s, "ocinet:def456") == 3, "def456 elements kept");
-    check(count(s, "comment \"ocinet-net:testnet\"") == 5, "testnet elements kept");
+    check(count(s, "comment \"ocinet-net:testnet\"") == 6, "testnet elements kept");
   }
   check(succeeds([&] { fw->remove_endpoint_rules(ep1); }), "remove_endpoint_rules abc123 a second time");
   check(succeeds([&] { fw->remove_endpoint("abc123"); }), "remove_endpoint abc123 after that");
@@ -832,7 +835,7 @@ int main() {
   if (have_nft) {
     std::string s = ruleset();
     check_lacks(s, "ocinet-net:testnet");
-    check(count(s, "ocinet-net:intnet") == 5, "intnet elements kept");
+    check(count(s, "ocinet-net:intnet") == 6, "intnet elements kept");
   }
   check(succeeds([&] { fw->remove_network("intnet", false); }), "remove_network intnet");
   check(succeeds([&] { fw->remove_endpoint("ghi789"); }), "remove_endpoint ghi789 (had no elements)");
