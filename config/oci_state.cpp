@@ -21,6 +21,16 @@ static json parse_json(const std::string& text, const std::string& what) {
   }
 }
 
+// get<long long>() would turn 1.5 into 1 and true into 1: a pid is a JSON integer, nothing else.
+static int pid_of(const json& p) {
+  constexpr int64_t kMaxPid = 1 << 22;  // the kernel's PID_MAX_LIMIT
+  if (!p.is_number_integer()) fail_invalid("OCI state: pid is not an integer");
+  // Non-negative numbers parse as unsigned, whose values above INT64_MAX get<int64_t> would wrap.
+  if (p.is_number_unsigned() ? p.get<uint64_t>() > uint64_t(kMaxPid) : p.get<int64_t>() < 0 || p.get<int64_t>() > kMaxPid)
+    fail_invalid("OCI state: pid out of range");
+  return int(p.get<int64_t>());
+}
+
 OciState parse_oci_state(const std::string& text) { return parse_oci_state_doc(parse_json(text, "OCI state")); }
 
 OciState parse_oci_state_doc(const json& j) {
@@ -30,11 +40,7 @@ OciState parse_oci_state_doc(const json& j) {
     s.id = j.at("id").get<std::string>();
     if (j.contains("status")) s.status = j["status"].get<std::string>();
     if (j.contains("bundle")) s.bundle = j["bundle"].get<std::string>();
-    if (j.contains("pid") && !j["pid"].is_null()) {
-      auto pid = j["pid"].get<long long>();
-      if (pid < 0 || pid > 1 << 22) fail_invalid("OCI state: pid out of range");
-      s.pid = int(pid);
-    }
+    if (j.contains("pid") && !j["pid"].is_null()) s.pid = pid_of(j["pid"]);
     if (j.contains("annotations") && !j["annotations"].is_null())
       s.annotations = j["annotations"].get<std::map<std::string, std::string>>();
   } catch (const json::exception&) {

@@ -39,6 +39,10 @@ big=$(head -c 100000 /dev/zero | tr '\0' a)
 expect_fail 1 "too long" createRuntime "$(state c1 "$B1" "{\"io.ocinet.aliases\":\"$big\"}")"
 expect_fail 1 "invalid name" createRuntime "$(state c1 "$B1" '{"io.ocinet.name":"../../etc"}')"
 expect_fail 1 "io.ocinet.ports" createRuntime "$(state c1 "$B1" '{"io.ocinet.ports":"99999:80"}')"
+expect_fail 1 'network "unet" is listed twice' createRuntime "$(state c1 "$B1" '{"io.ocinet.network":"unet,unet"}')"
+expect_fail 1 'io.ocinet.dns-options: unknown option "$(reboot)"' createRuntime "$(state c1 "$B1" '{"io.ocinet.dns-options":"$(reboot)"}')"
+expect_fail 1 'io.ocinet.dns-search: invalid search domain "$(reboot)"' createRuntime "$(state c1 "$B1" '{"io.ocinet.dns-search":"$(reboot)"}')"
+expect_fail 1 "pid is not an integer" createRuntime '{"id":"c1","status":"creating","pid":1.5,"bundle":"/x"}'
 no_residue
 ok "hostile annotation values are exit 1 and change nothing"
 

@@ -27,6 +27,18 @@ TEST_CASE("OCI state: malformed input is exit 1") {
   CHECK(ERROR_KIND(parse_oci_state(std::string(2 << 20, ' '))) == 1);
 }
 
+TEST_CASE("OCI state: pid must be an integer") {
+  // Once read as 1: a fraction, or a number written with an exponent, is not a pid.
+  for (const char* bad : {R"({"id":"a","pid":1.5})", R"({"id":"a","pid":1.0})", R"({"id":"a","pid":1e3})",
+                          R"({"id":"a","pid":true})", R"({"id":"a","pid":18446744073709551615})",
+                          R"({"id":"a","pid":4194305})"}) {
+    INFO(bad);
+    CHECK(ERROR_KIND(parse_oci_state(bad)) == 1);
+  }
+  CHECK(parse_oci_state(R"({"id":"a","pid":4194304})").pid == 4194304);
+  CHECK(parse_oci_state(R"({"id":"a","pid":null})").pid == 0);
+}
+
 TEST_CASE("bundle config: rootfs, hostname, netns path and file mounts") {
   auto b = parse_bundle_config(R"({"root":{"path":"rootfs"},"hostname":"web1",
       "linux":{"namespaces":[{"type":"pid"},{"type":"network","path":"/run/netns/x"}]},
