@@ -1,11 +1,10 @@
 #include "config/oci_state.h"
 
-#include <fstream>
 #include <nlohmann/json.hpp>
-#include <sstream>
 
 #include "config/validate.h"
 #include "netcore/error.h"
+#include "netcore/fsutil.h"
 
 namespace ocinet {
 
@@ -81,11 +80,15 @@ BundleConfig parse_bundle_config(const std::string& text, const std::string& bun
 }
 
 BundleConfig load_bundle_config(const std::string& bundle_dir) {
-  std::ifstream in(bundle_dir + "/config.json", std::ios::binary);
-  if (!in) fail_invalid("config.json: cannot read " + bundle_dir + "/config.json");
-  std::ostringstream ss;
-  ss << in.rdbuf();
-  return parse_bundle_config(ss.str(), bundle_dir);
+  const std::string path = bundle_dir + "/config.json";
+  std::optional<std::string> text;
+  try {
+    text = read_regular_file(path, kMaxStateBytes);  // a FIFO or device here must not hang the hook
+  } catch (const Error& e) {
+    throw Error(e.kind(), std::string("config.json: ") + e.what());
+  }
+  if (!text) fail_invalid("config.json: cannot read " + path + " (no such file)");
+  return parse_bundle_config(*text, bundle_dir);
 }
 
 }  // namespace ocinet

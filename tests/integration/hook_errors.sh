@@ -46,6 +46,32 @@ expect_fail 1 "pid is not an integer" createRuntime '{"id":"c1","status":"creati
 no_residue
 ok "hostile annotation values are exit 1 and change nothing"
 
+# config.json that is no regular file, or a 100 MB one: exit 1 at once. A FIFO once hung the
+# hook and /dev/zero was read until memory ran out: timeout and ulimit turn a regression into a
+# failure rather than a hang or a starved machine.
+new_netns "${TAG}-cf"
+BC=$(bundle_for cf "/run/netns/${TAG}-cf")
+mv "$BC/config.json" "$BC/real.json"
+config_case() {  # config_case PATTERN PREPARE...: make config.json, run setup, check
+  local pat=$1 rc=0 out
+  shift
+  rm -f "$BC/config.json"
+  (cd "$BC" && eval "$@")
+  out=$(state cf "$BC" '{}' | (ulimit -v 1000000 && timeout 10 ip netns exec "$HOSTNS" "$HOOK" createRuntime) 2>&1) || rc=$?
+  [ "$rc" = 1 ] || die "config.json case '$*': want exit 1, got $rc: $out"
+  [[ "$out" == *"$pat"* ]] || die "config.json case '$*': message lacks '$pat': $out"
+  no_residue
+}
+config_case "config.json: $BC/config.json is not a regular file" mkfifo config.json
+config_case "config.json: $BC/config.json is not a regular file" ln -s /dev/zero config.json
+config_case "config.json: $BC/config.json is larger than 1 MiB" truncate -s 100M config.json
+rm "$BC/config.json" && ln -s real.json "$BC/config.json"
+hook createRuntime "$(state cf "$BC" '{}')"
+[ "$(jq -r '.attachments[0].ifname' "$OCINET_RUN_DIR/endpoints/cf.json")" = eth0 ] || die "cf not set up through a symlinked config.json"
+hook poststop '{"id":"cf","status":"stopped","pid":0}'
+no_residue
+ok "config.json: a FIFO, a symlink to /dev/zero, a 100 MB file are exit 1 at once; a symlink to a regular file works"
+
 BH=$(bundle_for self "/run/netns/$HOSTNS")
 expect_fail 1 "host's own network namespace" createRuntime "$(state c9 "$BH" '{}')"
 no_residue
