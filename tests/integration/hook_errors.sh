@@ -109,6 +109,21 @@ hook poststop '{"id":"c1","status":"stopped","pid":0}'
 no_residue
 ok "teardown twice is exit 0 and leaves no veth, rule, lease or record"
 
+# A full bridge: a Linux bridge takes 1023 ports. With 1023 other links on it, a setup is exit 1
+# naming the limit and the network (once the kernel's bare "Exchange full", exit 2), and leaves
+# nothing behind. In a host netns of its own: deleting 1023 links one by one takes ~20 s, a
+# netns with them goes at once.
+new_netns "${TAG}-full"
+(
+  HOSTNS="${TAG}-full"
+  ip -n "$HOSTNS" link add ocinet0 type bridge
+  for i in $(seq 1 1023); do echo "link add fill$i master ocinet0 type veth peer name fillp$i"; done | ip -n "$HOSTNS" -batch -
+  expect_fail 1 'network "bridge": bridge ocinet0 is full (a Linux bridge holds at most 1023 ports' createRuntime "$(state c1 "$B1" '{}')"
+  no_residue
+)
+ip netns del "${TAG}-full"
+ok "the 1024th port of a bridge is exit 1 naming the limit and the network, and leaves nothing behind"
+
 # Policy: each refused request is exit 1 naming the policy key, and changes nothing.
 echo '{"policy":{"allowed_modes":["bridge"],"allowed_networks":["bridge"],"min_host_port":1024,
   "allowed_host_ips":["127.0.0.1"],"allow_static_ip":false}}' >"$OCINET_CONFIG"
