@@ -8,6 +8,7 @@
 #include "cli/network_cmd.h"
 #include "config/admin_config.h"
 #include "config/bundle_rewrite.h"
+#include "config/oci_state.h"
 #include "netcore/fsutil.h"
 #include "config/options.h"
 #include "netcore/endpoint_record.h"
@@ -86,7 +87,7 @@ void cmd_bundle_inject(const GlobalOptions& o, const std::string& dir, const std
     annotations[kv.substr(0, eq)] = kv.substr(eq + 1);
   }
   std::string path = dir + "/config.json";
-  auto text = read_file(path);
+  auto text = read_regular_file(path, kMaxStateBytes);  // a FIFO or a device must not hang or flood it
   if (!text) fail_invalid(path + ": not found");
   nlohmann::json config;
   try {

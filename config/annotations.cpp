@@ -1,5 +1,7 @@
 #include "config/annotations.h"
 
+#include <algorithm>
+
 #include "config/validate.h"
 #include "netcore/error.h"
 
@@ -36,13 +38,72 @@ std::vector<std::string> ip_list(const std::string& key, const std::string& v) {
   return items;
 }
 
-std::vector<std::string> token_list(const std::string& key, const std::string& v, bool hostname) {
+// A container has one interface per network: a network named twice would get two.
+void each_network_once(const std::string& key, const std::vector<std::string>& items) {
+  for (auto it = items.begin(); it != items.end(); ++it)
+    if (std::find(items.begin(), it, *it) != it) bad(key, "network \"" + *it + "\" is listed twice");
+}
+
+// resolv.conf lines are read into 256-byte buffers: musl ignores a longer line outright, and
+// glibc before 2.26 kept only 256 bytes of the search list. So `keyword`, a space, the items
+// with a space between each, and the newline fit in 255 characters.
+void check_resolv_line(const std::string& key, const std::string& keyword, const std::vector<std::string>& items) {
+  size_t chars = items.size() - 1;
+  for (const auto& i : items) chars += i.size();
+  const size_t max = 255 - keyword.size() - 2;
+  if (chars > max)
+    bad(key, "list too long (" + std::to_string(chars) + " characters with spaces, at most " + std::to_string(max) + ")");
+}
+
+std::vector<std::string> search_list(const std::string& key, const std::string& v) {
   auto items = split_list(v);
-  for (auto& t : items) {
-    bool ok = hostname ? is_valid_hostname(t) : !t.empty() && t.size() <= 64;
-    for (char c : t) ok = ok && c != ' ' && c != '\t';
-    if (!ok) bad(key, "invalid value \"" + t + "\"");
+  for (const auto& d : items)
+    if (!is_valid_search_domain(d)) bad(key, "invalid search domain \"" + d + "\" (want a DNS name, at most one trailing dot)");
+  // glibc before 2.26 (MAXDNSRCH) used the first 6 and ignored the rest without a word.
+  if (items.size() > 6) bad(key, "at most 6 search domains, got " + std::to_string(items.size()));
+  check_resolv_line(key, "search", items);
+  return items;
+}
+
+// The options of glibc's resolv.conf(5). A number above glibc's cap (ndots 15, timeout 30,
+// attempts 5) would be cut down without a word; timeout:0 and attempts:0 leave musl's resolver
+// (Alpine) giving up at once or dividing by zero, so those start at 1.
+struct ResolverOption {
+  const char* name;
+  int min = -1, max = -1;  // min < 0: the option takes no argument
+};
+constexpr ResolverOption kResolverOptions[] = {
+    {"ndots", 0, 15}, {"timeout", 1, 30}, {"attempts", 1, 5}, {"rotate"}, {"no-check-names"}, {"inet6"},
+    {"ip6-bytestring"}, {"ip6-dotint"}, {"no-ip6-dotint"}, {"edns0"}, {"single-request"},
+    {"single-request-reopen"}, {"no-tld-query"}, {"use-vc"}, {"no-reload"}, {"trust-ad"}, {"no-aaaa"}};
+
+std::string known_resolver_options() {
+  std::string s;
+  for (const auto& o : kResolverOptions) s += (s.empty() ? "" : ", ") + std::string(o.name) + (o.min < 0 ? "" : ":n");
+  return s;
+}
+
+void check_resolver_option(const std::string& key, const std::string& opt) {
+  const auto colon = opt.find(':');
+  const std::string name = opt.substr(0, colon), arg = colon == std::string::npos ? "" : opt.substr(colon + 1);
+  const ResolverOption* o = nullptr;
+  for (const auto& known : kResolverOptions)
+    if (name == known.name) o = &known;
+  if (!o) bad(key, "unknown option \"" + opt + "\" (known: " + known_resolver_options() + ")");
+  if (o->min < 0) {
+    if (colon != std::string::npos) bad(key, "option \"" + opt + "\": " + name + " takes no argument");
+    return;
   }
+  const bool number = !arg.empty() && arg.size() <= 3 && arg.find_first_not_of("0123456789") == std::string::npos;
+  if (!number || std::stoi(arg) < o->min || std::stoi(arg) > o->max)
+    bad(key, "option \"" + opt + "\": " + name + " takes a number from " + std::to_string(o->min) + " to " +
+                 std::to_string(o->max));
+}
+
+std::vector<std::string> option_list(const std::string& key, const std::string& v) {
+  auto items = split_list(v);
+  for (const auto& o : items) check_resolver_option(key, o);
+  check_resolv_line(key, "options", items);
   return items;
 }
 
@@ -75,6 +136,7 @@ Annotations parse_annotations(const std::map<std::string, std::string>& ann) {
       }
     } else if (k == "network") {
       a.networks = names_list(key, v);
+      each_network_once(key, a.networks);
     } else if (k == "name") {
       if (!is_valid_name(v)) bad(key, "invalid name \"" + v + "\"");
       a.name = v;
@@ -115,9 +177,9 @@ Annotations parse_annotations(const std::map<std::string, std::string>& ann) {
     } else if (k == "dns") {
       a.dns = ip_list(key, v);
     } else if (k == "dns-search") {
-      a.dns_search = token_list(key, v, true);
+      a.dns_search = search_list(key, v);
     } else if (k == "dns-options") {
-      a.dns_options = token_list(key, v, false);
+      a.dns_options = option_list(key, v);
     } else if (k == "mtu") {
       if (v.empty() || v.size() > 5 || v.find_first_not_of("0123456789") != std::string::npos) bad(key, "invalid MTU \"" + v + "\"");
       int mtu = std::stoi(v);

@@ -1,11 +1,10 @@
 #include "config/oci_state.h"
 
-#include <fstream>
 #include <nlohmann/json.hpp>
-#include <sstream>
 
 #include "config/validate.h"
 #include "netcore/error.h"
+#include "netcore/fsutil.h"
 
 namespace ocinet {
 
@@ -21,6 +20,16 @@ static json parse_json(const std::string& text, const std::string& what) {
   }
 }
 
+// get<long long>() would turn 1.5 into 1 and true into 1: a pid is a JSON integer, nothing else.
+static int pid_of(const json& p) {
+  constexpr int64_t kMaxPid = 1 << 22;  // the kernel's PID_MAX_LIMIT
+  if (!p.is_number_integer()) fail_invalid("OCI state: pid is not an integer");
+  // Non-negative numbers parse as unsigned, whose values above INT64_MAX get<int64_t> would wrap.
+  if (p.is_number_unsigned() ? p.get<uint64_t>() > uint64_t(kMaxPid) : p.get<int64_t>() < 0 || p.get<int64_t>() > kMaxPid)
+    fail_invalid("OCI state: pid out of range");
+  return int(p.get<int64_t>());
+}
+
 OciState parse_oci_state(const std::string& text) { return parse_oci_state_doc(parse_json(text, "OCI state")); }
 
 OciState parse_oci_state_doc(const json& j) {
@@ -30,11 +39,7 @@ OciState parse_oci_state_doc(const json& j) {
     s.id = j.at("id").get<std::string>();
     if (j.contains("status")) s.status = j["status"].get<std::string>();
     if (j.contains("bundle")) s.bundle = j["bundle"].get<std::string>();
-    if (j.contains("pid") && !j["pid"].is_null()) {
-      auto pid = j["pid"].get<long long>();
-      if (pid < 0 || pid > 1 << 22) fail_invalid("OCI state: pid out of range");
-      s.pid = int(pid);
-    }
+    if (j.contains("pid") && !j["pid"].is_null()) s.pid = pid_of(j["pid"]);
     if (j.contains("annotations") && !j["annotations"].is_null())
       s.annotations = j["annotations"].get<std::map<std::string, std::string>>();
   } catch (const json::exception&) {
@@ -75,11 +80,15 @@ BundleConfig parse_bundle_config(const std::string& text, const std::string& bun
 }
 
 BundleConfig load_bundle_config(const std::string& bundle_dir) {
-  std::ifstream in(bundle_dir + "/config.json", std::ios::binary);
-  if (!in) fail_invalid("config.json: cannot read " + bundle_dir + "/config.json");
-  std::ostringstream ss;
-  ss << in.rdbuf();
-  return parse_bundle_config(ss.str(), bundle_dir);
+  const std::string path = bundle_dir + "/config.json";
+  std::optional<std::string> text;
+  try {
+    text = read_regular_file(path, kMaxStateBytes);  // a FIFO or device here must not hang the hook
+  } catch (const Error& e) {
+    throw Error(e.kind(), std::string("config.json: ") + e.what());
+  }
+  if (!text) fail_invalid("config.json: cannot read " + path + " (no such file)");
+  return parse_bundle_config(*text, bundle_dir);
 }
 
 }  // namespace ocinet

@@ -32,7 +32,7 @@ OciState parse_oci_state(const std::string& json);
 // The same from an already parsed document (the hook parses stdin once).
 OciState parse_oci_state_doc(const nlohmann::json& doc);
 BundleConfig parse_bundle_config(const std::string& json, const std::string& bundle_dir);
-// Reads BUNDLE/config.json (Invalid when absent or malformed).
+// Reads BUNDLE/config.json (Invalid when absent, malformed, not a regular file, or over 1 MiB).
 BundleConfig load_bundle_config(const std::string& bundle_dir);
 
 }  // namespace ocinet

@@ -39,6 +39,14 @@ bool is_valid_hostname(const std::string& s) {
   return label > 0;
 }
 
+bool is_valid_search_domain(const std::string& s) {
+  const std::string d = !s.empty() && s.back() == '.' ? s.substr(0, s.size() - 1) : s;
+  if (!is_valid_hostname(d)) return false;
+  for (size_t i = 0; i < d.size(); i++)
+    if (d[i] == '-' && (i == 0 || d[i - 1] == '.' || i + 1 == d.size() || d[i + 1] == '.')) return false;
+  return true;
+}
+
 bool has_control_chars(const std::string& s) {
   for (unsigned char c : s)
     if (c < 0x20 || c == 0x7f) return true;

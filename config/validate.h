@@ -19,6 +19,9 @@ inline constexpr size_t kMaxLegacyIdLen = 128;
 bool is_valid_name(const std::string& s, size_t max_len = kMaxNameLen);
 // A DNS-ish host name for /etc/hosts: labels of [A-Za-z0-9-_], dots between, <= 253 chars.
 bool is_valid_hostname(const std::string& s);
+// A resolv.conf search domain: a host name whose labels neither begin nor end with '-' (RFC
+// 1123), optionally with one trailing dot (the same domain, fully qualified).
+bool is_valid_search_domain(const std::string& s);
 bool has_control_chars(const std::string& s);
 // How a container is shown (never a key): Docker's short id, the first 12 characters, for a
 // 64-hex id; the whole id otherwise, so that runc ids such as frontend-web-1 and frontend-web-2

@@ -13,12 +13,16 @@ enum class ErrorKind { Invalid = 1, System = 2 };
 
 class Error : public std::runtime_error {
  public:
-  Error(ErrorKind kind, const std::string& what) : std::runtime_error(what), kind_(kind) {}
+  Error(ErrorKind kind, const std::string& what, int err = 0) : std::runtime_error(what), kind_(kind), errno_(err) {}
   ErrorKind kind() const { return kind_; }
   int exit_code() const { return static_cast<int>(kind_); }
+  // The errno of a system failure (0 when none): lets a caller that knows what the request was
+  // turn a bare kernel reason into one the user can act on.
+  int sys_errno() const { return errno_; }
 
  private:
   ErrorKind kind_;
+  int errno_;
 };
 
 // A request the user can fix (annotation, policy, conflict): exit status 1.
@@ -26,7 +30,7 @@ class Error : public std::runtime_error {
 
 // The system failed (netlink, firewall, disk): exit status 2. `err` is an errno value.
 [[noreturn]] inline void fail_system(const std::string& what, int err) {
-  throw Error(ErrorKind::System, err ? what + ": " + std::strerror(err) : what);
+  throw Error(ErrorKind::System, err ? what + ": " + std::strerror(err) : what, err);
 }
 
 }  // namespace ocinet

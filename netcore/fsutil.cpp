@@ -5,6 +5,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <cstdint>
+
 #include "netcore/error.h"
 
 namespace ocinet {
@@ -80,6 +83,36 @@ std::optional<std::string> read_file(const std::string& path) {
     out.append(buf, size_t(n));
   }
   return out;
+}
+
+static std::string size_text(size_t bytes) {
+  return bytes % (1 << 20) == 0 ? std::to_string(bytes >> 20) + " MiB" : std::to_string(bytes) + " bytes";
+}
+
+std::optional<std::string> read_regular_file(const std::string& path, size_t limit) {
+  UniqueFd where(::open(path.c_str(), O_PATH | O_CLOEXEC));
+  if (!where) {
+    if (errno == ENOENT) return std::nullopt;
+    fail_system("reading " + path, errno);
+  }
+  struct stat st{};
+  if (::fstat(where.get(), &st) != 0) fail_system("reading " + path, errno);
+  if (!S_ISREG(st.st_mode)) fail_invalid(path + " is not a regular file");
+  if (uint64_t(st.st_size) > limit) fail_invalid(path + " is larger than " + size_text(limit));
+  // The inode just checked, not the name again (which may point elsewhere by now).
+  const std::string self = "/proc/self/fd/" + std::to_string(where.get());
+  UniqueFd fd(::open(self.c_str(), O_RDONLY | O_NONBLOCK | O_CLOEXEC | O_NOCTTY));
+  if (!fd) fail_system("reading " + path + " (through " + self + ")", errno);
+  std::string out;
+  char buf[16384];
+  while (out.size() <= limit) {
+    ssize_t n = ::read(fd.get(), buf, std::min(sizeof buf, limit + 1 - out.size()));
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) fail_system("reading " + path, errno);
+    if (n == 0) return out;
+    out.append(buf, size_t(n));
+  }
+  fail_invalid(path + " is larger than " + size_text(limit));
 }
 
 static void write_all(int fd, const std::string& content, const std::string& path) {

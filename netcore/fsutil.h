@@ -44,6 +44,12 @@ class FileLock {
 void make_dirs(const std::string& path, int mode = 0700);
 // Whole file, or nullopt when it does not exist. Throws System on other errors.
 std::optional<std::string> read_file(const std::string& path);
+// A regular file of at most `limit` bytes (symlinks followed), read without opening anything
+// else: the name is opened with O_PATH and checked first, so a FIFO is never opened (no hang)
+// nor a device (no endless /dev/zero), and the inode checked is the one read. nullopt when it
+// does not exist. Invalid "<path> is not a regular file" / "<path> is larger than <limit>",
+// checked before reading and while reading (a /proc file says size 0); System when unreadable.
+std::optional<std::string> read_regular_file(const std::string& path, size_t limit);
 // tmp file in the same directory + rename. `durable` adds fsync of file and directory (lib dir).
 void write_file_atomic(const std::string& path, const std::string& content, bool durable = false);
 // Ownership marks (leases, published ports, names): a symlink whose target is the owner's id.

@@ -414,6 +414,13 @@ VethEnds create_veth(NlSocket& nl, const std::string& host_name, int master_ifin
   return ends;
 }
 
+Error veth_error(const Error& e, const std::string& network, const std::string& bridge) {
+  if (e.sys_errno() != EXFULL) return e;
+  return Error(ErrorKind::Invalid, "network \"" + network + "\": bridge " + bridge +
+                                       " is full (a Linux bridge holds at most 1023 ports, one per container); "
+                                       "start this container on another network");
+}
+
 bool delete_link(NlSocket& nl, const std::string& name) {
   LinkPtr link(rtnl_link_alloc());
   rtnl_link_set_name(link.get(), name.c_str());

@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "config/validate.h"
+#include "netcore/error.h"
 
 struct nl_sock;
 struct nl_msg;
@@ -55,6 +56,12 @@ struct VethEnds {
 VethEnds create_veth(NlSocket& nl, const std::string& host_name, int master_ifindex, int mtu, const std::string& peer_name,
                      int peer_ns_fd, const std::string& peer_mac, bool hairpin,
                      const std::function<void(NlBatch&)>& first = nullptr);
+// What a failed create_veth means for `network`, whose bridge is `bridge`. A Linux bridge
+// numbers its ports 1-1023 (BR_MAX_PORTS 1024, port 0 reserved) and refuses one more with
+// EXFULL, "Exchange full", which tells the user nothing: that becomes the limit and the
+// network, exit 1 as an exhausted subnet (the network cannot take another container, whatever
+// the host's state). Any other error is returned as it is.
+Error veth_error(const Error& e, const std::string& network, const std::string& bridge);
 // Deletes a link by name. Returns false when it did not exist.
 bool delete_link(NlSocket& nl, const std::string& name);
 // IPv4 address with its broadcast; `name` (the link's) is for the error line. An existing

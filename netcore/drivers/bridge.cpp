@@ -39,12 +39,16 @@ int attach_bridge(NlSocket& host, const NetworkDef& net, const Netns& ns, const 
   // The gateway addresses go along in the same round trip (already there: EEXIST, tolerated):
   // a bridge that outlived ocinet's state (a reinstall, a wiped /var/lib/ocinet) may carry
   // another network's address, and its containers would have no gateway.
-  return create_veth(host, a.host_ifname, br, a.mtu, a.ifname, ns.fd(), a.mac, /*hairpin=*/true,
-                     [&](NlBatch& b) {
-                       b.add_address(br, net.gateway, net.subnet.prefix, net.bridge);
-                       if (net.subnet6) b.add_address6(br, net.gateway6, net.subnet6->prefix);
-                     })
-      .peer;
+  try {
+    return create_veth(host, a.host_ifname, br, a.mtu, a.ifname, ns.fd(), a.mac, /*hairpin=*/true,
+                       [&](NlBatch& b) {
+                         b.add_address(br, net.gateway, net.subnet.prefix, net.bridge);
+                         if (net.subnet6) b.add_address6(br, net.gateway6, net.subnet6->prefix);
+                       })
+        .peer;
+  } catch (const Error& e) {
+    throw veth_error(e, net.name, net.bridge);
+  }
 }
 
 void configure_container_side(NlSocket& inner, const Attachment& a, int ifindex, bool default_route, bool lo_up) {

@@ -392,7 +392,11 @@ Devices ensure_devices(NlSocket& nl, const NetworkDef& net, const std::string& v
 
 int attach(NlSocket& nl, const NetworkDef& net, const std::string& vtep, int ns_fd, const Attachment& a) {
   auto d = ensure_devices(nl, net, vtep);
-  create_veth(nl, a.host_ifname, d.bridge, a.mtu, a.ifname, ns_fd, a.mac, /*hairpin=*/false);
+  try {
+    create_veth(nl, a.host_ifname, d.bridge, a.mtu, a.ifname, ns_fd, a.mac, /*hairpin=*/false);
+  } catch (const Error& e) {
+    throw veth_error(e, net.name, bridge_name(net));
+  }
   return d.vxlan;
 }
 

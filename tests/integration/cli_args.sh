@@ -17,7 +17,7 @@ fail() { echo "FAIL: $*" >&2; exit 1; }
 expect() {
   local code=$1 pat=$2 rc=0 err
   shift 2
-  err=$("$BIN/ocinet" "$@" 2>&1 >/dev/null) || rc=$?
+  err=$(timeout 10 "$BIN/ocinet" "$@" 2>&1 >/dev/null) || rc=$?  # a hang fails (124)
   [ "$rc" = "$code" ] || fail "ocinet $*: want exit $code, got $rc ($err)"
   [ "$(printf '%s\n' "$err" | wc -l)" = 1 ] || fail "ocinet $*: want one stderr line, got: $err"
   [[ "$err" == *"$pat"* ]] || fail "ocinet $*: message lacks '$pat': $err"
@@ -44,6 +44,19 @@ expect 1 "not found" network rm nosuch
 expect 1 "default network" network rm bridge
 expect 1 "no container" network connect n1 nosuch
 expect 1 "--format" ps --format xml
+# bundle inject reads config.json only when it is a regular file of at most 1 MiB: a FIFO once
+# hung it, a symlink to a regular file is followed.
+mkdir -p "$WORK/b"
+mkfifo "$WORK/b/config.json"
+expect 1 "$WORK/b/config.json is not a regular file" bundle inject "$WORK/b"
+rm "$WORK/b/config.json" && ln -s /dev/zero "$WORK/b/config.json"
+expect 1 "$WORK/b/config.json is not a regular file" bundle inject "$WORK/b"
+rm "$WORK/b/config.json" && truncate -s 100M "$WORK/b/config.json"
+expect 1 "$WORK/b/config.json is larger than 1 MiB" bundle inject "$WORK/b"
+rm "$WORK/b/config.json" && echo '{"root":{"path":"rootfs"}}' >"$WORK/b/real.json" && ln -s real.json "$WORK/b/config.json"
+"$BIN/ocinet" bundle inject "$WORK/b" --annotation io.ocinet.name=web >/dev/null
+jq -e '.annotations["io.ocinet.name"] == "web"' "$WORK/b/config.json" >/dev/null || fail "inject through a symlink did not annotate"
+pass=$((pass + 1))
 "$BIN/ocinet" network inspect n1 | grep -q '"Subnet": "10.250.0.0/24"' || fail "inspect does not show the subnet"
 "$BIN/ocinet" network rm n1 >/dev/null
 "$BIN/ocinet" network ls | grep -q ' n1 ' && fail "n1 still listed after rm"

@@ -39,8 +39,38 @@ big=$(head -c 100000 /dev/zero | tr '\0' a)
 expect_fail 1 "too long" createRuntime "$(state c1 "$B1" "{\"io.ocinet.aliases\":\"$big\"}")"
 expect_fail 1 "invalid name" createRuntime "$(state c1 "$B1" '{"io.ocinet.name":"../../etc"}')"
 expect_fail 1 "io.ocinet.ports" createRuntime "$(state c1 "$B1" '{"io.ocinet.ports":"99999:80"}')"
+expect_fail 1 'network "unet" is listed twice' createRuntime "$(state c1 "$B1" '{"io.ocinet.network":"unet,unet"}')"
+expect_fail 1 'io.ocinet.dns-options: unknown option "$(reboot)"' createRuntime "$(state c1 "$B1" '{"io.ocinet.dns-options":"$(reboot)"}')"
+expect_fail 1 'io.ocinet.dns-search: invalid search domain "$(reboot)"' createRuntime "$(state c1 "$B1" '{"io.ocinet.dns-search":"$(reboot)"}')"
+expect_fail 1 "pid is not an integer" createRuntime '{"id":"c1","status":"creating","pid":1.5,"bundle":"/x"}'
 no_residue
 ok "hostile annotation values are exit 1 and change nothing"
+
+# config.json that is no regular file, or a 100 MB one: exit 1 at once. A FIFO once hung the
+# hook and /dev/zero was read until memory ran out: timeout and ulimit turn a regression into a
+# failure rather than a hang or a starved machine.
+new_netns "${TAG}-cf"
+BC=$(bundle_for cf "/run/netns/${TAG}-cf")
+mv "$BC/config.json" "$BC/real.json"
+config_case() {  # config_case PATTERN PREPARE...: make config.json, run setup, check
+  local pat=$1 rc=0 out
+  shift
+  rm -f "$BC/config.json"
+  (cd "$BC" && eval "$@")
+  out=$(state cf "$BC" '{}' | (ulimit -v 1000000 && timeout 10 ip netns exec "$HOSTNS" "$HOOK" createRuntime) 2>&1) || rc=$?
+  [ "$rc" = 1 ] || die "config.json case '$*': want exit 1, got $rc: $out"
+  [[ "$out" == *"$pat"* ]] || die "config.json case '$*': message lacks '$pat': $out"
+  no_residue
+}
+config_case "config.json: $BC/config.json is not a regular file" mkfifo config.json
+config_case "config.json: $BC/config.json is not a regular file" ln -s /dev/zero config.json
+config_case "config.json: $BC/config.json is larger than 1 MiB" truncate -s 100M config.json
+rm "$BC/config.json" && ln -s real.json "$BC/config.json"
+hook createRuntime "$(state cf "$BC" '{}')"
+[ "$(jq -r '.attachments[0].ifname' "$OCINET_RUN_DIR/endpoints/cf.json")" = eth0 ] || die "cf not set up through a symlinked config.json"
+hook poststop '{"id":"cf","status":"stopped","pid":0}'
+no_residue
+ok "config.json: a FIFO, a symlink to /dev/zero, a 100 MB file are exit 1 at once; a symlink to a regular file works"
 
 BH=$(bundle_for self "/run/netns/$HOSTNS")
 expect_fail 1 "host's own network namespace" createRuntime "$(state c9 "$BH" '{}')"
@@ -78,6 +108,21 @@ hook poststop '{"id":"c1","status":"stopped","pid":0}'
 hook poststop '{"id":"c1","status":"stopped","pid":0}'
 no_residue
 ok "teardown twice is exit 0 and leaves no veth, rule, lease or record"
+
+# A full bridge: a Linux bridge takes 1023 ports. With 1023 other links on it, a setup is exit 1
+# naming the limit and the network (once the kernel's bare "Exchange full", exit 2), and leaves
+# nothing behind. In a host netns of its own: deleting 1023 links one by one takes ~20 s, a
+# netns with them goes at once.
+new_netns "${TAG}-full"
+(
+  HOSTNS="${TAG}-full"
+  ip -n "$HOSTNS" link add ocinet0 type bridge
+  for i in $(seq 1 1023); do echo "link add fill$i master ocinet0 type veth peer name fillp$i"; done | ip -n "$HOSTNS" -batch -
+  expect_fail 1 'network "bridge": bridge ocinet0 is full (a Linux bridge holds at most 1023 ports' createRuntime "$(state c1 "$B1" '{}')"
+  no_residue
+)
+ip netns del "${TAG}-full"
+ok "the 1024th port of a bridge is exit 1 naming the limit and the network, and leaves nothing behind"
 
 # Policy: each refused request is exit 1 naming the policy key, and changes nothing.
 echo '{"policy":{"allowed_modes":["bridge"],"allowed_networks":["bridge"],"min_host_port":1024,

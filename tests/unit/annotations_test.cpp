@@ -79,6 +79,52 @@ TEST_CASE("annotations: hostile values are refused before use") {
   CHECK_THAT(error_of({{"io.ocinet.mode", "bridged"}}), Catch::Contains("unknown mode"));
   CHECK_THAT(error_of({{"io.ocinet.mode", "container:../x"}}), Catch::Contains("invalid container"));
   CHECK_THAT(error_of({{"io.ocinet.dns", "8.8.8.8;rm"}}), Catch::Contains("invalid IP"));
-  CHECK_THAT(error_of({{"io.ocinet.dns-search", "a..b"}}), Catch::Contains("invalid value"));
-  CHECK_THAT(error_of({{"io.ocinet.dns-options", "a b"}}), Catch::Contains("invalid value"));
+  CHECK_THAT(error_of({{"io.ocinet.dns-search", "a..b"}}), Catch::Contains("invalid search domain"));
+  CHECK_THAT(error_of({{"io.ocinet.dns-options", "a b"}}), Catch::Contains("unknown option"));
+}
+
+TEST_CASE("annotations: a network listed twice is refused, naming it") {
+  // Once gave eth0 and eth1 on the same network, with two addresses.
+  auto msg = error_of({{"io.ocinet.network", "unet,unet"}});
+  CHECK_THAT(msg, Catch::Contains("io.ocinet.network") && Catch::Contains("\"unet\"") && Catch::Contains("twice"));
+  CHECK_THAT(error_of({{"io.ocinet.network", "a,b,a"}}), Catch::Contains("\"a\""));
+  CHECK(parse_annotations({{"io.ocinet.network", "a,b"}}).networks.size() == 2);
+}
+
+TEST_CASE("annotations: dns-search takes search domains only") {
+  for (const char* bad : {"$(reboot)", "a..b", "x.com..", ".", "", "a,,b", "-rf.example", "a-.example", "a b",
+                          "example.com;reboot", "a/b", "a`id`"}) {
+    INFO(bad);
+    auto msg = error_of({{"io.ocinet.dns-search", bad}});
+    CHECK_THAT(msg, Catch::Contains("io.ocinet.dns-search"));
+  }
+  CHECK_THAT(error_of({{"io.ocinet.dns-search", "good.com,$(reboot)"}}), Catch::Contains("\"$(reboot)\""));
+}
+
+TEST_CASE("annotations: dns-search domains may end with one dot; the search line is bounded") {
+  auto a = parse_annotations({{"io.ocinet.dns-search", "example.com,corp.example.com.,lan,_tcp.x"}});
+  CHECK(a.dns_search == std::vector<std::string>{"example.com", "corp.example.com.", "lan", "_tcp.x"});
+  // At most 6 domains (glibc before 2.26 kept no more) on a line musl does not ignore.
+  CHECK(parse_annotations({{"io.ocinet.dns-search", "a,b,c,d,e,f"}}).dns_search.size() == 6);
+  CHECK_THAT(error_of({{"io.ocinet.dns-search", "a,b,c,d,e,f,g"}}), Catch::Contains("at most 6"));
+  std::string label(60, 'x'), d = label + "." + label;  // 121 characters
+  CHECK(parse_annotations({{"io.ocinet.dns-search", d + "," + d.substr(0, 100)}}).dns_search.size() == 2);
+  CHECK_THAT(error_of({{"io.ocinet.dns-search", d + "," + d + "," + d}}), Catch::Contains("at most 247"));
+}
+
+TEST_CASE("annotations: dns-options take the resolver's options with arguments in range") {
+  auto a = parse_annotations({{"io.ocinet.dns-options",
+                               "ndots:0,ndots:15,timeout:1,timeout:30,attempts:1,attempts:5,rotate,no-check-names,inet6,"
+                               "ip6-bytestring,ip6-dotint,no-ip6-dotint,edns0,single-request,single-request-reopen,"
+                               "no-tld-query,use-vc,no-reload,trust-ad,no-aaaa"}});
+  CHECK(a.dns_options.size() == 20);
+  CHECK(a.dns_options[0] == "ndots:0");
+  for (const char* bad : {"$(reboot)", "reboot", "ndots", "ndots:", "ndots:16", "ndots:-1", "ndots:+1", "ndots:1x",
+                          "ndots:99999999999999999999", "timeout:0", "timeout:31", "attempts:0", "attempts:6",
+                          "rotate:1", "edns0:", "ndots:1:2", "NDOTS:1", "", "debug"}) {
+    INFO(bad);
+    auto msg = error_of({{"io.ocinet.dns-options", bad}});
+    CHECK_THAT(msg, Catch::Contains("io.ocinet.dns-options") && Catch::Contains("\"" + std::string(bad) + "\""));
+  }
+  CHECK_THAT(error_of({{"io.ocinet.dns-options", "edns0,$(reboot)"}}), Catch::Contains("\"$(reboot)\""));
 }
