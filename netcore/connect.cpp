@@ -14,6 +14,7 @@
 #include "netcore/netns.h"
 #include "netcore/network_store.h"
 #include "netcore/overlay/overlay.h"
+#include "netcore/restore.h"
 #include "netcore/setup.h"
 
 namespace ocinet {
@@ -154,8 +155,8 @@ void connect_endpoint(const GlobalOptions& opts, const AdminConfig& cfg, const s
     }
     if (net.driver == "bridge") {
       write_sysctl("/proc/sys/net/ipv4/ip_forward", "1");
-      fw->add_endpoint({net.name, net.bridge, net.subnet.str(), net.internal, net.subnet6 ? net.subnet6->str() : ""},
-                       endpoint_rules(rec.tag, rec.attachments[at], {}));
+      if (fw->add_endpoint(network_rules(net), endpoint_rules(rec.tag, rec.attachments[at], {})))
+        restore_firewall(paths, *fw, {}, rec.id);  // the ruleset was flushed: the others' rules too
     }
     add_step(rec, "peers");
     records.save(rec);

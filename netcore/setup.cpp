@@ -19,6 +19,7 @@
 #include "netcore/network_store.h"
 #include "netcore/overlay/overlay.h"
 #include "netcore/port_table.h"
+#include "netcore/restore.h"
 
 namespace ocinet {
 namespace {
@@ -418,10 +419,11 @@ EndpointRecord setup_endpoint(const GlobalOptions& opts, const AdminConfig& cfg,
     }
     if (fw) {
       write_sysctl("/proc/sys/net/ipv4/ip_forward", "1");
+      bool restored = false;
       for (size_t i = 0; i < p.networks.size(); i++) {
         const auto& net = p.networks[i];
         if (net.driver != "bridge") continue;  // sub-interfaces bypass the host's netfilter
-        NetworkRules nr{net.name, net.bridge, net.subnet.str(), net.internal, net.subnet6 ? net.subnet6->str() : ""};
+        const NetworkRules nr = network_rules(net);
         EndpointRules er = endpoint_rules(rec.tag, rec.attachments[i], i == 0 ? rec.ports : std::vector<PortMapping>{});
         // Publication on the host's loopback needs the kernel's help on the bridge, and only then
         // (most containers publish none): a local ::1 route before, route_localnet once the
@@ -430,7 +432,12 @@ EndpointRecord setup_endpoint(const GlobalOptions& opts, const AdminConfig& cfg,
         if (on([](const PortMapping& m) { return m.host_ip == "::1"; }))
           add_loopback_route6(host, link_index(host, net.bridge), net.bridge);
         fault_point("firewall");
-        fw->add_endpoint(nr, er);
+        // ocinet's tables were not there: the first endpoint ever, or a flush that took every
+        // other endpoint's rules too, which are written again from their records.
+        if (fw->add_endpoint(nr, er) && !restored) {
+          restore_firewall(paths, *fw, {}, rec.id);
+          restored = true;
+        }
         if (fw->guards_loopback() && on([](const PortMapping& m) { return m.host_ip.rfind("127.", 0) == 0; }))
           enable_route_localnet(net.bridge);
       }

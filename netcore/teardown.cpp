@@ -18,6 +18,7 @@
 #include "netcore/netns.h"
 #include "netcore/overlay/overlay.h"
 #include "netcore/port_table.h"
+#include "netcore/restore.h"
 #include "netcore/setup.h"
 
 namespace ocinet {
@@ -148,11 +149,13 @@ void undo_record(const Paths& paths, const AdminConfig& cfg, const EndpointRecor
         withdraw(paths, RecordStore(paths.run_dir), rec);
       } else if (kind == "firewall") {
         auto fw = make_firewall(cfg.firewall_backend);
+        bool flushed = false;  // ocinet's tables were gone: the other endpoints' rules are written again
         for (size_t i = 0; i < rec.attachments.size(); i++) {
           const auto& a = rec.attachments[i];
-          if (a.ip.empty()) continue;
-          fw->remove_endpoint_rules(endpoint_rules(rec.tag, a, i == 0 ? rec.ports : std::vector<PortMapping>{}));
+          if (a.ip.empty() || a.driver != "bridge") continue;
+          flushed |= fw->remove_endpoint_rules(endpoint_rules(rec.tag, a, i == 0 ? rec.ports : std::vector<PortMapping>{}));
         }
+        if (flushed) restore_firewall(paths, *fw, {}, rec.id);
       } else if (kind == "endpoint") {
         const auto& a = rec.attachments[index];
         in_etcd("unregistering the overlay endpoint", [&](Etcd& e) { e.remove(overlay::ep_key(a.network, rec.id)); });

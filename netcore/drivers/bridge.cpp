@@ -82,6 +82,10 @@ void ipv6_off_unless_filtered(const Attachment& a, const FirewallBackend* fw) {
   write_netns_sysctl("net/ipv6/conf/" + a.ifname + "/disable_ipv6", "1");  // absent without IPv6: skipped
 }
 
+NetworkRules network_rules(const NetworkDef& net) {
+  return {net.name, net.bridge, net.subnet.str(), net.internal, net.subnet6 ? net.subnet6->str() : ""};
+}
+
 EndpointRules endpoint_rules(const std::string& tag, const Attachment& a, std::vector<PortMapping> ports) {
   return {tag, a.ip, a.bridge, std::move(ports), a.ip6, a.driver == "bridge" ? a.host_ifname : ""};
 }

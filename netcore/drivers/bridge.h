@@ -31,6 +31,8 @@ void add_default_routes(NlSocket& inner, const Attachment& a);
 // (FirewallBackend::filters_ipv6_of_v4only_ports), which spares the /proc/sys write: the first
 // one in a netns costs O(number of namespaces) in the kernel.
 void ipv6_off_unless_filtered(const Attachment& a, const FirewallBackend* fw);
+// The firewall's view of a bridge network: its bridge, subnets and whether it is internal.
+NetworkRules network_rules(const NetworkDef& net);
 // The firewall's view of an attachment: its address(es) and, on a bridge, its port.
 EndpointRules endpoint_rules(const std::string& tag, const Attachment& a, std::vector<PortMapping> ports);
 // Removes the host end (the peer goes with it). Missing link = success.

@@ -10,7 +10,7 @@ class NoFirewall final : public FirewallBackend {
  public:
   const char* name() const override { return "none"; }
   bool guards_loopback() const override { return false; }
-  void add_endpoint(const NetworkRules&, const EndpointRules&) override {}
+  bool add_endpoint(const NetworkRules&, const EndpointRules&) override { return false; }
   void remove_endpoint(const std::string&) override {}
   void remove_network(const std::string&, bool) override {}
 };

@@ -4,6 +4,7 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace ocinet {
@@ -52,15 +53,26 @@ class FirewallBackend {
   // published on 127.0.0.1 need and which otherwise lets containers at the host's loopback.
   virtual bool guards_loopback() const { return true; }
   // Ensures the network's rules exist (idempotent) and adds the endpoint's rules, all in one
-  // commit per table. On failure nothing of this call stays in the kernel.
-  virtual void add_endpoint(const NetworkRules& net, const EndpointRules& ep) = 0;
+  // commit per table. On failure nothing of this call stays in the kernel. Returns true when
+  // ocinet's own tables or chains were not there and this call made them: the first endpoint
+  // ever, or one after something flushed the ruleset, when every other endpoint's rules are
+  // gone too (the caller restores them: restore_firewall).
+  virtual bool add_endpoint(const NetworkRules& net, const EndpointRules& ep) = 0;
+  // add_endpoint for many endpoints (a restore), in as few commits as the backend can.
+  virtual void add_endpoints(const std::vector<std::pair<NetworkRules, EndpointRules>>& eps) {
+    for (const auto& [net, ep] : eps) add_endpoint(net, ep);
+  }
   // Removes every rule tagged with `tag`. Absent rules, chains or tables are success. Used when
   // only the container id is known (no endpoint record): may scan the backend's state.
   virtual void remove_endpoint(const std::string& tag) = 0;
   // Removes exactly what add_endpoint(…, ep) added for this endpoint, from the recorded values
   // (teardown's fast path: a backend with keyed sets deletes by key, without listing anything).
-  // Absent entries are success.
-  virtual void remove_endpoint_rules(const EndpointRules& ep) { remove_endpoint(ep.tag); }
+  // Absent entries are success. Returns true when ocinet's own tables or chains were not there
+  // at all (flushed: the other endpoints' rules are gone too).
+  virtual bool remove_endpoint_rules(const EndpointRules& ep) {
+    remove_endpoint(ep.tag);
+    return false;
+  }
   // Removes the network's own rules (used when the network itself goes away). With the last
   // network's rules gone, ocinet's own tables/chains go too, unless `tables_in_use`: the caller
   // (holding the allocation lock, under which every setup takes its leases before it touches the

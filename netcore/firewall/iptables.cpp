@@ -607,18 +607,21 @@ class Table {
 
 // Jumps from the built-in chains carry no comment: they belong to ocinet as a whole, not to a
 // network, so no network's removal takes them away.
+// Returns whether the jump had to be added (none there: ocinet's first rules, or a flush).
 template <class F>
-void ensure_jump(Table<F>& t, const char* from, const char* to, Rule<F> rule, bool first = false) {
-  if (t.jumps_to(from, to)) return;
+bool ensure_jump(Table<F>& t, const char* from, const char* to, Rule<F> rule, bool first = false) {
+  if (t.jumps_to(from, to)) return false;
   rule.jump(to);
   if (first)
     t.insert_first(from, rule);
   else
     t.append(from, rule);
+  return true;
 }
 
+// Both return whether a jump from a built-in chain was missing.
 template <class F>
-void ensure_nat_chains(Table<F>& nat) {
+bool ensure_nat_chains(Table<F>& nat) {
   for (const char* chain : kNatChains)
     if (F::kV6 || chain != kLoopback6Chain) nat.ensure_chain(chain);
   // Only traffic addressed to this host is port-forwarded, as with Docker; loopback
@@ -626,7 +629,7 @@ void ensure_nat_chains(Table<F>& nat) {
   // Loopback destinations are left out of PREROUTING: DNAT runs before the kernel drops a
   // packet from another host addressed to 127.0.0.1 as a martian, so a neighbour routing
   // 127.0.0.1 to us would otherwise reach ports published on 127.0.0.1.
-  ensure_jump(nat, "PREROUTING", kDnatChain, Rule<F>().dst(loopback<F>(), true).dst_type_local());
+  bool added = ensure_jump(nat, "PREROUTING", kDnatChain, Rule<F>().dst(loopback<F>(), true).dst_type_local());
   // From the host itself, loopback included: a port published on 127.0.0.1 is for the host's
   // own clients (its packets reach the bridge thanks to route_localnet on the bridge only).
   // IPv6 has no route_localnet: ::1 is left out of OCINET-DNAT, whose rules for every address
@@ -634,22 +637,25 @@ void ensure_nat_chains(Table<F>& nat) {
   // at once instead of left hanging); ports published on [::1] explicitly have a chain of their
   // own, with a masquerade per container (add_endpoint_rules; nftables.cpp says why).
   if constexpr (F::kV6) {
-    ensure_jump(nat, "OUTPUT", kDnatChain, Rule<F>().dst(loopback<F>(), true).dst_type_local());
-    ensure_jump(nat, "OUTPUT", kLoopback6Chain, Rule<F>().dst(loopback<F>()));
-  } else
-    ensure_jump(nat, "OUTPUT", kDnatChain, Rule<F>().dst_type_local());
-  ensure_jump(nat, "POSTROUTING", kPostChain, Rule<F>());
+    added |= ensure_jump(nat, "OUTPUT", kDnatChain, Rule<F>().dst(loopback<F>(), true).dst_type_local());
+    added |= ensure_jump(nat, "OUTPUT", kLoopback6Chain, Rule<F>().dst(loopback<F>()));
+  } else {
+    added |= ensure_jump(nat, "OUTPUT", kDnatChain, Rule<F>().dst_type_local());
+  }
+  added |= ensure_jump(nat, "POSTROUTING", kPostChain, Rule<F>());
+  return added;
 }
 
 template <class F>
-void ensure_filter_chains(Table<F>& filter) {
+bool ensure_filter_chains(Table<F>& filter) {
   for (const char* chain : kFilterChains) filter.ensure_chain(chain);
   // Isolation is judged before any accept of OCINET-FORWARD.
-  ensure_jump(filter, kForwardChain, kIsolate1Chain, Rule<F>(), true);
+  bool added = ensure_jump(filter, kForwardChain, kIsolate1Chain, Rule<F>(), true);
   // First, so a DROP policy or a reject rule appended by another tool does not cut containers off.
-  ensure_jump(filter, "FORWARD", kForwardChain, Rule<F>(), true);
+  added |= ensure_jump(filter, "FORWARD", kForwardChain, Rule<F>(), true);
   // First too: an ACCEPT for 127/8 written by another tool must not let containers past it.
-  ensure_jump(filter, "INPUT", kInputChain, Rule<F>(), true);
+  added |= ensure_jump(filter, "INPUT", kInputChain, Rule<F>(), true);
+  return added;
 }
 
 // Each returns whether it added anything, so a failed commit elsewhere knows what to undo.
@@ -758,13 +764,16 @@ void add_endpoint_rules(Table<F>& nat, const std::string& comment, const typenam
 }
 
 // Deletes every rule with `comment` from the table's ocinet chains and commits if any went.
+// Returns whether `builtin` still jumps to the first of them (false: ocinet's rules were flushed).
 template <class F, size_t N>
-void remove_commented(const char* table, const char* const (&chains)[N], const std::string& comment,
+bool remove_commented(const char* table, const char* builtin, const char* const (&chains)[N], const std::string& comment,
                       bool missing_ok) {
   Table<F> t(table, missing_ok);
-  if (!t) return;
+  if (!t) return false;
   for (const char* chain : chains) t.delete_rules_with_comment(chain, comment);
+  const bool intact = t.jumps_to(builtin, chains[0]);
   t.commit();
+  return intact;
 }
 
 // One family's nat and filter tables, edited in memory for one add_endpoint.
@@ -774,16 +783,17 @@ struct FamilyEdit {
   Table<F> filter{"filter"};
   bool added_net_nat = false;
   FilterAdded added_net_filter;
+  bool base_missing = false;  // ocinet's jumps were not there: first rules, or a flush
 
   void prepare(const ParsedNetwork& n, const Cidr<F>& subnet, const std::string& endpoint, const typename F::Addr& to,
                const std::vector<Port<F>>& ports) {
-    ensure_nat_chains(nat);
+    base_missing |= ensure_nat_chains(nat);
     // A setup repeated for the same container replaces its rules instead of stacking a second
     // set behind stale ones (which would win, pointing at an old address).
     for (const char* chain : kNatChains) nat.delete_rules_with_comment(chain, endpoint);
     added_net_nat = ensure_network_nat(nat, n, subnet);
     add_endpoint_rules(nat, endpoint, to, ports, n.bridge);
-    ensure_filter_chains(filter);
+    base_missing |= ensure_filter_chains(filter);
     added_net_filter = ensure_network_filter(filter, n);
   }
 };
@@ -843,30 +853,36 @@ void remove_network_rules(const std::string& comment, bool tables_in_use) {
   }
 }
 
+// Returns whether ocinet's jumps were there in both tables.
 template <class F>
-void remove_from_family(const std::string& comment) {
-  remove_commented<F>("nat", kNatChains, comment, true);
-  remove_commented<F>("filter", kFilterChains, comment, true);
+bool remove_from_family(const std::string& comment) {
+  const bool nat = remove_commented<F>("nat", "PREROUTING", kNatChains, comment, true);
+  return remove_commented<F>("filter", "FORWARD", kFilterChains, comment, true) && nat;
+}
+
+// One endpoint's rules edited into `v4` (and `v6`, opened on first need: IPv6 tables only for a
+// dual-stack network, whose containers have an IPv6 address).
+void prepare(FamilyEdit<Inet4>& v4, std::optional<FamilyEdit<Inet6>>& v6, const ParsedNetwork& n, const ParsedEndpoint& e) {
+  v4.prepare(n, n.subnet, e.comment, e.ip, e.ports);
+  if (n.subnet6 && e.ip6) {
+    if (!v6) v6.emplace();
+    v6->prepare(n, *n.subnet6, e.comment, *e.ip6, e.ports6);
+  } else if (!e.ports6.empty()) {
+    fail_invalid("firewall: IPv6 publication on network without an IPv6 subnet");
+  }
 }
 
 class IptablesBackend final : public FirewallBackend {
  public:
   const char* name() const override { return "iptables"; }
 
-  void add_endpoint(const NetworkRules& net, const EndpointRules& ep) override {
+  bool add_endpoint(const NetworkRules& net, const EndpointRules& ep) override {
     const ParsedNetwork n = parse_network(net);
     const ParsedEndpoint e = parse_endpoint(ep);
     XtablesLock lock;
     FamilyEdit<Inet4> v4;
-    v4.prepare(n, n.subnet, e.comment, e.ip, e.ports);
-    // IPv6 tables only for a dual-stack network (a container on one has an IPv6 address).
     std::optional<FamilyEdit<Inet6>> v6;
-    if (n.subnet6 && e.ip6) {
-      v6.emplace();
-      v6->prepare(n, *n.subnet6, e.comment, *e.ip6, e.ports6);
-    } else if (!e.ports6.empty()) {
-      fail_invalid("firewall: IPv6 publication on network without an IPv6 subnet");
-    }
+    prepare(v4, v6, n, e);
 
     // One commit per table. nat first in each family: it holds the rules the kernel is likelier
     // to refuse (DNAT, sctp), and a refusal there leaves nothing of that family to undo. A
@@ -888,6 +904,23 @@ class IptablesBackend final : public FirewallBackend {
       if (v6) undo_family(e.comment, n.comment, done > 2, false, *v6);
       throw;
     }
+    return v4.base_missing || (v6 && v6->base_missing);
+  }
+
+  // A restore: every endpoint's rules edited into the same tables, one commit per table (one
+  // add_endpoint each would read and replace the whole tables once per endpoint). A failure
+  // leaves what was committed: a restore is idempotent, and the next one completes it.
+  void add_endpoints(const std::vector<std::pair<NetworkRules, EndpointRules>>& eps) override {
+    XtablesLock lock;
+    FamilyEdit<Inet4> v4;
+    std::optional<FamilyEdit<Inet6>> v6;
+    for (const auto& [net, ep] : eps) prepare(v4, v6, parse_network(net), parse_endpoint(ep));
+    v4.nat.commit();
+    v4.filter.commit();
+    if (v6) {
+      v6->nat.commit();
+      v6->filter.commit();
+    }
   }
 
   void remove_endpoint(const std::string& tag) override {
@@ -898,11 +931,12 @@ class IptablesBackend final : public FirewallBackend {
   }
 
   // Teardown's path: the IPv6 tables only for an endpoint that had an IPv6 address.
-  void remove_endpoint_rules(const EndpointRules& ep) override {
+  bool remove_endpoint_rules(const EndpointRules& ep) override {
     const std::string comment = endpoint_comment(ep.tag);
     XtablesLock lock;
-    remove_from_family<Inet4>(comment);
+    const bool intact = remove_from_family<Inet4>(comment);
     if (!ep.container_ip6.empty()) remove_from_family<Inet6>(comment);
+    return !intact;
   }
 
   // (Under the xtables lock, which every add_endpoint holds from reading to committing, the

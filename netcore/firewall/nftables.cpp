@@ -1011,7 +1011,7 @@ class NftablesBackend final : public FirewallBackend {
   bool filters_ipv6_of_v4only_ports() const override { return true; }
   NfNetlink& probe_socket() { return netlink(); }
 
-  void add_endpoint(const NetworkRules& net, const EndpointRules& ep) override {
+  bool add_endpoint(const NetworkRules& net, const EndpointRules& ep) override {
     std::vector<Element> elems = network_elements(net);
     const std::vector<Element> published = endpoint_elements(ep);
 
@@ -1020,14 +1020,14 @@ class NftablesBackend final : public FirewallBackend {
     // and only the ports are new.
     if (published.size() <= kMaxFastElements && network_is_set_up(elems) &&
         (published.empty() || netlink().transaction(add_messages(published)) == 0))
-      return;
+      return false;
 
     // libnftables: the network's elements too (those that exist are no-ops), in one transaction.
     elems.insert(elems.end(), published.begin(), published.end());
     const std::string adds = commands(elems, &Element::add);
     const std::string what = "adding endpoint " + ep.tag;
     NftResult r = nft().run(adds);
-    if (r.ok) return;
+    if (r.ok) return false;
     // No table yet in this netns (either family): the missing ones are created with the
     // elements, in the same transaction. A second round covers another hook creating one in
     // between (EEXIST on `create`).
@@ -1050,10 +1050,10 @@ class NftablesBackend final : public FirewallBackend {
       }
       // Nothing to create: another hook made the tables since `adds` failed; try it again.
       r = nft().run(create + adds);
-      if (r.ok) return;
+      if (r.ok) return !create.empty();
       if (create.empty() || !r.failed_with(EEXIST)) continue;
       r = nft().run(adds);
-      if (r.ok) return;
+      if (r.ok) return false;
     }
     if (r.failed_with(ENOENT)) nft_fail(what, r);
     // A published key already maps elsewhere (EEXIST; EBUSY on newer kernels). When it is this
@@ -1068,19 +1068,21 @@ class NftablesBackend final : public FirewallBackend {
     }
     r = nft().run(commands(elements_with_comment(listings, comment), &Element::add_then_del) + adds);
     if (!r.ok) nft_fail(what, r);
+    return false;
   }
 
-  void remove_endpoint_rules(const EndpointRules& ep) override {
+  bool remove_endpoint_rules(const EndpointRules& ep) override {
     const std::vector<Element> elems = endpoint_elements(ep);
-    if (elems.empty()) return;
+    if (elems.empty()) return !netlink().has_table(kIpv4);
     if (elems.size() <= kMaxFastElements) {
       const int err = netlink().transaction(add_then_del_messages(elems));
-      if (err == 0) return;
+      if (err == 0) return false;
       // ENOENT: no table or map, so nothing to delete; with both families in the batch, the
       // other table may still hold some, which delete_elements sorts out per table.
-      if (err == ENOENT && families_of(elems).size() == 1) return;
+      if (err == ENOENT && families_of(elems).size() == 1) return !netlink().has_table(*elems[0].family);
     }
     delete_elements(elems, "removing endpoint " + ep.tag);
+    return false;
   }
 
   void remove_endpoint(const std::string& tag) override {
