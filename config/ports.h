@@ -18,6 +18,9 @@ struct PortSpec {
   // Number of container ports this spec publishes.
   int count() const { return ct_end - ct_start + 1; }
   bool host_dynamic() const { return host_start == 0; }
+  // One given host port per container port; otherwise each host port is picked from the host
+  // range (or, with none, the dynamic range).
+  bool host_fixed() const { return !host_dynamic() && host_end - host_start + 1 == count(); }
 };
 
 // Throws ocinet::Error (Invalid) naming the bad spec.

@@ -7,10 +7,6 @@
 #include "netcore/fsutil.h"
 
 namespace ocinet {
-namespace {
-// Docker picks dynamic host ports from the kernel's default ephemeral range.
-constexpr uint16_t kDynFirst = 32768, kDynLast = 60999;
-}  // namespace
 
 std::string PortTable::path_of(const PortMapping& m) const {
   return dir_ + "/" + m.proto + "/" + std::to_string(m.host_port) + "/" + (m.host_ip.empty() ? "all" : m.host_ip);
@@ -43,7 +39,8 @@ bool PortTable::try_take(const std::string& owner, const PortMapping& m) {
   return create_owner_mark(path_of(m), owner);
 }
 
-std::vector<PortMapping> PortTable::reserve(const std::string& owner, const std::vector<PortSpec>& specs) {
+std::vector<PortMapping> PortTable::reserve(const std::string& owner, const std::vector<PortSpec>& specs,
+                                            const HostBusy& busy) {
   std::vector<PortMapping> taken;
   auto take = [&](const PortMapping& m) { taken.push_back(m); };
   try {
@@ -51,7 +48,7 @@ std::vector<PortMapping> PortTable::reserve(const std::string& owner, const std:
       PortMapping m;
       m.host_ip = s.host_ip;
       m.proto = s.proto;
-      if (!s.host_dynamic() && (s.host_end - s.host_start + 1) == s.count()) {
+      if (s.host_fixed()) {
         for (int i = 0; i < s.count(); i++) {
           m.host_port = uint16_t(s.host_start + i);
           m.container_port = uint16_t(s.ct_start + i);
@@ -65,18 +62,18 @@ std::vector<PortMapping> PortTable::reserve(const std::string& owner, const std:
         continue;
       }
       // One host port out of a range (or the dynamic range) for each container port.
-      uint16_t lo = s.host_dynamic() ? kDynFirst : s.host_start;
-      uint16_t hi = s.host_dynamic() ? kDynLast : s.host_end;
+      const auto [lo, hi] = host_port_bounds(s);
       for (int i = 0; i < s.count(); i++) {
         m.container_port = uint16_t(s.ct_start + i);
         bool ok = false;
         for (uint32_t p = lo; p <= hi && !ok; p++) {
           m.host_port = uint16_t(p);
-          ok = try_take(owner, m);
+          ok = !(busy && busy(m)) && try_take(owner, m);
         }
         if (!ok)
           fail_invalid("no free host port in " + std::to_string(lo) + "-" + std::to_string(hi) + " for container port " +
-                       std::to_string(m.container_port) + "/" + m.proto);
+                       std::to_string(m.container_port) + "/" + m.proto +
+                       " (each is published by a container or in use on the host)");
         take(m);
       }
     }

@@ -13,6 +13,7 @@
 #include "netcore/fault.h"
 #include "netcore/firewall/firewall.h"
 #include "netcore/fsutil.h"
+#include "netcore/host_ports.h"
 #include "netcore/ipam.h"
 #include "netcore/netlink.h"
 #include "netcore/netns.h"
@@ -312,6 +313,13 @@ EndpointRecord setup_endpoint(const GlobalOptions& opts, const AdminConfig& cfg,
                    "answers back to ::1 before the kernel drops them as coming from the bridge; publish on "
                    "127.0.0.1 or on a host IPv6 address, or set net.bridge.bridge-nf-call-ip6tables=0");
   }
+  // A host port a host process uses would lose its traffic to the DNAT, silently: a given one
+  // is refused here (as Docker and Podman do), a picked one is skipped by the port table. The
+  // container has an IPv6 address on a dual-stack first network: ports published on every
+  // address are then published over IPv6 too.
+  const bool has_ip6 = !p.ann.ports.empty() && p.networks[0].subnet6.has_value();
+  const std::vector<HostSocket> host_sockets = host_sockets_for(p.ann.ports);
+  check_host_ports(host_sockets, p.ann.ports, has_ip6);
   if (!p.networks.empty()) p.link_entries = resolve_links(paths, records, p.ann, p.networks[0].name);
   auto fw = any_bridge ? make_firewall(cfg.firewall_backend) : nullptr;
   std::optional<overlay::HostInfo> me;
@@ -380,7 +388,9 @@ EndpointRecord setup_endpoint(const GlobalOptions& opts, const AdminConfig& cfg,
       }
       if (!p.ann.ports.empty()) {
         fault_point("reserve ports");
-        rec.ports = PortTable(paths.ports_dir()).reserve(rec.id, p.ann.ports);
+        rec.ports = PortTable(paths.ports_dir()).reserve(rec.id, p.ann.ports, [&](const PortMapping& m) {
+          return host_socket_using(host_sockets, m, has_ip6) != nullptr;
+        });
       }
     }
     for (size_t i = 0; i < p.networks.size(); i++) rec.steps.push_back("veth:" + std::to_string(i));

@@ -134,6 +134,24 @@ host_veths() { ip -n "$HOSTNS" -br link | grep -cE '^oc[0-9a-f]{12}[0-9]' || tru
 
 # The host netns firewall as ocinet's backends write it (iptables-legacy or nftables).
 fw_dump() { ip netns exec "$HOSTNS" iptables-legacy-save 2>/dev/null; ip netns exec "$HOSTNS" nft list ruleset 2>/dev/null; }
+# fw_ruleset BACKEND: the host netns firewall as BACKEND writes it (iptables: the IPv4 and IPv6
+# legacy tables), counters stripped, to compare before and after a test.
+fw_ruleset() {
+  if [ "$1" = nftables ]; then ip netns exec "$HOSTNS" nft list ruleset; else
+    for save in iptables-legacy-save ip6tables-legacy-save; do
+      ip netns exec "$HOSTNS" $save | { grep -v '^#' || true; } | sed 's/\[[0-9]*:[0-9]*\]//'
+    done; fi
+}
+# fw_look_first BACKEND: legacy tables exist in a netns once anyone looks at them; looking before
+# the "before" ruleset keeps them out of the difference.
+fw_look_first() {
+  [ "$1" = iptables ] || return 0
+  local t
+  for t in nat filter; do
+    ip netns exec "$HOSTNS" iptables-legacy -t $t -L -n >/dev/null
+    ip netns exec "$HOSTNS" ip6tables-legacy -t $t -L -n >/dev/null
+  done
+}
 # Lines (rules or set/map elements) carrying a comment that contains $1, e.g. "ocinet:web".
 # (No match is a count of 0, not a failure: callers assign the count under set -e and pipefail.)
 fw_rules() { fw_dump | { grep -o -- "$1" || true; } | wc -l; }

@@ -22,12 +22,6 @@ BACKEND=${2:?usage: firewall_e2e.sh BIN_DIR BACKEND}
 . "$(dirname "$0")/../lib.sh"
 echo "{\"firewall_backend\":\"$BACKEND\"}" >"$OCINET_CONFIG"
 
-ruleset() {  # the host netns firewall as text, counters stripped
-  if [ "$BACKEND" = nftables ]; then ip netns exec "$HOSTNS" nft list ruleset; else
-    for save in iptables-legacy-save ip6tables-legacy-save; do
-      ip netns exec "$HOSTNS" $save | { grep -v '^#' || true; } | sed 's/\[[0-9]*:[0-9]*\]//'
-    done; fi
-}
 v6_rules() {  # ocinet's IPv6 rules or table in the host netns, if any
   if [ "$BACKEND" = nftables ]; then ip netns exec "$HOSTNS" nft list table ip6 ocinet 2>/dev/null || true
   else ip netns exec "$HOSTNS" ip6tables-legacy-save | grep OCINET || true; fi
@@ -43,13 +37,8 @@ ip -n "${TAG}-out" addr add fd88::2/64 dev oub nodad
 # in; pub and iso get no such route: their replies come back only if egress is masqueraded.
 ip -n "${TAG}-out" route add 10.63.0.0/24 via 10.88.0.1
 ip -n "${TAG}-out" -6 route add fd63::/64 via fd88::1
-if [ "$BACKEND" = iptables ]; then  # tables exist in a netns once anyone looks at them: look first
-  for t in nat filter; do
-    ip netns exec "$HOSTNS" iptables-legacy -t $t -L -n >/dev/null
-    ip netns exec "$HOSTNS" ip6tables-legacy -t $t -L -n >/dev/null
-  done
-fi
-before=$(ruleset)
+fw_look_first "$BACKEND"
+before=$(fw_ruleset "$BACKEND")
 if [ "$BACKEND" = nftables ] && ! ip netns exec "$HOSTNS" nft list tables >/dev/null 2>&1; then
   echo "SKIP: this kernel has no nf_tables"; exit 77
 fi
@@ -313,7 +302,7 @@ ok "closed to direct routing: an outside host routing the subnets here reaches n
 
 for c in v1 v2 p1 p2 lx l6 i1 d1 c1 x1 x2 x3; do hook poststop "{\"id\":\"$c\",\"status\":\"stopped\",\"pid\":0}"; done
 for n in pub iso closed plain; do ocinet network rm "$n" >/dev/null; done
-after=$(ruleset)
+after=$(fw_ruleset "$BACKEND")
 [ "$before" = "$after" ] || die "firewall differs after teardown and network rm:
 $(diff <(echo "$before") <(echo "$after") | head -20)"
 ok "after teardown and network rm the $BACKEND ruleset (IPv4 and IPv6) is exactly as before"
