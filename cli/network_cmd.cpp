@@ -17,6 +17,7 @@
 #include "netcore/netlink.h"
 #include "netcore/network_store.h"
 #include "netcore/overlay/overlay.h"
+#include "netcore/restore.h"
 #include "netcore/setup.h"
 
 namespace ocinet {
@@ -151,6 +152,22 @@ void remove_network(const GlobalOptions& o, const AdminConfig& cfg, const Networ
   store.remove(n.name);
 }
 
+// `network reload`: the rules of running endpoints written again from their records (Podman's
+// command; the packages run it when nftables.service or firewalld restarts or reloads).
+void cmd_reload(const GlobalOptions& o, bool all, const std::vector<std::string>& refs) {
+  if (all == !refs.empty()) fail_invalid("network reload: give --all or container names/ids (not both)");
+  auto cfg = load_admin_config(o.config);
+  auto fw = make_firewall(cfg.firewall_backend);
+  std::vector<std::string> ids;
+  for (const auto& r : refs) ids.push_back(resolve_container(o, r));
+  const RestoreResult r = restore_firewall(Paths{o.run_dir, o.lib_dir}, *fw, ids);
+  std::string nets;
+  for (const auto& n : r.networks) nets += (nets.empty() ? " on " : ", ") + n;
+  std::printf("restored the %s rules of %zu endpoint(s)%s\n", fw->name(), r.endpoints, nets.c_str());
+  for (const auto& id : r.busy)
+    std::printf("skipped %s: a setup or teardown is at work on it and writes its rules itself\n", display_id(id).c_str());
+}
+
 }  // namespace
 
 void add_network_commands(CLI::App& app, GlobalOptions& opts, int& exit_code) {
@@ -252,6 +269,13 @@ void add_network_commands(CLI::App& app, GlobalOptions& opts, int& exit_code) {
   disconnect->add_option("network", (*disc)[0], "network name")->required();
   disconnect->add_option("container", (*disc)[1], "container name or id")->required();
   disconnect->callback([&opts, disc] { disconnect_endpoint(opts, load_admin_config(opts.config), (*disc)[0], (*disc)[1]); });
+
+  auto* reload = net->add_subcommand("reload", "rebuild the firewall state of running containers (after a flush)");
+  auto reload_all = std::make_shared<bool>(false);
+  auto reload_refs = std::make_shared<std::vector<std::string>>();
+  reload->add_flag("--all,-a", *reload_all, "every running container");
+  reload->add_option("container", *reload_refs, "container names or ids");
+  reload->callback([&opts, reload_all, reload_refs] { cmd_reload(opts, *reload_all, *reload_refs); });
 
   auto* prune = net->add_subcommand("prune", "remove every network without endpoints");
   prune->callback([&opts] {

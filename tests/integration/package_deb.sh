@@ -32,6 +32,10 @@ for f in /usr/libexec/ocinet/ocinet-hook /usr/bin/ocinet /usr/share/containers/o
   [ -e "$f" ] || die "package did not install $f"
 done
 grep -q '^ExecStart=/usr/bin/ocinet agent' /lib/systemd/system/ocinet-agent.service || die "agent unit does not run ocinet agent"
+grep -q '^ExecStart=/usr/bin/ocinet network reload --all' /lib/systemd/system/ocinet-firewall-reload.service ||
+  die "the firewall reload unit is not installed or does not run network reload"
+[ -L /etc/systemd/system/nftables.service.wants/ocinet-firewall-reload.service ] ||
+  die "the firewall reload unit is not enabled for nftables.service"
 jq -e '.hook.path == "/usr/libexec/ocinet/ocinet-hook"' /usr/share/containers/oci/hooks.d/ocinet.json >/dev/null || die "hooks.d points elsewhere"
 ok "the .deb builds and installs hook, CLI, hooks.d file, config, man pages, completion and the agent unit"
 # The hook is a static PIE carrying libc.a (CMakeLists.txt, OCINET_STATIC_HOOK): the package
@@ -58,7 +62,9 @@ ok "a Podman container gets its published port through the installed hook; rm re
 
 dpkg --purge ocinet >/dev/null
 for f in /usr/libexec/ocinet /usr/bin/ocinet /usr/share/containers/oci/hooks.d/ocinet.json /etc/ocinet /run/ocinet /var/lib/ocinet \
-  /lib/systemd/system/ocinet-agent.service /usr/lib/systemd/system/ocinet-agent.service; do
+  /lib/systemd/system/ocinet-agent.service /usr/lib/systemd/system/ocinet-agent.service \
+  /lib/systemd/system/ocinet-firewall-reload.service /usr/lib/systemd/system/ocinet-firewall-reload.service \
+  /etc/systemd/system/nftables.service.wants/ocinet-firewall-reload.service; do
   [ ! -e "$f" ] || die "$f left after purge"
 done
 ok "purge leaves nothing"
@@ -68,7 +74,7 @@ if command -v rpmbuild >/dev/null; then
   rpm_file=$(bash "$(dirname "$0")/../../packaging/build-rpm.sh" | tail -1)
   files=$(rpm -qlp "$rpm_file" 2>/dev/null)
   for f in /usr/libexec/ocinet/ocinet-hook /usr/bin/ocinet /usr/share/containers/oci/hooks.d/ocinet.json /etc/ocinet/ocinet.json \
-    /usr/lib/systemd/system/ocinet-agent.service; do
+    /usr/lib/systemd/system/ocinet-agent.service /usr/lib/systemd/system/ocinet-firewall-reload.service; do
     grep -qx "$f" <<<"$files" || die "the RPM lacks $f"
   done
   ok "the RPM builds with rpmbuild and carries hook, CLI, hooks.d file and config"
