@@ -230,12 +230,77 @@ static int run_scale(const std::string& hook, const std::string& backend, const 
   return 0;
 }
 
+// Runs a command (no stdin) and returns elapsed milliseconds; exits on failure.
+static double run_cmd(const std::vector<std::string>& argv) {
+  auto t0 = Clock::now();
+  pid_t pid = fork();
+  if (pid < 0) die("fork");
+  if (pid == 0) {
+    std::vector<char*> args;
+    for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
+    args.push_back(nullptr);
+    int null = open("/dev/null", O_RDWR);
+    dup2(null, 0);
+    dup2(null, 1);
+    execv(args[0], args.data());
+    _exit(127);
+  }
+  int status = 0;
+  waitpid(pid, &status, 0);
+  if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+    std::fprintf(stderr, "ocinet-bench: %s failed (status %d)\n", argv[0].c_str(), status);
+    std::exit(2);
+  }
+  return std::chrono::duration<double, std::milli>(Clock::now() - t0).count();
+}
+
+// What a restart of Debian's nftables.service (nftables) or an iptables-restore of a saved ruleset
+// without ocinet's chains (iptables) does to ocinet's rules. The bench's own netns only.
+static void flush_ruleset(const std::string& backend) {
+  const char* cmd = backend == "nftables" ? "nft flush ruleset"
+                                          : "for t in nat filter; do iptables-legacy -w -t $t -F && iptables-legacy -w -t $t -X; done";
+  if (std::system(cmd) != 0) die(std::string("flushing: ") + cmd);
+}
+
+// Published-port entries of the bench's containers in the firewall, as listed by the tools.
+static int published_entries(const std::string& backend) {
+  const char* cmd = backend == "nftables" ? "nft list map ip ocinet pub_any | grep -c 'comment \"ocinet:bench'"
+                                          : "iptables-legacy-save -t nat | grep -c 'ocinet:bench'";
+  FILE* f = popen(cmd, "r");
+  int count = 0;
+  if (!f || std::fscanf(f, "%d", &count) != 1) count = -1;
+  if (f) pclose(f);
+  return count;
+}
+
+// Time from a flush to every rule back, with n containers running: by `ocinet network reload
+// --all` (what the systemd unit runs) and by the next container's setup (which finds the tables
+// gone and restores the others first), each checked to have restored all n published ports.
+static int run_restore(const std::string& hook, const std::string& cli, const std::string& backend, int n, int samples) {
+  fs::path dir = make_world("", backend, n + samples);
+  for (int i = 0; i < n; i++) run_hook(hook, "createRuntime", state_json(dir, i, "creating", 10000 + i));
+  std::vector<double> reload, by_setup;
+  for (int j = 0; j < samples; j++) {
+    flush_ruleset(backend);
+    reload.push_back(run_cmd({cli, "network", "reload", "--all"}));
+    if (published_entries(backend) != n) die("reload restored " + std::to_string(published_entries(backend)) + " of " + std::to_string(n));
+    flush_ruleset(backend);
+    by_setup.push_back(run_hook(hook, "createRuntime", state_json(dir, n + j, "creating", 30000 + j)));
+    if (published_entries(backend) != n + 1) die("setup restored " + std::to_string(published_entries(backend) - 1) + " of " + std::to_string(n));
+    run_hook(hook, "poststop", state_json(dir, n + j, "stopped", 30000 + j));
+  }
+  std::printf("flush -> every rule back, %d running containers (%s)\n", n, backend.c_str());
+  report("network reload --all", reload);
+  report("next setup", by_setup);
+  return 0;
+}
+
 int main(int argc, char** argv) {
   std::string hook = "build/bin/ocinet-hook";
   std::string other;  // --ab: a second hook, interleaved
   std::string config;  // admin config for the hook (overrides --backend)
   std::string backend = "auto";
-  bool scale = false, netns_gone = false;
+  bool scale = false, netns_gone = false, restore = false;
   int n = 200, samples = 20;
   for (int i = 1; i < argc; i++) {
     std::string a = argv[i];
@@ -245,6 +310,7 @@ int main(int argc, char** argv) {
     else if (a == "--config" && i + 1 < argc) config = fs::absolute(argv[++i]).string();
     else if (a == "--backend" && i + 1 < argc) backend = argv[++i];
     else if (a == "--scale") scale = true;
+    else if (a == "--restore") restore = true;
     else if (a == "--netns-gone") netns_gone = true;
     else if (a == "--samples" && i + 1 < argc) samples = std::atoi(argv[++i]);
     else {
@@ -252,7 +318,8 @@ int main(int argc, char** argv) {
                    "usage: ocinet-bench [--hook PATH] [--backend auto|nftables|iptables|none] [--config ADMIN_CONFIG] [-n N]\n"
                    "                    [--netns-gone]   (tear down after the containers' netns are gone)\n"
                    "                    [--ab OTHER_HOOK]   (every second container uses OTHER_HOOK: A/B of two builds)\n"
-                   "       ocinet-bench --scale [--samples N]   (setup latency at 0/100/500/1000 existing containers, per backend)\n");
+                   "       ocinet-bench --scale [--samples N]   (setup latency at 0/100/500/1000 existing containers, per backend)\n"
+                   "       ocinet-bench --restore [-n N] [--samples N]   (flush -> rules back with N running, per backend)\n");
       return 1;
     }
   }
@@ -266,6 +333,20 @@ int main(int argc, char** argv) {
     return 1;
   }
   if (!other.empty() && access(other.c_str(), X_OK) != 0) die("hook " + other);
+  if (restore) {
+    const std::string cli = (fs::path(hook).parent_path() / "ocinet").string();
+    if (access(cli.c_str(), X_OK) != 0) die("CLI " + cli);
+    for (const char* b : {"nftables", "iptables"}) {
+      std::fflush(stdout);
+      pid_t pid = fork();  // each backend in a world of its own
+      if (pid < 0) die("fork");
+      if (pid == 0) std::exit(run_restore(hook, cli, b, n, samples));
+      int status = 0;
+      waitpid(pid, &status, 0);
+      if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) std::printf("%s: failed (status %d)\n", b, status);
+    }
+    return 0;
+  }
   if (!scale) return run_sequence(hook, other, config, backend, n, netns_gone);
 
   std::printf("| backend  | existing | setup median | vs empty |\n|---|---|---|---|\n");
