@@ -12,7 +12,7 @@ _ocinet() {
           nets=$(ocinet network ls --format json 2>/dev/null | sed -n 's/.*"Name": "\([^"]*\)".*/\1/p')
           COMPREPLY=($(compgen -W "$nets --ip --alias" -- "$cur")) ;;
         ls) COMPREPLY=($(compgen -W "--format" -- "$cur")) ;;
-        *) COMPREPLY=($(compgen -W "create ls inspect rm prune connect disconnect" -- "$cur")) ;;
+        *) COMPREPLY=($(compgen -W "create ls inspect rm prune reload connect disconnect" -- "$cur")) ;;
       esac ;;
     bundle) COMPREPLY=($(compgen -W "inject --annotation --hook" -- "$cur")) ;;
     ps) COMPREPLY=($(compgen -W "--format" -- "$cur")) ;;
