@@ -127,17 +127,6 @@ add rule ip ocinet localnet ip saddr 127.0.0.0/8 iifname @bridges drop
 add chain ip ocinet localnet_in { type filter hook input priority filter; policy accept; }
 flush chain ip ocinet localnet_in
 add rule ip ocinet localnet_in ip daddr 127.0.0.0/8 iifname @bridges ct direction original drop
-add set ip ocinet closed_bridges { type ifname; }
-add chain ip ocinet forward { type filter hook forward priority filter; policy accept; }
-flush chain ip ocinet forward
-add rule ip ocinet forward iifname . oifname @same_bridge accept
-add rule ip ocinet forward iifname @internal_bridges drop
-add rule ip ocinet forward oifname @internal_bridges drop
-add rule ip ocinet forward oifname @bridges ct state established,related accept
-add rule ip ocinet forward oifname @bridges ct status dnat accept
-add rule ip ocinet forward iifname @bridges oifname @bridges drop
-add rule ip ocinet forward iifname @bridges accept
-add rule ip ocinet forward oifname @bridges drop
 )";
 // An ip6 table of an earlier ocinet lacks pub_lo6 and the rules using it, or the closed forward
 // chain: the first setup that adds to a missing set or map (closed_bridges is the marker, as in
@@ -153,18 +142,21 @@ add rule ip6 ocinet postrouting ip6 saddr ::1 oifname @bridges masquerade
 add chain ip6 ocinet localnet { type filter hook input priority filter; policy accept; }
 flush chain ip6 ocinet localnet
 add rule ip6 ocinet localnet ip6 daddr ::1 iifname @bridges ct direction original drop
-add set ip6 ocinet closed_bridges { type ifname; }
-add chain ip6 ocinet forward { type filter hook forward priority filter; policy accept; }
-flush chain ip6 ocinet forward
-add rule ip6 ocinet forward iifname . oifname @same_bridge accept
-add rule ip6 ocinet forward iifname @internal_bridges drop
-add rule ip6 ocinet forward oifname @internal_bridges drop
-add rule ip6 ocinet forward oifname @bridges ct state established,related accept
-add rule ip6 ocinet forward oifname @bridges ct status dnat accept
-add rule ip6 ocinet forward iifname @bridges oifname @bridges drop
-add rule ip6 ocinet forward iifname @bridges accept
-add rule ip6 ocinet forward oifname @bridges drop
 )";
+// The forward chain of both skeletons, for the upgrades of both families (its rules, in order,
+// are those of the skeletons: say why there).
+std::string closed_forward_upgrade(const char* family) {
+  const std::string t = std::string(family) + " ocinet";
+  std::string out = "add set " + t + " closed_bridges { type ifname; }\n" + "add chain " + t +
+                    " forward { type filter hook forward priority filter; policy accept; }\n" + "flush chain " + t + " forward\n";
+  for (const char* rule : {"iifname . oifname @same_bridge accept", "iifname @internal_bridges drop",
+                           "oifname @internal_bridges drop", "oifname @bridges ct state established,related accept",
+                           "oifname @bridges ct status dnat accept", "iifname @bridges oifname @bridges drop",
+                           "iifname @bridges accept", "oifname @bridges drop"})
+    out += "add rule " + t + " forward " + rule + "\n";
+  return out;
+}
+
 constexpr const char* kSkeleton = R"(create table ip ocinet
 table ip ocinet {
 	map pub_addr { type ipv4_addr . inet_proto . inet_service : ipv4_addr . inet_service; }
@@ -1037,7 +1029,7 @@ class NftablesBackend final : public FirewallBackend {
         if (!netlink().has_table(*f))
           create += f->skeleton;
         else if (f->upgrade)
-          upgrade += f->upgrade;
+          upgrade += f->upgrade + closed_forward_upgrade(f->json);
       }
       // A table that exists may be an earlier ocinet's, lacking a set or map `adds` names (the
       // ENOENT may also be another family's missing table: the upgrade is idempotent, and this
