@@ -121,6 +121,26 @@ stop_container() {
 # hook STAGE STATE_JSON: runs the hook by hand in $HOSTNS, as a runtime would.
 hook() { printf '%s' "$2" | ip netns exec "$HOSTNS" "$HOOK" "$1"; }
 
+# container NAME NETWORKS [PORTS]: the hook run by hand (no runtime) against a fresh netns
+# "${TAG}-NAME"; the helpers below address containers by NAME.
+container() {
+  new_netns "${TAG}-$1"
+  local b ann
+  b=$(bundle_for "$1" "/run/netns/${TAG}-$1")
+  ann=$(jq -cn --arg n "$2" --arg p "${3:-}" '{"io.ocinet.network": $n} + (if $p != "" then {"io.ocinet.ports": $p} else {} end)')
+  hook createRuntime "$(state "$1" "$b" "$ann")"
+}
+ip_of() { jq -r --arg n "$2" '.attachments[] | select(.network == $n) | .ip' "$OCINET_RUN_DIR/endpoints/$1.json"; }
+ip6_of() { jq -r --arg n "$2" '.attachments[] | select(.network == $n) | .ip6' "$OCINET_RUN_DIR/endpoints/$1.json"; }
+serve() {  # serve NAME PORT: an HTTP server in the container's netns answering "NAME:PORT"
+  mkdir -p "$WORK/www-$1-$2"
+  echo "$1:$2" >"$WORK/www-$1-$2/index.html"
+  ip netns exec "${TAG}-$1" busybox httpd -p "$2" -h "$WORK/www-$1-$2"
+}
+get() { ip netns exec "$1" timeout 3 busybox wget -q -O- "$2" 2>/dev/null || true; }
+pingable() { ip netns exec "${TAG}-$1" busybox ping -c 1 -W 2 "$2" >/dev/null 2>&1; }
+reaches() { pingable "$@" || pingable "$@"; }  # a first packet may be lost to ARP; a block is not
+
 # http_get NETNS URL: body or nothing. Debian's static busybox wget segfaults on a refused
 # connection, so any failure is just "no answer".
 http_get() { ip netns exec "$1" timeout 5 busybox wget -q -O- "$2" 2>/dev/null || true; }

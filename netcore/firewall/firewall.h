@@ -1,5 +1,6 @@
 // Firewall backends behind one interface. A backend keeps every rule in ocinet's own chains
-// (never flushes anyone else's) and applies one invocation's changes in one commit per table.
+// (never flushes anyone else's), but for each network's accepts in another manager's FORWARD
+// chain (foreign_forward.h), and applies one invocation's changes in one commit per table.
 #pragma once
 #include <cstdint>
 #include <memory>
@@ -20,7 +21,8 @@ struct PortMapping {
 };
 
 // Network-level rules: outbound MASQUERADE for the subnet (unless internal) and FORWARD accepts
-// for the bridge. Identified by the network name; shared by all endpoints of that network.
+// for the bridge, in ocinet's chains and in other managers' FORWARD chains where those exist.
+// Identified by the network name; shared by all endpoints of that network.
 struct NetworkRules {
   std::string name;         // network name, validated [A-Za-z0-9][A-Za-z0-9_.-]*
   std::string bridge;       // bridge device, e.g. ocinet0
@@ -53,7 +55,8 @@ class FirewallBackend {
   // published on 127.0.0.1 need and which otherwise lets containers at the host's loopback.
   virtual bool guards_loopback() const { return true; }
   // Ensures the network's rules exist (idempotent) and adds the endpoint's rules, all in one
-  // commit per table. On failure nothing of this call stays in the kernel. Returns true when
+  // commit per table. On failure nothing of this call stays in the kernel, but for the network's
+  // accepts in other managers' FORWARD chains (foreign_forward.h says why). Returns true when
   // ocinet's own tables or chains were not there and this call made them: the first endpoint
   // ever, or one after something flushed the ruleset, when every other endpoint's rules are
   // gone too (the caller restores them: restore_firewall).
@@ -73,10 +76,11 @@ class FirewallBackend {
     remove_endpoint(ep.tag);
     return false;
   }
-  // Removes the network's own rules (used when the network itself goes away). With the last
-  // network's rules gone, ocinet's own tables/chains go too, unless `tables_in_use`: the caller
-  // (holding the allocation lock, under which every setup takes its leases before it touches the
-  // firewall) saw containers on other networks, which hold rules or may be adding them now.
+  // Removes the network's own rules, its accepts in other managers' FORWARD chains included
+  // (used when the network itself goes away). With the last network's rules gone, ocinet's own
+  // tables/chains go too, unless `tables_in_use`: the caller (holding the allocation lock, under
+  // which every setup takes its leases before it touches the firewall) saw containers on other
+  // networks, which hold rules or may be adding them now.
   virtual void remove_network(const std::string& name, bool tables_in_use) = 0;
 };
 

@@ -36,6 +36,7 @@ extern "C" {  // unlike libiptc.h, it does not say so itself
 #include <cstring>
 #include <memory>
 #include <optional>
+#include <set>
 #include <string>
 #include <string_view>
 #include <thread>
@@ -44,6 +45,7 @@ extern "C" {  // unlike libiptc.h, it does not say so itself
 #include "netcore/dynlib.h"
 #include "netcore/error.h"
 #include "netcore/firewall/firewall.h"
+#include "netcore/firewall/foreign_forward.h"
 #include "netcore/firewall/fw_input.h"
 
 namespace ocinet {
@@ -872,6 +874,35 @@ void prepare(FamilyEdit<Inet4>& v4, std::optional<FamilyEdit<Inet6>>& v6, const 
   }
 }
 
+// iptables-legacy's FORWARD for the nftables backend (foreign_forward.h): the network's accepts
+// first in the chain, when someone has the filter table in this netns (opening it would create
+// it). Each family's table in one commit.
+template <class F>
+void add_forward_accepts(const ParsedNetwork& n) {
+  if (!table_instantiated<F>("filter")) return;
+  Table<F> filter("filter");
+  if (filter.has_rule_with_comment("FORWARD", n.comment)) return;
+  const std::vector<ForwardAccept> accepts = forward_accepts(n.internal);
+  for (auto a = accepts.rbegin(); a != accepts.rend(); ++a) {  // each goes first: the last one inserted leads
+    Rule<F> r;
+    if (a->in) r.in(n.bridge);
+    if (a->out) r.out(n.bridge);
+    if (a->ctstate) r.ctstate(a->ctstate);
+    r.comment(n.comment).accept();
+    filter.insert_first("FORWARD", r);
+  }
+  filter.commit();
+}
+
+template <class F>
+void remove_forward_accepts(const std::string& comment) {
+  if (!table_instantiated<F>("filter")) return;
+  Table<F> filter("filter", true);
+  if (!filter) return;
+  filter.delete_rules_with_comment("FORWARD", comment);
+  filter.commit();
+}
+
 class IptablesBackend final : public FirewallBackend {
  public:
   const char* name() const override { return "iptables"; }
@@ -883,6 +914,10 @@ class IptablesBackend final : public FirewallBackend {
     FamilyEdit<Inet4> v4;
     std::optional<FamilyEdit<Inet6>> v6;
     prepare(v4, v6, n, e);
+
+    // A network's first container: iptables-nft's FORWARD chains get the network's accepts (the
+    // legacy FORWARD has the jump to OCINET-FORWARD first), before anything is committed here.
+    if (v4.added_net_filter.forward || (v6 && v6->added_net_filter.forward)) add_nft_forward_accepts(net);
 
     // One commit per table. nat first in each family: it holds the rules the kernel is likelier
     // to refuse (DNAT, sctp), and a refusal there leaves nothing of that family to undo. A
@@ -921,6 +956,11 @@ class IptablesBackend final : public FirewallBackend {
       v6->nat.commit();
       v6->filter.commit();
     }
+    // And the networks' accepts in iptables-nft's FORWARD (idempotent), which go with a restart
+    // of the manager that uses it even where ocinet's chains stay.
+    std::set<std::string> networks;
+    for (const auto& [net, ep] : eps)
+      if (networks.insert(net.name).second) add_nft_forward_accepts(net);
   }
 
   void remove_endpoint(const std::string& tag) override {
@@ -946,11 +986,28 @@ class IptablesBackend final : public FirewallBackend {
     XtablesLock lock;
     remove_network_rules<Inet4>(comment, tables_in_use);
     remove_network_rules<Inet6>(comment, tables_in_use);
+    remove_nft_forward_accepts(name);
   }
 };
 
 }  // namespace
 
 std::unique_ptr<FirewallBackend> make_iptables_backend() { return std::make_unique<IptablesBackend>(); }
+
+void add_legacy_forward_accepts(const NetworkRules& net) {
+  const ParsedNetwork n = parse_network(net);
+  if (!table_instantiated<Inet4>("filter") && !(n.subnet6 && table_instantiated<Inet6>("filter"))) return;
+  XtablesLock lock;
+  add_forward_accepts<Inet4>(n);
+  if (n.subnet6) add_forward_accepts<Inet6>(n);
+}
+
+void remove_legacy_forward_accepts(const std::string& network) {
+  const std::string comment = network_comment(network);
+  if (!table_instantiated<Inet4>("filter") && !table_instantiated<Inet6>("filter")) return;
+  XtablesLock lock;
+  remove_forward_accepts<Inet4>(comment);
+  remove_forward_accepts<Inet6>(comment);
+}
 
 }  // namespace ocinet

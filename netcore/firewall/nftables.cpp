@@ -24,8 +24,9 @@
 //
 // Endpoint elements carry `comment "ocinet:<tag>"`, network elements `comment
 // "ocinet-net:<name>"`: the comment is how remove_endpoint(tag) and remove_network(name), which
-// get nothing else, find what to delete. Nothing outside the table is ever touched, and the
-// table is never flushed. The table goes away with the last network.
+// get nothing else, find what to delete. Nothing outside ocinet's tables is touched but for a
+// network's accepts in other managers' FORWARD chains (foreign_forward.h, at the end of the
+// netlink part), and the table is never flushed. The table goes away with the last network.
 //
 // Dual-stack networks get the same layout again in a second table, `ip6 ocinet`, with IPv6
 // keys and data: its own bridges, subnets and published ports (a port published with no host
@@ -40,7 +41,9 @@
 #include <fcntl.h>
 #include <linux/netfilter.h>
 #include <linux/netfilter/nf_tables.h>
+#include <linux/netfilter/nf_tables_compat.h>
 #include <linux/netfilter/nfnetlink.h>
+#include <linux/netfilter/x_tables.h>
 #include <linux/membarrier.h>
 #include <linux/netlink.h>
 #include <net/if.h>
@@ -60,15 +63,18 @@
 #include <cerrno>
 #include <cstring>
 #include <ctime>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <nlohmann/json.hpp>
+#include <set>
 #include <string>
 #include <vector>
 
 #include "netcore/dynlib.h"
 #include "netcore/error.h"
 #include "netcore/firewall/firewall.h"
+#include "netcore/firewall/foreign_forward.h"
 #include "netcore/firewall/fw_input.h"
 
 namespace ocinet {
@@ -612,6 +618,10 @@ class NlMessage {
   }
   NlMessage& attr(uint16_t type, const std::string& value) { return attr(type, value.data(), value.size()); }
   NlMessage& attr_str(uint16_t type, const char* s) { return attr(type, s, std::strlen(s) + 1); }
+  NlMessage& attr_be32(uint16_t type, uint32_t value) {
+    const uint32_t be = htonl(value);
+    return attr(type, &be, sizeof be);
+  }
 
   size_t begin(uint16_t type) {
     size_t at = buf_.size();
@@ -765,19 +775,45 @@ class NfNetlink {
   NfNetlink(const NfNetlink&) = delete;
   NfNetlink& operator=(const NfNetlink&) = delete;
 
-  // One request outside a batch; 0 when the kernel answered with `reply_type`, else an errno.
-  int request(NlMessage m, uint16_t reply_type) {
+  // One request outside a batch; 0 when the kernel answered with `reply_type` (handed to
+  // on_reply, if given), else an errno.
+  int request(NlMessage m, uint16_t reply_type, const std::function<void(const nlmsghdr*)>& on_reply = {}) {
     const uint32_t seq = next_seq_++;
     if (int err = send(m.take(seq))) return err;
     int err = EPROTO;
     read_answers([&](const nlmsghdr* nh) {
       if (nh->nlmsg_seq != seq) return;
-      if (nh->nlmsg_type == NLMSG_ERROR)
+      if (nh->nlmsg_type == NLMSG_ERROR) {
         err = -reinterpret_cast<const nlmsgerr*>(NLMSG_DATA(nh))->error;
-      else if (nh->nlmsg_type == reply_type)
+      } else if (nh->nlmsg_type == reply_type) {
         err = 0;
+        if (on_reply) on_reply(nh);
+      }
     });
     return err;
+  }
+
+  // A dump (m has NLM_F_DUMP): each `reply_type` message goes to on_reply; 0 at its end, else an
+  // errno (EINTR: the ruleset changed during the dump, which is then incomplete). The kernel
+  // fills the later parts of a dump as the earlier ones are read, so this reads until the end.
+  int dump(NlMessage m, uint16_t reply_type, const std::function<void(const nlmsghdr*)>& on_reply) {
+    const uint32_t seq = next_seq_++;
+    if (int err = send(m.take(seq))) return err;
+    alignas(nlmsghdr) char buf[16384];
+    int err = 0;
+    for (;;) {
+      const ssize_t n = recv(fd_, buf, sizeof buf, 0);
+      if (n < 0 && errno == EINTR) continue;
+      if (n <= 0) return n < 0 ? errno : EPROTO;
+      int len = static_cast<int>(n);
+      for (auto* nh = reinterpret_cast<const nlmsghdr*>(buf); NLMSG_OK(nh, len); nh = NLMSG_NEXT(nh, len)) {
+        if (nh->nlmsg_seq != seq) continue;
+        if (nh->nlmsg_flags & NLM_F_DUMP_INTR) err = EINTR;
+        if (nh->nlmsg_type == NLMSG_DONE) return err;
+        if (nh->nlmsg_type == NLMSG_ERROR) return -reinterpret_cast<const nlmsgerr*>(NLMSG_DATA(nh))->error;
+        if (nh->nlmsg_type == reply_type) on_reply(nh);
+      }
+    }
   }
 
   // Whether e (a key of one of ocinet's sets) is there.
@@ -799,7 +835,7 @@ class NfNetlink {
     const uint32_t first = next_seq_;
     bool has_removal = false;
     for (auto& m : messages) {
-      has_removal = has_removal || (m.type() & 0xff) == NFT_MSG_DELSETELEM;
+      has_removal = has_removal || (m.type() & 0xff) == NFT_MSG_DELSETELEM || (m.type() & 0xff) == NFT_MSG_DELRULE;
       batch += m.take(next_seq_++);
     }
     const uint32_t last = next_seq_;
@@ -852,6 +888,219 @@ class NfNetlink {
 };
 
 
+
+// ---------------------------------------------------------------------------------------------
+// Other managers' FORWARD chains in nf_tables (foreign_forward.h): iptables-nft's. Its rules are
+// read and written over netlink, as iptables-nft itself does, because iptables-nft reads a table
+// back only if every rule in it is made of expressions it knows: nft's native `ct state` would
+// make it refuse the whole table ("Table `filter' is incompatible, use 'nft' tool"), and with
+// it `iptables -L` and `iptables-save` for the manager that owns it. So a conntrack condition
+// is the xt match iptables-nft writes for `-m conntrack --ctstate` (nft_compat), interfaces are
+// compared as iptables-nft compares them, and the comment is rule userdata, which both nft and
+// iptables-nft show (`-m comment --comment`, and `iptables -D` by hand finds the rule).
+
+constexpr const char* kForeignTable = "filter";
+constexpr const char* kForeignChain = "FORWARD";
+// libnftnl's tag for a rule comment in NFTA_RULE_USERDATA (NFTNL_UDATA_RULE_COMMENT).
+constexpr uint8_t kUdataRuleComment = 0;
+
+// Calls f(type, data, len) for each attribute in [p, p + len).
+template <class F>
+void each_attr(const char* p, size_t len, F f) {
+  while (len >= NLA_HDRLEN) {
+    nlattr a;
+    std::memcpy(&a, p, sizeof a);
+    if (a.nla_len < NLA_HDRLEN || a.nla_len > len) return;
+    f(a.nla_type & NLA_TYPE_MASK, p + NLA_HDRLEN, size_t(a.nla_len - NLA_HDRLEN));
+    const size_t step = NLA_ALIGN(a.nla_len);
+    if (step >= len) return;
+    p += step;
+    len -= step;
+  }
+}
+
+// The attributes of an nf_tables message, after its nfgenmsg.
+template <class F>
+void each_message_attr(const nlmsghdr* nh, F f) {
+  const size_t head = NLMSG_HDRLEN + NLMSG_ALIGN(sizeof(nfgenmsg));
+  if (nh->nlmsg_len < head) return;
+  each_attr(reinterpret_cast<const char*>(nh) + head, nh->nlmsg_len - head, f);
+}
+
+std::string attr_string(const char* data, size_t len) { return std::string(data, strnlen(data, len)); }
+
+// For messages: "ip filter FORWARD", "ip6 filter FORWARD".
+std::string foreign_chain_name(uint8_t nfproto) {
+  return std::string(nfproto == NFPROTO_IPV6 ? "ip6 " : "ip ") + kForeignTable + " " + kForeignChain;
+}
+
+// Whether `ip[6] filter FORWARD` exists as a base chain on the forward hook. Absent nf_tables
+// counts as absent: then there is no such chain.
+bool has_foreign_forward(NfNetlink& nl, uint8_t nfproto) {
+  NlMessage m((NFNL_SUBSYS_NFTABLES << 8) | NFT_MSG_GETCHAIN, NLM_F_REQUEST, nfproto);
+  m.attr_str(NFTA_CHAIN_TABLE, kForeignTable).attr_str(NFTA_CHAIN_NAME, kForeignChain);
+  bool forward_hook = false;
+  const int err = nl.request(std::move(m), (NFNL_SUBSYS_NFTABLES << 8) | NFT_MSG_NEWCHAIN, [&](const nlmsghdr* nh) {
+    each_message_attr(nh, [&](uint16_t type, const char* data, size_t len) {
+      if (type != NFTA_CHAIN_HOOK) return;
+      each_attr(data, len, [&](uint16_t htype, const char* hdata, size_t hlen) {
+        uint32_t num;
+        if (htype != NFTA_HOOK_HOOKNUM || hlen != sizeof num) return;
+        std::memcpy(&num, hdata, sizeof num);
+        forward_hook = ntohl(num) == NF_INET_FORWARD;
+      });
+    });
+  });
+  if (err == 0) return forward_hook;
+  if (err == ENOENT || err == EAFNOSUPPORT || err == EOPNOTSUPP || err == EPROTONOSUPPORT) return false;
+  fail_system("firewall: reading " + foreign_chain_name(nfproto), err);
+}
+
+// A rule's comment: its userdata comment (nft, ocinet) or its xt comment match (iptables-nft).
+std::string nft_rule_comment(const nlmsghdr* nh) {
+  std::string comment;
+  each_message_attr(nh, [&](uint16_t type, const char* data, size_t len) {
+    if (type == NFTA_RULE_USERDATA) {
+      for (size_t at = 0; at + 2 <= len;) {  // type, length, value
+        const uint8_t t = uint8_t(data[at]), l = uint8_t(data[at + 1]);
+        if (at + 2 + l > len) break;
+        if (t == kUdataRuleComment) comment = attr_string(data + at + 2, l);
+        at += 2 + l;
+      }
+    } else if (type == NFTA_RULE_EXPRESSIONS) {
+      each_attr(data, len, [&](uint16_t, const char* expr, size_t elen) {
+        std::string name, match;
+        const char* info = nullptr;
+        size_t info_len = 0;
+        each_attr(expr, elen, [&](uint16_t etype, const char* edata, size_t edlen) {
+          if (etype == NFTA_EXPR_NAME) name = attr_string(edata, edlen);
+          if (etype != NFTA_EXPR_DATA) return;
+          each_attr(edata, edlen, [&](uint16_t mtype, const char* mdata, size_t mlen) {
+            if (mtype == NFTA_MATCH_NAME) match = attr_string(mdata, mlen);
+            if (mtype == NFTA_MATCH_INFO) info = mdata, info_len = mlen;
+          });
+        });
+        if (name == "match" && match == "comment" && info) comment = attr_string(info, info_len);
+      });
+    }
+  });
+  return comment;
+}
+
+// The handles (as the kernel encodes them) of the rules of `ip[6] filter FORWARD` with this comment.
+std::vector<std::string> foreign_rules_with_comment(NfNetlink& nl, uint8_t nfproto, const std::string& comment) {
+  for (int attempt = 0;; ++attempt) {
+    std::vector<std::string> handles;
+    NlMessage m((NFNL_SUBSYS_NFTABLES << 8) | NFT_MSG_GETRULE, NLM_F_REQUEST | NLM_F_DUMP, nfproto);
+    m.attr_str(NFTA_RULE_TABLE, kForeignTable).attr_str(NFTA_RULE_CHAIN, kForeignChain);
+    const int err = nl.dump(std::move(m), (NFNL_SUBSYS_NFTABLES << 8) | NFT_MSG_NEWRULE, [&](const nlmsghdr* nh) {
+      std::string table, chain, handle;
+      each_message_attr(nh, [&](uint16_t type, const char* data, size_t len) {
+        if (type == NFTA_RULE_TABLE) table = attr_string(data, len);
+        if (type == NFTA_RULE_CHAIN) chain = attr_string(data, len);
+        if (type == NFTA_RULE_HANDLE) handle.assign(data, len);
+      });
+      if (table == kForeignTable && chain == kForeignChain && !handle.empty() && nft_rule_comment(nh) == comment)
+        handles.push_back(handle);
+    });
+    if (err == 0) return handles;
+    if (err == ENOENT) return {};  // the table or chain went meanwhile
+    if (err != EINTR || attempt == 2) fail_system("firewall: listing the rules of " + foreign_chain_name(nfproto), err);
+  }
+}
+
+// The expressions of one accept, as iptables-nft writes `-i BR -o BR -m conntrack --ctstate S -j ACCEPT`.
+void add_accept_expressions(NlMessage& m, const ForwardAccept& a, const std::string& bridge) {
+  auto expr = [&](const char* name, auto data) {
+    const size_t elem = m.begin(NFTA_LIST_ELEM);
+    m.attr_str(NFTA_EXPR_NAME, name);
+    const size_t d = m.begin(NFTA_EXPR_DATA);
+    data();
+    m.end(d);
+    m.end(elem);
+  };
+  auto iface = [&](uint32_t key) {
+    expr("meta", [&] { m.attr_be32(NFTA_META_KEY, key).attr_be32(NFTA_META_DREG, NFT_REG_1); });
+    expr("cmp", [&] {
+      m.attr_be32(NFTA_CMP_SREG, NFT_REG_1).attr_be32(NFTA_CMP_OP, NFT_CMP_EQ);
+      const size_t data = m.begin(NFTA_CMP_DATA);
+      m.attr(NFTA_DATA_VALUE, bridge.c_str(), bridge.size() + 1);  // with its NUL: "br0" is not "br01"
+      m.end(data);
+    });
+  };
+  const size_t list = m.begin(NFTA_RULE_EXPRESSIONS);
+  if (a.in) iface(NFT_META_IIFNAME);
+  if (a.out) iface(NFT_META_OIFNAME);
+  if (a.ctstate) {
+    xt_conntrack_mtinfo3 info{};
+    info.match_flags = XT_CONNTRACK_STATE;
+    info.state_mask = a.ctstate;
+    std::string bytes(XT_ALIGN(sizeof info), '\0');
+    std::memcpy(&bytes[0], &info, sizeof info);
+    expr("match", [&] { m.attr_str(NFTA_MATCH_NAME, "conntrack").attr_be32(NFTA_MATCH_REV, 3).attr(NFTA_MATCH_INFO, bytes); });
+  }
+  expr("counter", [] {});
+  expr("immediate", [&] {
+    m.attr_be32(NFTA_IMMEDIATE_DREG, NFT_REG_VERDICT);
+    const size_t data = m.begin(NFTA_IMMEDIATE_DATA);
+    const size_t verdict = m.begin(NFTA_DATA_VERDICT);
+    m.attr_be32(NFTA_VERDICT_CODE, NF_ACCEPT);
+    m.end(verdict);
+    m.end(data);
+  });
+  m.end(list);
+}
+
+// The families a network has: IPv4, and IPv6 when dual-stack.
+std::vector<uint8_t> network_nfprotos(const NetworkRules& net) {
+  if (net.subnet6.empty()) return {NFPROTO_IPV4};
+  return {NFPROTO_IPV4, NFPROTO_IPV6};
+}
+
+void add_foreign_accepts(NfNetlink& nl, const NetworkRules& net) {
+  const std::string comment = network_comment(net.name);
+  const std::string bridge = check_iface(net.bridge);
+  for (uint8_t nfproto : network_nfprotos(net)) {
+    if (!has_foreign_forward(nl, nfproto) || !foreign_rules_with_comment(nl, nfproto, comment).empty()) continue;
+    // Each one inserted at the top (no position, no append): the last one sent comes first.
+    const std::vector<ForwardAccept> accepts = forward_accepts(net.internal);
+    std::vector<NlMessage> inserts;
+    for (auto a = accepts.rbegin(); a != accepts.rend(); ++a) {
+      NlMessage m((NFNL_SUBSYS_NFTABLES << 8) | NFT_MSG_NEWRULE, NLM_F_REQUEST | NLM_F_CREATE | NLM_F_ACK, nfproto);
+      m.attr_str(NFTA_RULE_TABLE, kForeignTable).attr_str(NFTA_RULE_CHAIN, kForeignChain);
+      add_accept_expressions(m, *a, bridge);
+      std::string udata{static_cast<char>(kUdataRuleComment), static_cast<char>(comment.size() + 1)};
+      udata += comment;
+      udata += '\0';
+      m.attr(NFTA_RULE_USERDATA, udata);
+      inserts.push_back(std::move(m));
+    }
+    if (int err = nl.transaction(std::move(inserts)))
+      fail_system("firewall: adding network " + net.name + "'s accepts to " + foreign_chain_name(nfproto), err);
+  }
+}
+
+// Both families: a network's IPv6 accepts go with it whether or not it is still dual-stack.
+void remove_foreign_accepts(NfNetlink& nl, const std::string& network) {
+  const std::string comment = network_comment(network);
+  for (uint8_t nfproto : {uint8_t(NFPROTO_IPV4), uint8_t(NFPROTO_IPV6)}) {
+    if (!has_foreign_forward(nl, nfproto)) continue;
+    // A rule deleted by someone else between listing and deleting fails the batch: list again.
+    for (int attempt = 0;; ++attempt) {
+      std::vector<NlMessage> deletes;
+      for (const std::string& handle : foreign_rules_with_comment(nl, nfproto, comment)) {
+        NlMessage m((NFNL_SUBSYS_NFTABLES << 8) | NFT_MSG_DELRULE, NLM_F_REQUEST | NLM_F_ACK, nfproto);
+        m.attr_str(NFTA_RULE_TABLE, kForeignTable).attr_str(NFTA_RULE_CHAIN, kForeignChain).attr(NFTA_RULE_HANDLE, handle);
+        deletes.push_back(std::move(m));
+      }
+      if (deletes.empty()) break;
+      const int err = nl.transaction(std::move(deletes));
+      if (err == 0) break;
+      if (err != ENOENT || attempt == 2)
+        fail_system("firewall: removing network " + network + "'s accepts from " + foreign_chain_name(nfproto), err);
+    }
+  }
+}
 
 // ---------------------------------------------------------------------------------------------
 // Reading elements back from a JSON listing: only for the removals that get a tag or a network
@@ -1003,6 +1252,18 @@ class NftablesBackend final : public FirewallBackend {
   bool filters_ipv6_of_v4only_ports() const override { return true; }
   NfNetlink& probe_socket() { return netlink(); }
 
+  // A restore puts back the networks' accepts in other managers' FORWARD chains too (idempotent):
+  // those go with a restart of that manager even where ocinet's own table stays.
+  void add_endpoints(const std::vector<std::pair<NetworkRules, EndpointRules>>& eps) override {
+    std::set<std::string> networks;
+    for (const auto& [net, ep] : eps)
+      if (networks.insert(net.name).second) {
+        add_foreign_accepts(netlink(), net);
+        add_legacy_forward_accepts(net);
+      }
+    for (const auto& [net, ep] : eps) add_endpoint(net, ep);
+  }
+
   bool add_endpoint(const NetworkRules& net, const EndpointRules& ep) override {
     std::vector<Element> elems = network_elements(net);
     const std::vector<Element> published = endpoint_elements(ep);
@@ -1010,9 +1271,16 @@ class NftablesBackend final : public FirewallBackend {
     // The fast path, for every container but a network's first: its bridge is known in each
     // of the network's tables, so the network's elements are all there (they go in together)
     // and only the ports are new.
-    if (published.size() <= kMaxFastElements && network_is_set_up(elems) &&
+    const bool set_up = network_is_set_up(elems);
+    if (published.size() <= kMaxFastElements && set_up &&
         (published.empty() || netlink().transaction(add_messages(published)) == 0))
       return false;
+    // A network's first container: other managers' FORWARD chains get the network's accepts
+    // before its elements go in, so that a failure here leaves the network to its next setup.
+    if (!set_up) {
+      add_foreign_accepts(netlink(), net);
+      add_legacy_forward_accepts(net);
+    }
 
     // libnftables: the network's elements too (those that exist are no-ops), in one transaction.
     elems.insert(elems.end(), published.begin(), published.end());
@@ -1087,6 +1355,8 @@ class NftablesBackend final : public FirewallBackend {
 
   void remove_network(const std::string& name, bool tables_in_use) override {
     const std::string comment = network_comment(name);
+    remove_foreign_accepts(netlink(), name);
+    remove_legacy_forward_accepts(name);
     for (const Family* f : kFamilies) {
       // One listing of the (small) sets; the maps, which grow with containers, are not in it.
       NftResult r = nft().run(std::string("list sets table ") + f->table, true);
@@ -1216,5 +1486,15 @@ std::unique_ptr<FirewallBackend> make_nftables_backend_if_available() {
 }
 
 std::unique_ptr<FirewallBackend> make_nftables_backend() { return std::make_unique<NftablesBackend>(); }
+
+void add_nft_forward_accepts(const NetworkRules& net) {
+  NfNetlink nl;
+  add_foreign_accepts(nl, net);
+}
+
+void remove_nft_forward_accepts(const std::string& network) {
+  NfNetlink nl;
+  remove_foreign_accepts(nl, network);
+}
 
 }  // namespace ocinet

@@ -48,16 +48,6 @@ ocinet network create --ipv6 --subnet 10.62.0.0/24 --subnet fd62::/64 iso >/dev/
 ocinet network create --ipv6 --subnet 10.63.0.0/24 --subnet fd63::/64 --internal closed >/dev/null
 ocinet network create --subnet 10.64.0.0/24 plain >/dev/null
 
-# container NAME NETWORKS [PORTS]: hook by hand against a fresh netns.
-container() {
-  new_netns "${TAG}-$1"
-  local b ann
-  b=$(bundle_for "$1" "/run/netns/${TAG}-$1")
-  ann=$(jq -cn --arg n "$2" --arg p "${3:-}" '{"io.ocinet.network": $n} + (if $p != "" then {"io.ocinet.ports": $p} else {} end)')
-  hook createRuntime "$(state "$1" "$b" "$ann")"
-}
-ip_of() { jq -r --arg n "$2" '.attachments[] | select(.network == $n) | .ip' "$OCINET_RUN_DIR/endpoints/$1.json"; }
-ip6_of() { jq -r --arg n "$2" '.attachments[] | select(.network == $n) | .ip6' "$OCINET_RUN_DIR/endpoints/$1.json"; }
 refused() {  # refused NAME NETWORK PORTS PATTERN: setup fails with exit 1 and one line naming PATTERN
   new_netns "${TAG}-$1"
   local b ann out rc=0
@@ -67,14 +57,6 @@ refused() {  # refused NAME NETWORK PORTS PATTERN: setup fails with exit 1 and o
   [ "$rc" = 1 ] || die "ports $3 on $2: want exit 1, got $rc: $out"
   [[ "$out" == *"$4"* && "$(printf '%s\n' "$out" | wc -l)" = 1 ]] || die "ports $3 on $2: message lacks '$4': $out"
 }
-serve() {  # serve NAME PORT: an HTTP server in the container's netns answering "NAME:PORT"
-  mkdir -p "$WORK/www-$1-$2"
-  echo "$1:$2" >"$WORK/www-$1-$2/index.html"
-  ip netns exec "${TAG}-$1" busybox httpd -p "$2" -h "$WORK/www-$1-$2"
-}
-get() { ip netns exec "$1" timeout 3 busybox wget -q -O- "$2" 2>/dev/null || true; }
-pingable() { ip netns exec "${TAG}-$1" busybox ping -c 1 -W 2 "$2" >/dev/null 2>&1; }
-reaches() { pingable "$@" || pingable "$@"; }  # a first packet may be lost to ARP; a block is not
 
 # An IPv4-only network writes no IPv6 rule, table or chain.
 container v1 plain "8085:80"

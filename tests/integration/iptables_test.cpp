@@ -473,6 +473,49 @@ int main() {
     check_line(s, "-A FORWARD -j DROP");
   }
 
+  // Beside iptables-nft's FORWARD with policy DROP (foreign_forward.h), in a namespace of its
+  // own: a network's first endpoint puts the network's accepts in `ip filter FORWARD` (and in
+  // `ip6 filter FORWARD` for a dual-stack network), as iptables-nft writes rules; the next
+  // endpoint adds nothing there; remove_network takes out exactly those. (The legacy FORWARD
+  // needs none: the jump to OCINET-FORWARD comes first there, checked above.)
+  if (!run("command -v iptables-nft-save").empty() && unshare(CLONE_NEWNET) == 0) {
+    const std::string saves = "iptables-nft-save 2>&1 | grep -v '^#'; ip6tables-nft-save 2>&1 | grep -v '^#'";
+    run("{ iptables-nft -w -P FORWARD DROP; iptables-nft -w -A FORWARD -s 192.0.2.0/24 -j ACCEPT;"
+        "ip6tables-nft -w -P FORWARD DROP; } 2>/dev/null");
+    const std::string before = run(saves);
+    NetworkRules dual{"fwdnet", "ocfw0", "10.69.0.0/24", false, "fd69::/64"};
+    NetworkRules internal{"fwdint", "ocfw1", "10.70.0.0/24", true};
+    EndpointRules fwd1{"fwd1", "10.69.0.2", "ocfw0", {{"", 8080, 80, "tcp"}}, "fd69::2"};
+    EndpointRules fwd2{"fwd2", "10.69.0.3", "ocfw0", {{"", 8081, 80, "tcp"}}, "fd69::3"};
+    EndpointRules fwd3{"fwd3", "10.70.0.2", "ocfw1", {}};
+    check(succeeds([&] {
+            fw->add_endpoint(dual, fwd1);
+            fw->add_endpoint(internal, fwd3);
+          }),
+          "beside iptables-nft: the first endpoints of a dual-stack and an internal network");
+    check_forward_accepts("iptables-nft", "ocfw0", "fwdnet", false);
+    check_forward_accepts("ip6tables-nft", "ocfw0", "fwdnet", false);
+    check_forward_accepts("iptables-nft", "ocfw1", "fwdint", true);
+    const std::string v4 = forward_rules("iptables-nft");
+    const std::string other = "\n-A FORWARD -s 192.0.2.0/24 -j ACCEPT\n";
+    check(v4.rfind("-P FORWARD DROP\n", 0) == 0 && v4.size() > other.size() &&
+              v4.compare(v4.size() - other.size(), other.size(), other) == 0,
+          "iptables-nft: policy still DROP, the other rule kept, after ocinet's");
+    check(forward_rules("ip6tables-nft").find("ocinet-net:fwdint") == std::string::npos,
+          "ip6tables-nft: nothing of the IPv4-only network");
+    check(run(saves).find("incompatible") == std::string::npos, "iptables-nft-save reads every table");
+    const std::string chains = run("{ iptables-nft -w -S FORWARD; ip6tables-nft -w -S FORWARD; } 2>/dev/null");
+    check(succeeds([&] { fw->add_endpoint(dual, fwd2); }) &&
+              run("{ iptables-nft -w -S FORWARD; ip6tables-nft -w -S FORWARD; } 2>/dev/null") == chains,
+          "beside iptables-nft: a second endpoint changes nothing in FORWARD");
+    check(succeeds([&] {
+            for (const EndpointRules* e : {&fwd1, &fwd2, &fwd3}) fw->remove_endpoint_rules(*e);
+            fw->remove_network(dual.name, false);
+            fw->remove_network(internal.name, false);
+          }) && run(saves) == before,
+          "beside iptables-nft: after remove_network every nf_tables table is as before");
+  }
+
   std::printf("%d passed, %d failed\n", passed, failed);
   return failed ? 1 : 0;
 }

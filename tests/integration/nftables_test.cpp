@@ -590,6 +590,84 @@ void traffic_checks(FirewallBackend& fw) {
   sh_in(home_ns, "ip link del octr0; ip link del octr1");
 }
 
+// Beside another manager's FORWARD chain with policy DROP (foreign_forward.h), written through
+// `tool` (iptables-nft: nf_tables `ip filter`/`ip6 filter`; iptables-legacy: x_tables): a
+// network's first endpoint puts the network's accepts there, in IPv6 too for a dual-stack network;
+// a container on a set-up network adds nothing and loads no library; remove_network takes out
+// exactly those. All in confined processes, as the hook runs the backend.
+void other_managers_forward(int ns, const std::string& tool) {
+  const std::string tool6 = "ip6" + tool.substr(2);
+  const std::string saves = tool + "-save 2>&1 | grep -v '^#'; " + tool6 + "-save 2>&1 | grep -v '^#'";
+  sh_in(ns, tool + " -w -P FORWARD DROP; " + tool + " -w -A FORWARD -s 192.0.2.0/24 -j ACCEPT; " + tool6 +
+                " -w -P FORWARD DROP");
+  const std::string before = in_ns(ns, [&] { return run(saves); });
+  NetworkRules dual{"fwdnet", "ocfw0", "10.69.0.0/24", false, "fd69::/64"};
+  NetworkRules internal{"fwdint", "ocfw1", "10.70.0.0/24", true};
+  EndpointRules ep1{"fwd1", "10.69.0.2", "ocfw0", {{"", 8080, 80, "tcp"}}, "fd69::2"};
+  EndpointRules ep2{"fwd2", "10.69.0.3", "ocfw0", {{"", 8081, 80, "tcp"}}, "fd69::3"};
+  EndpointRules ep3{"fwd3", "10.70.0.2", "ocfw1", {}, "", "vfwd3"};
+  check(in_child(ns, [&] {
+          if (!confine_hook()) return false;
+          auto fw = make_nftables_backend();
+          fw->add_endpoint(dual, ep1);
+          fw->add_endpoint(internal, ep3);
+          return true;
+        }) == 0,
+        tool + ", confined process: the first endpoints of a dual-stack and an internal network");
+  in_ns(ns, [&] {
+    check_forward_accepts(tool, "ocfw0", "fwdnet", false);
+    check_forward_accepts(tool6, "ocfw0", "fwdnet", false);
+    check_forward_accepts(tool, "ocfw1", "fwdint", true);
+    const std::string v4 = forward_rules(tool), v6 = forward_rules(tool6);
+    const std::string other = "\n-A FORWARD -s 192.0.2.0/24 -j ACCEPT\n";
+    check(v4.rfind("-P FORWARD DROP\n", 0) == 0 && v4.size() > other.size() &&
+              v4.compare(v4.size() - other.size(), other.size(), other) == 0,
+          tool + ": policy still DROP, the other rule kept, after ocinet's");
+    check(v6.find("ocinet-net:fwdint") == std::string::npos, tool6 + ": nothing of the IPv4-only network");
+    check(run(saves).find("incompatible") == std::string::npos, tool + "-save reads every table");
+    return 0;
+  });
+  const std::string chain = in_ns(ns, [&] { return run(tool + " -w -S FORWARD; " + tool6 + " -w -S FORWARD"); });
+  check(in_child(ns, [&] {
+          if (!confine_hook()) return false;
+          make_nftables_backend()->add_endpoint(dual, ep2);
+          return !libnftables_loaded();
+        }) == 0,
+        tool + ", confined process: a second endpoint on the set-up network loads no library");
+  check(in_ns(ns, [&] { return run(tool + " -w -S FORWARD; " + tool6 + " -w -S FORWARD"); }) == chain,
+        tool + ": a second endpoint changes nothing in FORWARD");
+  check(in_child(ns, [&] {
+          if (!confine_hook()) return false;
+          auto fw = make_nftables_backend();
+          for (const EndpointRules* e : {&ep1, &ep2, &ep3}) fw->remove_endpoint_rules(*e);
+          fw->remove_network(dual.name, false);
+          fw->remove_network(internal.name, false);
+          return true;
+        }) == 0,
+        tool + ", confined process: remove the endpoints and networks");
+  check(in_ns(ns, [&] { return run(saves); }) == before, tool + ": after remove_network every table is as before");
+  check(in_ns(ns, [&] { return run("nft list tables"); }).find("ocinet") == std::string::npos, "  and ocinet's tables are gone");
+}
+
+// Where no other manager has a FORWARD chain, ocinet creates none: no nf_tables `filter` table,
+// no x_tables table (opening one would create it).
+void no_other_manager(int ns) {
+  NetworkRules dual{"fwdnone", "ocfw2", "10.71.0.0/24", false, "fd71::/64"};
+  check(in_child(ns, [&] {
+          auto fw = make_nftables_backend();
+          fw->add_endpoint(dual, EndpointRules{"fwn1", "10.71.0.2", "ocfw2", {}, "fd71::2"});
+          fw->remove_network(dual.name, true);
+          return true;
+        }) == 0,
+        "no other manager: a network's first endpoint and remove_network");
+  in_ns(ns, [&] {
+    check(run("nft list tables").find("filter") == std::string::npos, "  no nf_tables filter table made");
+    check(run("cat /proc/net/ip_tables_names /proc/net/ip6_tables_names 2>/dev/null").empty(), "  no x_tables table made");
+    run("nft flush ruleset");
+    return 0;
+  });
+}
+
 }  // namespace
 
 int main() {
@@ -631,6 +709,22 @@ int main() {
     concurrent_first_use(scratch);
     close(scratch);
   }
+  // Before anything here loads libnftables in this process (the children would inherit it).
+  if (have_nft) {
+    for (const char* tool : {"iptables-nft", "iptables-legacy"}) {
+      if (run(std::string("command -v ") + tool).empty()) {
+        std::printf("note: no %s, FORWARD beside it is not checked\n", tool);
+        continue;
+      }
+      const int scratch = new_netns();
+      other_managers_forward(scratch, tool);
+      close(scratch);
+    }
+    const int scratch = new_netns();
+    no_other_manager(scratch);
+    close(scratch);
+  }
+
   if (have_nft) {
     const int scratch = new_netns();
     upgrade_of_an_older_table(scratch);
