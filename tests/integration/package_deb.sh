@@ -23,7 +23,8 @@ pkg_cleanup() {
 }
 trap pkg_cleanup EXIT
 
-deb=$(bash "$(dirname "$0")/../../packaging/build-deb.sh" | tail -1)
+deb=$(bash "$(dirname "$0")/../../packaging/build-deb.sh") || { echo "$deb" | tail -40 >&2; die "no .deb built"; }
+deb=$(echo "$deb" | tail -1)
 [ -f "$deb" ] || die "no .deb built"
 dpkg -i "$deb" >/dev/null
 for f in /usr/libexec/ocinet/ocinet-hook /usr/bin/ocinet /usr/share/containers/oci/hooks.d/ocinet.json /etc/ocinet/ocinet.json \
@@ -34,8 +35,8 @@ done
 grep -q '^ExecStart=/usr/bin/ocinet agent' /lib/systemd/system/ocinet-agent.service || die "agent unit does not run ocinet agent"
 grep -q '^ExecStart=/usr/bin/ocinet network reload --all' /lib/systemd/system/ocinet-firewall-reload.service ||
   die "the firewall reload unit is not installed or does not run network reload"
-[ -L /etc/systemd/system/nftables.service.wants/ocinet-firewall-reload.service ] ||
-  die "the firewall reload unit is not enabled for nftables.service"
+[ -L /etc/systemd/system/multi-user.target.wants/ocinet-firewall-reload.service ] ||
+  die "the firewall reload unit is not enabled"
 jq -e '.hook.path == "/usr/libexec/ocinet/ocinet-hook"' /usr/share/containers/oci/hooks.d/ocinet.json >/dev/null || die "hooks.d points elsewhere"
 ok "the .deb builds and installs hook, CLI, hooks.d file, config, man pages, completion and the agent unit"
 # The hook is a static PIE carrying libc.a (CMakeLists.txt, OCINET_STATIC_HOOK): the package
@@ -64,7 +65,7 @@ dpkg --purge ocinet >/dev/null
 for f in /usr/libexec/ocinet /usr/bin/ocinet /usr/share/containers/oci/hooks.d/ocinet.json /etc/ocinet /run/ocinet /var/lib/ocinet \
   /lib/systemd/system/ocinet-agent.service /usr/lib/systemd/system/ocinet-agent.service \
   /lib/systemd/system/ocinet-firewall-reload.service /usr/lib/systemd/system/ocinet-firewall-reload.service \
-  /etc/systemd/system/nftables.service.wants/ocinet-firewall-reload.service; do
+  /etc/systemd/system/multi-user.target.wants/ocinet-firewall-reload.service; do
   [ ! -e "$f" ] || die "$f left after purge"
 done
 ok "purge leaves nothing"
