@@ -20,17 +20,6 @@ if [ "$BACKEND" = nftables ] && ! ip netns exec "$HOSTNS" nft list tables >/dev/
   echo "SKIP: this kernel has no nf_tables"; exit 77
 fi
 
-container() {  # container NAME NETWORK [PORTS]: hook by hand against a fresh netns
-  new_netns "${TAG}-$1"
-  local b ann
-  b=$(bundle_for "$1" "/run/netns/${TAG}-$1")
-  ann=$(jq -cn --arg n "$2" --arg p "${3:-}" '{"io.ocinet.network": $n} + (if $p != "" then {"io.ocinet.ports": $p} else {} end)')
-  hook createRuntime "$(state "$1" "$b" "$ann")"
-}
-ip_of() { jq -r '.attachments[0].ip' "$OCINET_RUN_DIR/endpoints/$1.json"; }
-get() { ip netns exec "$1" timeout 3 busybox wget -q -O- "$2" 2>/dev/null || true; }
-pingable() { ip netns exec "${TAG}-$1" busybox ping -c 1 -W 2 "$2" >/dev/null 2>&1; }
-reaches() { pingable "$@" || pingable "$@"; }  # a first packet may be lost to ARP; a block is not
 flush() {
   if [ "$BACKEND" = nftables ]; then ip netns exec "$HOSTNS" nft flush ruleset
   else  # what iptables-restore of a saved ruleset without ocinet's chains amounts to
@@ -42,24 +31,23 @@ flush() {
 # working WHEN: a1's port from the outside, a1's masqueraded egress (the outside has no route
 # back to A), and isolation (b1 cannot reach a1's address).
 working() {
-  [ "$(get "${TAG}-out" "http://10.88.0.1:8081/")" = a1 ] || die "$1: a1's published port does not answer"
+  [ "$(get "${TAG}-out" "http://10.88.0.1:8081/")" = a1:80 ] || die "$1: a1's published port does not answer"
   reaches a1 10.88.0.2 || die "$1: a1 has no masqueraded egress"
-  ! pingable b1 "$(ip_of a1)" || die "$1: b1 (network B) reaches a1 (network A)"
+  ! pingable b1 "$(ip_of a1 neta)" || die "$1: b1 (network B) reaches a1 (network A)"
 }
 
 ocinet network create --subnet 10.71.0.0/24 neta >/dev/null
 ocinet network create --subnet 10.72.0.0/24 netb >/dev/null
 container a1 neta "8081:80"
 container b1 netb
-mkdir -p "$WORK/www" && echo a1 >"$WORK/www/index.html"
-ip netns exec "${TAG}-a1" busybox httpd -p 80 -h "$WORK/www"
+serve a1 80
 working "before any flush"
 ok "published port, masquerade and isolation work"
 
 flush
 [ -z "$(get "${TAG}-out" "http://10.88.0.1:8081/")" ] || die "the published port answers after a flush (was the ruleset flushed?)"
 ! reaches a1 10.88.0.2 || die "a1's egress still works after a flush"
-reaches b1 "$(ip_of a1)" || die "expected (README): isolation is gone until the rules come back, yet b1 cannot reach a1"
+reaches b1 "$(ip_of a1 neta)" || die "expected (README): isolation is gone until the rules come back, yet b1 cannot reach a1"
 ok "right after a flush: published ports and egress are gone, and networks reach each other (documented)"
 
 container c1 neta
