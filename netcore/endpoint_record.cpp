@@ -89,6 +89,9 @@ std::optional<EndpointRecord> RecordStore::load(const std::string& id) const {
     r.ports = j.at("ports").get<std::vector<PortMapping>>();
     r.steps = j.at("steps").get<std::vector<std::string>>();
     r.tag = j.value("tag", r.id.substr(0, 12));
+    for (const auto& l : j.value("links", json::array()))
+      r.links.push_back({l.at("name").get<std::string>(), l.value("alias", "")});
+    r.dns = j.value("dns", std::vector<std::string>{});
     return r;
   } catch (const json::exception&) {
     fail_system("endpoint record " + path_of(id) + " is corrupt", 0);
@@ -99,6 +102,12 @@ void RecordStore::save(const EndpointRecord& r) const {
   json j{{"id", r.id},       {"name", r.name},   {"mode", r.mode},
          {"state", r.state}, {"pid", r.pid},     {"netns", r.netns}, {"rootfs", r.rootfs}, {"hosts_source", r.hosts_source}, {"hostname", r.hostname}, {"netns_id", r.netns_id}, {"owner", r.owner}, {"tag", r.tag},
          {"attachments", r.attachments}, {"ports", r.ports}, {"steps", r.steps}};
+  if (!r.links.empty()) {
+    json links = json::array();
+    for (const auto& l : r.links) links.push_back({{"name", l.name}, {"alias", l.alias}});
+    j["links"] = links;
+  }
+  if (!r.dns.empty()) j["dns"] = r.dns;
   write_file_atomic(path_of(r.id), j.dump() + "\n");
 }
 

@@ -7,6 +7,7 @@
 #include <string>
 #include <vector>
 
+#include "config/annotations.h"
 #include "config/validate.h"
 #include "netcore/firewall/firewall.h"
 
@@ -53,6 +54,10 @@ struct EndpointRecord {
   // What its firewall comments and peers' hosts-line markers carry: the whole id. Records of
   // releases before whole-id keys have none; theirs carried the first 12 characters.
   std::string tag;
+  // For the name server: links (io.ocinet.links; only this container resolves them) and the
+  // container's own upstreams (io.ocinet.dns), which override its networks' and the host's.
+  std::vector<Link> links;
+  std::vector<std::string> dns;
 
   bool ready() const { return state == "ready"; }
   bool removing() const { return state == "removing"; }

@@ -41,7 +41,8 @@ std::string network_to_json(const NetworkDef& n) {
   json j{{"name", n.name},          {"id", n.id},           {"driver", n.driver},
          {"bridge", n.bridge},      {"subnet", n.subnet.str()}, {"gateway", ipv4_str(n.gateway)},
          {"internal", n.internal},  {"ipv6", n.ipv6},       {"mtu", n.mtu},
-         {"options", n.options},    {"created", n.created}};
+         {"options", n.options},    {"created", n.created},  {"dns_enabled", n.dns_enabled}};
+  if (!n.dns_servers.empty()) j["dns_servers"] = n.dns_servers;
   if (n.ip_range) j["ip_range"] = n.ip_range->str();
   if (n.subnet6) {
     j["subnet6"] = n.subnet6->str();
@@ -73,6 +74,10 @@ NetworkDef network_from_json(const std::string& text) {
     n.internal = j.value("internal", false);
     n.ipv6 = j.value("ipv6", false);
     n.mtu = j.value("mtu", 0);
+    n.dns_enabled = j.value("dns_enabled", true);  // networks of earlier releases: on
+    n.dns_servers = j.value("dns_servers", std::vector<std::string>{});
+    for (const auto& s : n.dns_servers)
+      if (!parse_ipv4(s) && !is_valid_ipv6(s)) throw std::runtime_error("bad");
     n.options = j.value("options", std::map<std::string, std::string>{});
     n.created = j.value("created", "");
     return n;
@@ -312,4 +317,8 @@ NetworkDef NetworkStore::resolve(const std::string& name, const AdminConfig& cfg
   return n;
 }
 
+}  // namespace ocinet
+
+namespace ocinet {
+bool has_embedded_dns(const NetworkDef& n) { return n.dns_enabled && n.name != kDefaultBridgeNetwork; }
 }  // namespace ocinet

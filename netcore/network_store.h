@@ -33,7 +33,14 @@ struct NetworkDef {
   int mtu = 0;  // 0 = kernel default (1500)
   std::map<std::string, std::string> options;
   std::string created;  // RFC 3339
+  // The embedded name server (127.0.0.11 in its containers): on for user networks unless
+  // created with --disable-dns; the default network `bridge` has none, as Docker's.
+  bool dns_enabled = true;
+  std::vector<std::string> dns_servers;  // --dns: the network's upstreams (IP addresses)
 };
+
+// Whether containers on the network get the embedded name server.
+bool has_embedded_dns(const NetworkDef& n);
 
 std::string network_to_json(const NetworkDef& n);
 // Whether the network's bridge snoops IGMP/MLD (-o mcast_snooping=true; off by default).

@@ -6,7 +6,8 @@ pkgs=(cmake g++ make pkg-config
       libseccomp-dev catch2 libcli11-dev libcurl4-openssl-dev libc6-dev
       runc crun podman busybox-static iproute2 iptables nftables jq util-linux procps git tar
       clang libclang-rt-14-dev debhelper dpkg-dev rpm
-      etcd-server etcd-client)
+      etcd-server etcd-client
+      libknot-dev bind9-dnsutils dnsperf aardvark-dns dnsmasq-base)
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
