@@ -298,6 +298,8 @@ static int run_restore(const std::string& hook, const std::string& cli, const st
   std::printf("flush -> every rule back, %d running containers (%s)\n", n, backend.c_str());
   report("network reload --all", reload);
   report("next setup", by_setup);
+  return 0;
+}
 
 // What a published range costs against one port: `rounds` rounds, each setting up and tearing
 // down (netns alive) one container per kind, the kinds' order rotating so the machine's drift
