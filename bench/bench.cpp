@@ -4,8 +4,8 @@
 // The bench moves itself into a fresh network namespace (the isolated "host"), pre-creates N
 // container namespaces (one sleeping child each, so /proc/<pid>/ns/net is the netns), then
 // times N setups in a row (each publishing one TCP port) and N teardowns, and prints median
-// and p95 per container. Nothing outside its own namespaces is touched; everything goes when
-// it exits.
+// and p95 per container. `--range N` instead times what a published range costs against one
+// port. Nothing outside its own namespaces is touched; everything goes when it exits.
 #include <fcntl.h>
 #include <sched.h>
 #include <signal.h>
@@ -141,10 +141,16 @@ static fs::path make_world(const std::string& config, const std::string& backend
   return dir;
 }
 
+// The OCI state of container `id` in netns holder `holder`, publishing `ports` (a port spec list).
+static std::string state_json(const fs::path& dir, const std::string& id, int holder, const char* status,
+                              const std::string& ports) {
+  return std::string(R"({"ociVersion":"1.0.2","id":")") + id + R"(","status":")" + status + R"(","pid":)" +
+         std::to_string(g_holders[size_t(holder)]) + R"(,"bundle":")" + dir.string() +
+         R"(","annotations":{"io.ocinet.ports":")" + ports + R"("}})";
+}
+
 static std::string state_json(const fs::path& dir, int i, const char* status, int port) {
-  return std::string(R"({"ociVersion":"1.0.2","id":"bench)") + std::to_string(i) + R"(","status":")" + status +
-         R"(","pid":)" + std::to_string(g_holders[size_t(i)]) + R"(,"bundle":")" + dir.string() +
-         R"(","annotations":{"io.ocinet.ports":")" + std::to_string(port) + R"(:80"}})";
+  return state_json(dir, "bench" + std::to_string(i), i, status, std::to_string(port) + ":80");
 }
 
 // Network devices in the current netns (lines of /proc/net/dev after its two header lines).
@@ -295,13 +301,63 @@ static int run_restore(const std::string& hook, const std::string& cli, const st
   return 0;
 }
 
+// What a published range costs against one port: `rounds` rounds, each setting up and tearing
+// down (netns alive) one container per kind, the kinds' order rotating so the machine's drift
+// weighs on all alike: one port (10000:80), an N-port range keeping its ports
+// (10000-X:10000-X, one element or rule) and an N-port range shifted to other container ports
+// (10000-X:80-Y, which nftables writes one element per port). Prints medians and the ratios.
+static int run_range(const std::string& hook, const std::string& backend, int ports, int rounds) {
+  fs::path dir = make_world("", backend, 3);
+  {  // the admin allows the range (policy max_published_ports, 1024 by default)
+    FILE* f = std::fopen((dir / "ocinet.json").c_str(), "w");
+    if (!f) die("writing the admin config");
+    std::fprintf(f, "{\"firewall_backend\": \"%s\", \"policy\": {\"max_published_ports\": %d}}", backend.c_str(),
+                 std::max(ports, 1024));
+    std::fclose(f);
+  }
+  const std::string last = std::to_string(10000 + ports - 1);
+  struct Kind {
+    std::string name, spec;
+    std::vector<double> setup, teardown;
+  };
+  std::vector<Kind> kinds = {{"one port (10000:80)", "10000:80", {}, {}},
+                             {std::to_string(ports) + "-port range (10000-" + last + ":10000-" + last + ")",
+                              "10000-" + last + ":10000-" + last, {}, {}},
+                             {std::to_string(ports) + "-port shifted (10000-" + last + ":80-" + std::to_string(80 + ports - 1) + ")",
+                              "10000-" + last + ":80-" + std::to_string(80 + ports - 1), {}, {}}};
+  // Warm-up: the bridge and the network's firewall rules, a one-time cost per network.
+  run_hook(hook, "createRuntime", state_json(dir, "warm", 0, "creating", "10000:80"));
+  run_hook(hook, "poststop", state_json(dir, "warm", 0, "stopped", "10000:80"));
+  for (int r = 0; r < rounds; r++)
+    for (int j = 0; j < 3; j++) {
+      const int k = (r + j) % 3;
+      const std::string id = "rng" + std::to_string(k) + "-" + std::to_string(r);
+      kinds[size_t(k)].setup.push_back(run_hook(hook, "createRuntime", state_json(dir, id, k, "creating", kinds[size_t(k)].spec)));
+      kinds[size_t(k)].teardown.push_back(run_hook(hook, "poststop", state_json(dir, id, k, "stopped", kinds[size_t(k)].spec)));
+    }
+  std::printf("ocinet-hook setup/teardown (%s), bridge network, one port vs a %d-port range, %d rounds (kinds interleaved)\n",
+              backend.c_str(), ports, rounds);
+  for (const Kind& k : kinds) {
+    std::printf("%s\n", k.name.c_str());
+    report("  setup", k.setup);
+    report("  teardown (netns alive)", k.teardown);
+  }
+  const double s1 = median(kinds[0].setup), t1 = median(kinds[0].teardown);
+  std::printf("range / one port:   setup %.2fx, teardown %.2fx (medians)\n", median(kinds[1].setup) / s1,
+              median(kinds[1].teardown) / t1);
+  std::printf("shifted / one port: setup %.2fx, teardown %.2fx (medians)\n", median(kinds[2].setup) / s1,
+              median(kinds[2].teardown) / t1);
+  std::printf("peak RSS of the hook: %.1f MiB\n", double(g_peak_rss_kb) / 1024);
+  return 0;
+}
+
 int main(int argc, char** argv) {
   std::string hook = "build/bin/ocinet-hook";
   std::string other;  // --ab: a second hook, interleaved
   std::string config;  // admin config for the hook (overrides --backend)
   std::string backend = "auto";
   bool scale = false, netns_gone = false, restore = false;
-  int n = 200, samples = 20;
+  int n = 200, samples = 20, range = 0;
   for (int i = 1; i < argc; i++) {
     std::string a = argv[i];
     if (a == "--hook" && i + 1 < argc) hook = argv[++i];
@@ -313,13 +369,16 @@ int main(int argc, char** argv) {
     else if (a == "--restore") restore = true;
     else if (a == "--netns-gone") netns_gone = true;
     else if (a == "--samples" && i + 1 < argc) samples = std::atoi(argv[++i]);
+    else if (a == "--range" && i + 1 < argc) range = std::atoi(argv[++i]);
     else {
       std::fprintf(stderr,
                    "usage: ocinet-bench [--hook PATH] [--backend auto|nftables|iptables|none] [--config ADMIN_CONFIG] [-n N]\n"
                    "                    [--netns-gone]   (tear down after the containers' netns are gone)\n"
                    "                    [--ab OTHER_HOOK]   (every second container uses OTHER_HOOK: A/B of two builds)\n"
                    "       ocinet-bench --scale [--samples N]   (setup latency at 0/100/500/1000 existing containers, per backend)\n"
-                   "       ocinet-bench --restore [-n N] [--samples N]   (flush -> rules back with N running, per backend)\n");
+                   "       ocinet-bench --restore [-n N] [--samples N]   (flush -> rules back with N running, per backend)\n"
+
+                   "       ocinet-bench --range PORTS [-n ROUNDS] [--backend B]   (one port vs a PORTS-port range, kept and shifted)\n");
       return 1;
     }
   }
@@ -346,6 +405,13 @@ int main(int argc, char** argv) {
       if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) std::printf("%s: failed (status %d)\n", b, status);
     }
     return 0;
+  }
+  if (range != 0) {
+    if (range < 2 || range > 55536) {
+      std::fprintf(stderr, "ocinet-bench: --range must be 2..55536\n");
+      return 1;
+    }
+    return run_range(hook, backend, range, n == 200 ? 30 : n);
   }
   if (!scale) return run_sequence(hook, other, config, backend, n, netns_gone);
 

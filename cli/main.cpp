@@ -25,8 +25,10 @@ std::string ports_str(const EndpointRecord& r) {
   std::string s;
   for (auto& p : r.ports) {
     if (!s.empty()) s += ",";
-    s += (p.host_ip.empty() ? "0.0.0.0" : p.host_ip) + ":" + std::to_string(p.host_port) + "->" +
-         std::to_string(p.container_port) + "/" + p.proto;
+    // Docker's spelling: 0.0.0.0:8080->80/tcp, 0.0.0.0:9000-9009->80-89/tcp.
+    auto ports = [&](int first, int last) { return std::to_string(first) + (last > first ? "-" + std::to_string(last) : ""); };
+    s += (p.host_ip.empty() ? "0.0.0.0" : p.host_ip) + ":" + ports(p.host_port, p.host_last()) + "->" +
+         ports(p.container_port, p.container_last()) + "/" + p.proto;
   }
   return s;
 }
@@ -45,7 +47,8 @@ int cmd_ps(const GlobalOptions& o, const std::string& format) {
                         {"mac", a.mac}, {"host_interface", a.host_ifname}});
       nlohmann::json ports = nlohmann::json::array();
       for (auto& p : r.ports)
-        ports.push_back({{"host_ip", p.host_ip}, {"host_port", p.host_port}, {"container_port", p.container_port}, {"proto", p.proto}});
+        ports.push_back({{"host_ip", p.host_ip}, {"host_port", p.host_port}, {"host_port_end", p.host_last()},
+                         {"container_port", p.container_port}, {"container_port_end", p.container_last()}, {"proto", p.proto}});
       out.push_back({{"id", r.id}, {"name", r.name}, {"mode", r.mode}, {"state", r.state}, {"networks", nets}, {"ports", ports}});
     }
     std::printf("%s\n", out.dump(2).c_str());

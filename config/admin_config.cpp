@@ -75,6 +75,14 @@ AdminConfig parse_admin_config(const std::string& text) {
           if (auto v6 = canonical_ipv6(ip)) ip = *v6;
       }
       if (p.contains(key = "allow_static_ip")) c.policy.allow_static_ip = p[key].get<bool>();
+      if (p.contains(key = "max_published_ports")) {
+        // get<int> would take 1.5 as 1 and wrap a huge number: an integer, as written, or nothing.
+        const json& v = p[key];
+        if (!v.is_number_integer() || v.get<int64_t>() < 0 || v.get<int64_t>() > kMaxPublishedPortsLimit)
+          fail_invalid("admin config: policy.max_published_ports: want an integer from 0 to " +
+                       std::to_string(kMaxPublishedPortsLimit));
+        c.policy.max_published_ports = int(v.get<int64_t>());
+      }
     }
   } catch (const json::exception&) {
     fail_invalid("admin config: " + key + ": ill-typed value");

@@ -12,14 +12,18 @@ namespace ocinet {
 
 using nlohmann::json;
 
+// A range is one entry with its last host port; a single port has none, as in the records of
+// releases before ranges (one entry per port), which load unchanged.
 void to_json(json& j, const PortMapping& m) {
   j = json{{"host_ip", m.host_ip}, {"host_port", m.host_port}, {"container_port", m.container_port}, {"proto", m.proto}};
+  if (m.is_range()) j["host_port_end"] = m.host_last();
 }
 void from_json(const json& j, PortMapping& m) {
   m.host_ip = j.at("host_ip").get<std::string>();
   m.host_port = j.at("host_port").get<uint16_t>();
   m.container_port = j.at("container_port").get<uint16_t>();
   m.proto = j.at("proto").get<std::string>();
+  m.host_port_end = j.value("host_port_end", uint16_t(0));
 }
 void to_json(json& j, const Attachment& a) {
   j = json{{"network", a.network}, {"driver", a.driver}, {"bridge", a.bridge}, {"host_ifname", a.host_ifname}, {"ifname", a.ifname},

@@ -132,7 +132,7 @@ const HostSocket* host_socket_using(const std::vector<HostSocket>& sockets, cons
   if (sockets.empty()) return nullptr;
   const PortHosts h = fw_port_hosts(m, container_has_ip6);
   for (const auto& s : sockets) {
-    if (s.port != m.host_port || s.proto != m.proto) continue;
+    if (s.port < m.host_port || s.port > m.host_last() || s.proto != m.proto) continue;
     if (s.family == AF_INET) {
       in_addr a;
       std::memcpy(&a, &s.addr, 4);
@@ -150,16 +150,15 @@ void check_host_ports(const std::vector<HostSocket>& sockets, const std::vector<
                       bool container_has_ip6) {
   for (const auto& s : specs) {
     if (!s.host_fixed()) continue;
-    PortMapping m;
+    PortMapping m;  // the whole range at once: one pass over the sockets, however long it is
     m.host_ip = s.host_ip;
     m.proto = s.proto;
-    for (int i = 0; i < s.count(); i++) {
-      m.host_port = uint16_t(s.host_start + i);
-      m.container_port = uint16_t(s.ct_start + i);
-      if (const HostSocket* user = host_socket_using(sockets, m, container_has_ip6))
-        fail_invalid("io.ocinet.ports: host port " + std::to_string(m.host_port) + "/" + m.proto +
-                     " is in use on the host (" + user->str() + ")");
-    }
+    m.host_port = s.host_start;
+    m.host_port_end = s.host_end;
+    m.container_port = s.ct_start;
+    if (const HostSocket* user = host_socket_using(sockets, m, container_has_ip6))
+      fail_invalid("io.ocinet.ports: host port " + std::to_string(user->port) + "/" + m.proto +
+                   " is in use on the host (" + user->str() + ")");
   }
 }
 

@@ -25,7 +25,7 @@ struct HostSocket {
 };
 
 // The first of `sockets` whose traffic a publication of `m` would take (nullptr when none):
-// same protocol and port, and an address the publication covers, as fw_port_hosts reads it (no
+// same protocol, a port of m's (one port or a range), and an address the publication covers, as fw_port_hosts reads it (no
 // host address: every IPv4 address, and every IPv6 one when the container has an IPv6 address).
 // A socket on the wildcard of a family conflicts with every publication in that family, [::]
 // also with IPv4 ones unless it is IPV6_V6ONLY; a publication on every address conflicts with

@@ -32,21 +32,6 @@ bool allowed(const std::vector<std::string>& list, const std::string& v) {
   return list.empty() || std::find(list.begin(), list.end(), v) != list.end();
 }
 
-void check_policy(const Policy& p, const Annotations& a, const std::vector<std::string>& networks) {
-  if (!allowed(p.allowed_modes, a.mode)) fail_invalid("policy allowed_modes: mode " + a.mode + " is not allowed");
-  for (auto& n : networks)
-    if (!allowed(p.allowed_networks, n)) fail_invalid("policy allowed_networks: network " + n + " is not allowed");
-  if (!p.allow_static_ip && (a.ip || a.ip6 || a.mac))
-    fail_invalid("policy allow_static_ip: static addresses are not allowed");
-  for (auto& s : a.ports) {
-    if (!s.host_dynamic() && s.host_start < p.min_host_port)
-      fail_invalid("policy min_host_port: host port " + std::to_string(s.host_start) + " is below " +
-                   std::to_string(p.min_host_port));
-    if (!s.host_ip.empty() && !allowed(p.allowed_host_ips, s.host_ip))
-      fail_invalid("policy allowed_host_ips: host address " + s.host_ip + " is not allowed");
-  }
-}
-
 // Takes RUN/names/<name> for `id`. A name held by a container that has no endpoint record any
 // more is stale and taken over. An explicit name is unique; a default name (the short id) that
 // is taken is Docker's "no name": the container is then found by its id alone.
@@ -168,6 +153,28 @@ void remove_own_blocks(const BundleConfig& b) {
 }
 
 }  // namespace
+
+void check_policy(const Policy& p, const Annotations& a, const std::vector<std::string>& networks) {
+  if (!allowed(p.allowed_modes, a.mode)) fail_invalid("policy allowed_modes: mode " + a.mode + " is not allowed");
+  for (auto& n : networks)
+    if (!allowed(p.allowed_networks, n)) fail_invalid("policy allowed_networks: network " + n + " is not allowed");
+  if (!p.allow_static_ip && (a.ip || a.ip6 || a.mac))
+    fail_invalid("policy allow_static_ip: static addresses are not allowed");
+  // Counted in ports, not specs: a range costs the kernel, conntrack and the host's port space
+  // what its ports do, and `1-65535:1-65535` must be something the admin allowed.
+  int64_t ports = 0;
+  for (auto& s : a.ports) ports += s.count();
+  if (ports > p.max_published_ports)
+    fail_invalid("policy max_published_ports: io.ocinet.ports asks for " + std::to_string(ports) +
+                 " published ports, at most " + std::to_string(p.max_published_ports) + " are allowed");
+  for (auto& s : a.ports) {
+    if (!s.host_dynamic() && s.host_start < p.min_host_port)
+      fail_invalid("policy min_host_port: host port " + std::to_string(s.host_start) + " is below " +
+                   std::to_string(p.min_host_port));
+    if (!s.host_ip.empty() && !allowed(p.allowed_host_ips, s.host_ip))
+      fail_invalid("policy allowed_host_ips: host address " + s.host_ip + " is not allowed");
+  }
+}
 
 namespace {
 // Leases of a dual-stack network's IPv6 subnet: host indexes in an IPv4-shaped index space, so
@@ -388,8 +395,9 @@ EndpointRecord setup_endpoint(const GlobalOptions& opts, const AdminConfig& cfg,
       }
       if (!p.ann.ports.empty()) {
         fault_point("reserve ports");
-        rec.ports = PortTable(paths.ports_dir()).reserve(rec.id, p.ann.ports, [&](const PortMapping& m) {
-          return host_socket_using(host_sockets, m, has_ip6) != nullptr;
+        rec.ports = PortTable(paths.ports_dir()).reserve(rec.id, p.ann.ports, [&](const PortMapping& m) -> uint16_t {
+          const HostSocket* user = host_socket_using(host_sockets, m, has_ip6);
+          return user ? user->port : 0;
         });
       }
     }

@@ -41,6 +41,12 @@ std::vector<GcResult> gc_endpoints(const GlobalOptions& opts, const AdminConfig&
 }  // namespace ocinet
 
 namespace ocinet {
+struct Annotations;
+// Invalid (exit 1, naming the policy key) when the annotations ask for what the admin's policy
+// does not allow: a mode, a network, static addresses, host ports or addresses, or more
+// published ports than max_published_ports.
+void check_policy(const Policy& p, const Annotations& a, const std::vector<std::string>& networks);
+
 struct NetworkDef;
 struct Attachment;
 // Takes the attachment's leases on `net` (IPv4, and IPv6 on dual-stack networks), static when

@@ -50,6 +50,20 @@ inline Ipv6Net fw_parse_cidr6(const std::string& s, const std::string& what) {
   return *n;
 }
 
+// Ports of a mapping as both backends accept them: none 0, a range that is not reversed and
+// whose container end stays within 65535.
+inline void fw_check_mapping(const PortMapping& pm) {
+  if (pm.host_port == 0 || pm.container_port == 0) fail_invalid("firewall: port mapping with port 0");
+  if ((pm.host_port_end != 0 && pm.host_port_end < pm.host_port) || pm.container_last() > 65535)
+    fail_invalid("firewall: port range " + std::to_string(pm.host_port) + "-" + std::to_string(pm.host_port_end) +
+                 " -> " + std::to_string(pm.container_port) + " is reversed or runs past port 65535");
+}
+
+// "8080" or "8000-8999": a mapping's host ports as messages name them.
+inline std::string fw_host_ports(const PortMapping& pm) {
+  return std::to_string(pm.host_port) + (pm.is_range() ? "-" + std::to_string(pm.host_last()) : "");
+}
+
 // Where one published port answers: which families, and in each either every local address
 // (no address) or one. The same reading of PortMapping for both backends.
 struct PortHosts {
@@ -70,7 +84,7 @@ inline PortHosts fw_port_hosts(const PortMapping& pm, bool container_has_ip6) {
     h.v6 = !h.addr4 && container_has_ip6;
   } else {
     if (!container_has_ip6)
-      fail_invalid("firewall: port " + std::to_string(pm.host_port) + " is published on IPv6 address " + pm.host_ip +
+      fail_invalid("firewall: port " + fw_host_ports(pm) + " is published on IPv6 address " + pm.host_ip +
                    " but the container has no IPv6 address");
     h.v6 = true;
     in6_addr a = fw_parse_ip6(pm.host_ip, "host address");

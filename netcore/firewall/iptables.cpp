@@ -192,10 +192,12 @@ uint16_t parse_proto(const std::string& p) {
   fail_invalid("firewall: unsupported protocol \"" + p + "\" (tcp, udp or sctp)");
 }
 
+// One port or a range (host_port..host_last -> container_port..): one DNAT rule either way.
 template <class F>
 struct Port {
   std::optional<typename F::Addr> host_ip;  // unset: every local address (no -d)
   uint16_t host_port = 0;
+  uint16_t host_last = 0;
   uint16_t container_port = 0;
   uint16_t proto = 0;
 };
@@ -234,10 +236,10 @@ ParsedEndpoint parse_endpoint(const EndpointRules& ep) {
   if (!ep.container_ip6.empty()) p.ip6 = fw_parse_ip6(ep.container_ip6, "container IPv6 address");
   for (const auto& pm : ep.ports) {
     const uint16_t proto = parse_proto(pm.proto);
-    if (pm.host_port == 0 || pm.container_port == 0) fail_invalid("firewall: port mapping with port 0");
+    fw_check_mapping(pm);
     const PortHosts hosts = fw_port_hosts(pm, p.ip6.has_value());
-    if (hosts.v4) p.ports.push_back({hosts.addr4, pm.host_port, pm.container_port, proto});
-    if (hosts.v6) p.ports6.push_back({hosts.addr6, pm.host_port, pm.container_port, proto});
+    if (hosts.v4) p.ports.push_back({hosts.addr4, pm.host_port, pm.host_last(), pm.container_port, proto});
+    if (hosts.v6) p.ports6.push_back({hosts.addr6, pm.host_port, pm.host_last(), pm.container_port, proto});
   }
   return p;
 }
@@ -297,26 +299,29 @@ class Rule {
     return *this;
   }
 
-  // -p <proto> -m <proto> --dport <port>: the port matches check the protocol field too.
-  Rule& dport(uint16_t proto, uint16_t port) {
+  // -p <proto> -m <proto> --dport <first>[:<last>]: the port matches check the protocol field too.
+  Rule& dport(uint16_t proto, uint16_t first, uint16_t last) {
     ip_.proto = proto;
     if constexpr (F::kV6) ip_.flags |= IP6T_F_PROTO;  // ip6tables matches the protocol only with it
     if (proto == IPPROTO_TCP) {
       xt_tcp m{};
       m.spts[1] = 0xffff;  // an all-zero source range would only match source port 0
-      m.dpts[0] = m.dpts[1] = port;
+      m.dpts[0] = first;
+      m.dpts[1] = last;
       return match("tcp", 0, m);
     }
     if (proto == IPPROTO_UDP) {
       xt_udp m{};
       m.spts[1] = 0xffff;
-      m.dpts[0] = m.dpts[1] = port;
+      m.dpts[0] = first;
+      m.dpts[1] = last;
       return match("udp", 0, m);
     }
     // Laid out as libxt_sctp does (source range unset, unused chunk slots 0xff), so that
     // iptables -C/-D by hand finds the rule; the kernel only reads what `flags` selects.
     xt_sctp_info m{};
-    m.dpts[0] = m.dpts[1] = port;
+    m.dpts[0] = first;
+    m.dpts[1] = last;
     m.flags = XT_SCTP_DEST_PORTS;
     for (auto& f : m.flag_info) f.chunktype = 0xff;
     return match("sctp", 0, m);
@@ -359,17 +364,29 @@ class Rule {
       return target("MASQUERADE", 0, r);
     }
   }
-  Rule& dnat(const typename F::Addr& to, uint16_t port) {
+  // --to-destination ADDR:PORT for one port. For a range: ADDR alone where the container's
+  // ports are the host's (DNAT without a port keeps it), else ADDR:FIRST-LAST/BASE, the kernel's
+  // port offset (4.19+): host port BASE+i goes to FIRST+i.
+  Rule& dnat(const typename F::Addr& to, const Port<F>& p) {
     // Revision 2 (kernel 4.18+) is what iptables 1.8 itself writes. A revision-0 rule works in
     // the kernel, but iptables-save then prints it as "DNAT [unsupported revision]", which
     // breaks save/restore round trips and hand-written -C/-D for anyone managing the host.
     nf_nat_range2 r{};
-    r.flags = NF_NAT_RANGE_MAP_IPS | NF_NAT_RANGE_PROTO_SPECIFIED;
+    r.flags = NF_NAT_RANGE_MAP_IPS;
     if constexpr (F::kV6)
       r.min_addr.in6 = r.max_addr.in6 = to;
     else
       r.min_addr.ip = r.max_addr.ip = to.s_addr;
-    r.min_proto.all = r.max_proto.all = htons(port);
+    const bool range = p.host_last > p.host_port;
+    if (!range || p.container_port != p.host_port) {
+      r.flags |= NF_NAT_RANGE_PROTO_SPECIFIED;
+      r.min_proto.all = htons(p.container_port);
+      r.max_proto.all = htons(uint16_t(p.container_port + (p.host_last - p.host_port)));
+      if (range) {
+        r.flags |= NF_NAT_RANGE_PROTO_OFFSET;
+        r.base_proto.all = htons(p.host_port);
+      }
+    }
     return target("DNAT", 2, r);
   }
 
@@ -750,7 +767,7 @@ void add_endpoint_rules(Table<F>& nat, const std::string& comment, const typenam
   for (const Port<F>& p : ports) {
     Rule<F> dnat;
     if (p.host_ip) dnat.dst(host_cidr(*p.host_ip));
-    dnat.dport(p.proto, p.host_port).comment(comment).dnat(to, p.container_port);
+    dnat.dport(p.proto, p.host_port, p.host_last).comment(comment).dnat(to, p);
     bool lo = false;
     if constexpr (F::kV6) lo = p.host_ip && IN6_IS_ADDR_LOOPBACK(&*p.host_ip);
     nat.append(lo ? kLoopback6Chain : kDnatChain, dnat);

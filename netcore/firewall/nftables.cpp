@@ -15,6 +15,9 @@
 //   pub_addr  map  host addr . proto . port  : container addr . port   (-p 127.0.0.1:53:53/udp)
 //   pub_any   map  proto . port              : container addr . port   (-p 8080:80, 0.0.0.0)
 //   pub_lo6   map  proto . port              : container addr . port   (ip6 only: -p [::1]:8080:80)
+//   pub_addr_range, pub_any_range, pub_lo6_range   the same keyed by port intervals, to the
+//             container address alone: a range whose container ports are its host ports
+//             (-p 8000-8999:8000-8999), one element, DNAT'd without touching the port
 //   bridges, internal_bridges  set ifname             every ocinet bridge / the internal ones
 //   localnet_bridges           set ifname             networks set up since the localnet chain (a marker)
 //   closed_bridges             set ifname             networks set up since the closed forward chain (the
@@ -33,6 +36,13 @@
 // address answers on the host's IPv6 addresses too, as with Docker). IPv4-only setups never
 // create or read it. One container's elements of both tables go in one netlink batch, so one
 // transaction either way.
+//
+// A range whose container ports differ from its host ports (-p 9000-9009:80-89) needs a port
+// offset, which nft 1.0.6 cannot say (no `dnat to addr:80-89/9000`, no arithmetic on th dport:
+// "syntax error, unexpected +"; a map to a port range picks a free port in it, not the matching
+// one, and nft_nat has no base register): it becomes one pub_* element per port, all in one
+// netlink batch of a few messages. (The iptables backend writes one rule with the kernel's
+// offset.)
 //
 // Every value that reaches a command string is either re-printed from its parsed binary form
 // (addresses through inet_ntop, protocols and ports as integers) or checked against a short
@@ -124,7 +134,10 @@ constexpr const char* kTableName = "ocinet";
 // routing was closed. The first setup on any network finds that out (its bridge is missing
 // from closed_bridges, the newest set, which the fast path looks the bridge up in) and brings
 // the chains up to date, covering every bridge at once, in a transaction of its own
-// (idempotent: `add` of what exists is a no-op, the flushes keep the rules single).
+// (idempotent: `add` of what exists is a no-op, the flushes keep the rules single). A table of
+// a release before port ranges lacks the *_range maps and their rules in `published`: nothing
+// needs them until a container publishes a range, whose elements then name a missing map
+// (ENOENT), which runs the same upgrade.
 constexpr const char* kUpgrade4 = R"(add set ip ocinet localnet_bridges { type ifname; }
 add chain ip ocinet localnet { type filter hook prerouting priority raw; policy accept; }
 flush chain ip ocinet localnet
@@ -133,14 +146,31 @@ add rule ip ocinet localnet ip saddr 127.0.0.0/8 iifname @bridges drop
 add chain ip ocinet localnet_in { type filter hook input priority filter; policy accept; }
 flush chain ip ocinet localnet_in
 add rule ip ocinet localnet_in ip daddr 127.0.0.0/8 iifname @bridges ct direction original drop
+add map ip ocinet pub_addr_range { type ipv4_addr . inet_proto . inet_service : ipv4_addr; flags interval; }
+add map ip ocinet pub_any_range { type inet_proto . inet_service : ipv4_addr; flags interval; }
+flush chain ip ocinet published
+add rule ip ocinet published dnat ip to ip daddr . meta l4proto . th dport map @pub_addr
+add rule ip ocinet published dnat to ip daddr . meta l4proto . th dport map @pub_addr_range
+add rule ip ocinet published dnat ip to meta l4proto . th dport map @pub_any
+add rule ip ocinet published dnat to meta l4proto . th dport map @pub_any_range
 )";
-// An ip6 table of an earlier ocinet lacks pub_lo6 and the rules using it, or the closed forward
-// chain: the first setup that adds to a missing set or map (closed_bridges is the marker, as in
-// IPv4) rewrites the chains with their rules of now, in one transaction.
+// An ip6 table of an earlier ocinet lacks pub_lo6 and the rules using it, the closed forward
+// chain, or the range maps: the first setup that adds to a missing set or map (closed_bridges is
+// the marker, as in IPv4; a range's map for ranges) rewrites the chains with their rules of now,
+// in one transaction.
 constexpr const char* kUpgrade6 = R"(add map ip6 ocinet pub_lo6 { type inet_proto . inet_service : ipv6_addr . inet_service; }
+add map ip6 ocinet pub_addr_range { type ipv6_addr . inet_proto . inet_service : ipv6_addr; flags interval; }
+add map ip6 ocinet pub_any_range { type inet_proto . inet_service : ipv6_addr; flags interval; }
+add map ip6 ocinet pub_lo6_range { type inet_proto . inet_service : ipv6_addr; flags interval; }
+flush chain ip6 ocinet published
+add rule ip6 ocinet published dnat ip6 to ip6 daddr . meta l4proto . th dport map @pub_addr
+add rule ip6 ocinet published dnat to ip6 daddr . meta l4proto . th dport map @pub_addr_range
+add rule ip6 ocinet published dnat ip6 to meta l4proto . th dport map @pub_any
+add rule ip6 ocinet published dnat to meta l4proto . th dport map @pub_any_range
 flush chain ip6 ocinet output
 add rule ip6 ocinet output ip6 daddr != ::1 fib daddr type local jump published
 add rule ip6 ocinet output ip6 daddr ::1 dnat ip6 to meta l4proto . th dport map @pub_lo6
+add rule ip6 ocinet output ip6 daddr ::1 dnat to meta l4proto . th dport map @pub_lo6_range
 flush chain ip6 ocinet postrouting
 add rule ip6 ocinet postrouting ip6 saddr @masq_subnets oifname != @bridges masquerade
 add rule ip6 ocinet postrouting ct status dnat ip6 saddr @subnets oifname @bridges masquerade
@@ -167,6 +197,8 @@ constexpr const char* kSkeleton = R"(create table ip ocinet
 table ip ocinet {
 	map pub_addr { type ipv4_addr . inet_proto . inet_service : ipv4_addr . inet_service; }
 	map pub_any { type inet_proto . inet_service : ipv4_addr . inet_service; }
+	map pub_addr_range { type ipv4_addr . inet_proto . inet_service : ipv4_addr; flags interval; }
+	map pub_any_range { type inet_proto . inet_service : ipv4_addr; flags interval; }
 	set bridges { type ifname; }
 	set internal_bridges { type ifname; }
 	set localnet_bridges { type ifname; }
@@ -176,7 +208,9 @@ table ip ocinet {
 	set masq_subnets { type ipv4_addr; flags interval; }
 	chain published {
 		dnat ip to ip daddr . meta l4proto . th dport map @pub_addr
+		dnat to ip daddr . meta l4proto . th dport map @pub_addr_range
 		dnat ip to meta l4proto . th dport map @pub_any
+		dnat to meta l4proto . th dport map @pub_any_range
 	}
 	chain prerouting {
 		type nat hook prerouting priority dstnat; policy accept;
@@ -230,6 +264,9 @@ table ip6 ocinet {
 	map pub_addr { type ipv6_addr . inet_proto . inet_service : ipv6_addr . inet_service; }
 	map pub_any { type inet_proto . inet_service : ipv6_addr . inet_service; }
 	map pub_lo6 { type inet_proto . inet_service : ipv6_addr . inet_service; }
+	map pub_addr_range { type ipv6_addr . inet_proto . inet_service : ipv6_addr; flags interval; }
+	map pub_any_range { type inet_proto . inet_service : ipv6_addr; flags interval; }
+	map pub_lo6_range { type inet_proto . inet_service : ipv6_addr; flags interval; }
 	set bridges { type ifname; }
 	set internal_bridges { type ifname; }
 	set closed_bridges { type ifname; }
@@ -238,7 +275,9 @@ table ip6 ocinet {
 	set masq_subnets { type ipv6_addr; flags interval; }
 	chain published {
 		dnat ip6 to ip6 daddr . meta l4proto . th dport map @pub_addr
+		dnat to ip6 daddr . meta l4proto . th dport map @pub_addr_range
 		dnat ip6 to meta l4proto . th dport map @pub_any
+		dnat to meta l4proto . th dport map @pub_any_range
 	}
 	chain prerouting {
 		type nat hook prerouting priority dstnat; policy accept;
@@ -248,6 +287,7 @@ table ip6 ocinet {
 		type nat hook output priority -100; policy accept;
 		ip6 daddr != ::1 fib daddr type local jump published
 		ip6 daddr ::1 dnat ip6 to meta l4proto . th dport map @pub_lo6
+		ip6 daddr ::1 dnat to meta l4proto . th dport map @pub_lo6_range
 	}
 	chain postrouting {
 		type nat hook postrouting priority srcnat; policy accept;
@@ -463,7 +503,7 @@ int parse_proto(const std::string& p) {
 
 struct Element {
   const char* set;      // name in the ocinet table
-  std::string key;      // e.g. 6 . 8080
+  std::string key;      // e.g. 6 . 8080, or 6 . 8000-8999 in a *_range map
   std::string data;     // maps only, e.g. 172.17.0.2 . 80
   std::string comment;  // unquoted; empty for none
   std::string label;    // published ports only, for messages: "tcp/8080", "udp 127.0.0.1:5353"
@@ -471,23 +511,44 @@ struct Element {
   std::string key_bytes;
   std::string data_bytes;
   const Family* family = &kIpv4;
+  std::string key_end_bytes{};  // an interval's last key (a *_range map's element), else ""
 
-  std::string add() const {
-    std::string c = "add element " + std::string(family->table) + " " + set + " { " + key;
+  // "key [comment "…"] [: data]", as an element list of nft commands writes it.
+  std::string item() const {
+    std::string c = key;
     if (!comment.empty()) c += " comment \"" + comment + "\"";
     if (!data.empty()) c += " : " + data;
-    return c + " }\n";
+    return c;
   }
+  std::string add() const { return "add element " + std::string(family->table) + " " + set + " { " + item() + " }\n"; }
   std::string del() const { return "delete element " + std::string(family->table) + " " + set + " { " + key + " }\n"; }
   // nft 1.0.6 has no `destroy`: adding the element first makes the delete succeed whether or
   // not it was there, within one transaction. For a map, a key that now holds other data (not
-  // this element, then) makes the add fail instead of deleting someone else's entry.
+  // this element, then) makes the add fail instead of deleting someone else's entry; so does,
+  // in a *_range map, an interval that overlaps someone else's (nft deletes the element that
+  // holds an interval given, whatever its bounds).
   std::string add_then_del() const {
     Element bare = *this;
     bare.comment.clear();
     return bare.add() + del();
   }
 };
+
+bool same_place(const Element& a, const Element& b) { return a.family == b.family && std::strcmp(a.set, b.set) == 0; }
+
+// The elements grouped by table and set, in the order each set first appears: one element list
+// per set (nft parses one command of a thousand elements far faster than a thousand commands).
+std::vector<std::vector<const Element*>> by_set(const std::vector<Element>& elems) {
+  std::vector<std::vector<const Element*>> groups;
+  for (const Element& e : elems) {
+    auto g = std::find_if(groups.begin(), groups.end(), [&](const auto& g) { return same_place(*g[0], e); });
+    if (g == groups.end())
+      groups.push_back({&e});
+    else
+      g->push_back(&e);
+  }
+  return groups;
+}
 
 std::string quoted(const std::string& s) { return "\"" + s + "\""; }
 
@@ -542,6 +603,21 @@ std::vector<Element> network_elements(const NetworkRules& net) {
   return out;
 }
 
+// Where a publication goes: its map for single ports, the map for port-keeping ranges.
+struct PubMaps {
+  const char* one;
+  const char* range;
+  bool by_addr;  // keyed by the host address too
+};
+constexpr PubMaps kPubAddr{"pub_addr", "pub_addr_range", true};
+constexpr PubMaps kPubAny{"pub_any", "pub_any_range", false};
+constexpr PubMaps kPubLo6{"pub_lo6", "pub_lo6_range", false};
+
+bool is_range_map(const char* set) {
+  const std::string s = set;
+  return s.size() > 6 && s.compare(s.size() - 6, 6, "_range") == 0;
+}
+
 std::vector<Element> endpoint_elements(const EndpointRules& ep) {
   const std::string c = endpoint_comment(ep.tag);
   const in_addr to4 = parse_ip(ep.container_ip, "container address");
@@ -550,27 +626,38 @@ std::vector<Element> endpoint_elements(const EndpointRules& ep) {
   std::vector<Element> out;
   for (const auto& pm : ep.ports) {
     const int proto = parse_proto(pm.proto);
-    if (pm.host_port == 0 || pm.container_port == 0) fail_invalid("firewall: port mapping with port 0");
+    fw_check_mapping(pm);
     const PortHosts hosts = fw_port_hosts(pm, has6);
-    const std::string key = std::to_string(proto) + " . " + std::to_string(pm.host_port);
     const std::string label = pm.proto + " ";
-    // `map`: pub_addr (keyed by the host address too), pub_any or pub_lo6 (proto . port).
-    auto publish = [&](const Family& f, const auto& to, const auto& host, const char* map, const std::string& host_text) {
-      const std::string data = addr_port(ip_text(to), pm.container_port);
-      const std::string data_bytes = Encoder().addr(to).port(pm.container_port).bytes;
-      if (std::strcmp(map, "pub_addr") != 0)
-        out.push_back({map, key, data, c, label + host_text + std::to_string(pm.host_port),
-                       Encoder().proto(proto).port(pm.host_port).bytes, data_bytes, &f});
-      else
-        out.push_back({map, ip_text(host) + " . " + key, data, c, label + host_text + std::to_string(pm.host_port),
-                       Encoder().addr(host).proto(proto).port(pm.host_port).bytes, data_bytes, &f});
+    auto publish = [&](const Family& f, const auto& to, const auto& host, const PubMaps& maps, const std::string& host_text) {
+      const std::string prefix = (maps.by_addr ? ip_text(host) + " . " : "") + std::to_string(proto) + " . ";
+      auto key_bytes = [&](uint16_t port) {
+        Encoder e;
+        if (maps.by_addr) e.addr(host);
+        return e.proto(proto).port(port).bytes;
+      };
+      if (pm.is_range() && pm.keeps_port()) {  // one interval, DNAT'd to the address alone
+        const std::string ports = fw_host_ports(pm);
+        out.push_back({maps.range, prefix + ports, ip_text(to), c, label + host_text + ports, key_bytes(pm.host_port),
+                       Encoder().addr(to).bytes, &f, key_bytes(pm.host_last())});
+        return;
+      }
+      // One port, or a range shifted to other container ports: one element per port (nft has
+      // no port offset: see the top of this file).
+      const std::string to_text = ip_text(to);
+      for (int i = 0; i < pm.count(); i++) {
+        const uint16_t host_port = uint16_t(pm.host_port + i), ct_port = uint16_t(pm.container_port + i);
+        out.push_back({maps.one, prefix + std::to_string(host_port), addr_port(to_text, ct_port), c,
+                       label + host_text + std::to_string(host_port), key_bytes(host_port),
+                       Encoder().addr(to).port(ct_port).bytes, &f});
+      }
     };
     if (hosts.v4)
-      publish(kIpv4, to4, hosts.addr4.value_or(in_addr{}), hosts.addr4 ? "pub_addr" : "pub_any",
+      publish(kIpv4, to4, hosts.addr4.value_or(in_addr{}), hosts.addr4 ? kPubAddr : kPubAny,
               hosts.addr4 ? ip_text(*hosts.addr4) + ":" : std::string("0.0.0.0:"));
     if (hosts.v6)
       publish(kIpv6, to6, hosts.addr6.value_or(in6_addr{}),
-              !hosts.addr6 ? "pub_any" : IN6_IS_ADDR_LOOPBACK(&*hosts.addr6) ? "pub_lo6" : "pub_addr",
+              !hosts.addr6 ? kPubAny : IN6_IS_ADDR_LOOPBACK(&*hosts.addr6) ? kPubLo6 : kPubAddr,
               hosts.addr6 ? "[" + ip_text(*hosts.addr6) + "]:" : std::string("[::]:"));
   }
   if (!has6 && !ep.host_port.empty())  // an IPv4-only network: no IPv6 through its bridge port
@@ -579,9 +666,31 @@ std::vector<Element> endpoint_elements(const EndpointRules& ep) {
   return out;
 }
 
-std::string commands(const std::vector<Element>& elems, std::string (Element::*render)() const) {
+// `add element` commands for the elements, one per set.
+std::string add_commands(const std::vector<Element>& elems) {
   std::string out;
-  for (const auto& e : elems) out += (e.*render)();
+  for (const auto& group : by_set(elems)) {
+    out += "add element " + std::string(group[0]->family->table) + " " + group[0]->set + " { ";
+    for (size_t i = 0; i < group.size(); i++) out += (i ? ", " : "") + group[i]->item();
+    out += " }\n";
+  }
+  return out;
+}
+
+// As Element::add_then_del, one add and one delete per set.
+std::string add_then_del_commands(const std::vector<Element>& elems) {
+  std::string out;
+  for (const auto& group : by_set(elems)) {
+    const std::string where = std::string(group[0]->family->table) + " " + group[0]->set + " { ";
+    std::string add = "add element " + where, del = "delete element " + where;
+    for (size_t i = 0; i < group.size(); i++) {
+      Element bare = *group[i];
+      bare.comment.clear();
+      add += (i ? ", " : "") + bare.item();
+      del += (i ? ", " : "") + bare.key;
+    }
+    out += add + " }\n" + del + " }\n";
+  }
   return out;
 }
 
@@ -636,6 +745,7 @@ class NlMessage {
   }
 
   uint16_t type() const { return reinterpret_cast<const nlmsghdr*>(buf_.data())->nlmsg_type; }
+  size_t size() const { return buf_.size(); }
 
   // Finished message with its sequence number.
   std::string take(uint32_t seq) {
@@ -653,15 +763,17 @@ class NlMessage {
   std::string buf_;
 };
 
-// An element message for one of ocinet's sets: table, set, and one element.
-NlMessage element_message(uint16_t msg, uint16_t flags, const Element& e, bool with_data) {
-  NlMessage m((NFNL_SUBSYS_NFTABLES << 8) | msg, flags, e.family->nfproto);
-  m.attr_str(NFTA_SET_ELEM_LIST_TABLE, kTableName).attr_str(NFTA_SET_ELEM_LIST_SET, e.set);
-  size_t list = m.begin(NFTA_SET_ELEM_LIST_ELEMENTS);
+// One element of an element list: key (and the interval's end), data, comment.
+void put_element(NlMessage& m, const Element& e, bool with_data) {
   size_t elem = m.begin(NFTA_LIST_ELEM);
   size_t key = m.begin(NFTA_SET_ELEM_KEY);
   m.attr(NFTA_DATA_VALUE, e.key_bytes);
   m.end(key);
+  if (!e.key_end_bytes.empty()) {  // a concatenation of intervals: first values, then last ones
+    size_t key_end = m.begin(NFTA_SET_ELEM_KEY_END);
+    m.attr(NFTA_DATA_VALUE, e.key_end_bytes);
+    m.end(key_end);
+  }
   if (with_data) {
     if (!e.data_bytes.empty()) {  // a map's element; a set's has none
       size_t data = m.begin(NFTA_SET_ELEM_DATA);
@@ -676,29 +788,50 @@ NlMessage element_message(uint16_t msg, uint16_t flags, const Element& e, bool w
     }
   }
   m.end(elem);
-  m.end(list);
-  return m;
 }
 
-// Beyond this, a batch of one message per element would outgrow the socket's send buffer; such
-// calls (long port ranges) take the libnftables path, which splits its batches itself.
-constexpr size_t kMaxFastElements = 256;
+// Element messages for elements of one set (same family and set), as many per message as
+// its element list holds: an attribute's length is 16 bits.
+constexpr size_t kMaxElementList = 60000;
+
+std::vector<NlMessage> element_messages(uint16_t msg, uint16_t flags, const std::vector<const Element*>& group,
+                                        bool with_data) {
+  std::vector<NlMessage> out;
+  for (size_t i = 0; i < group.size();) {
+    const Element& first = *group[i];
+    NlMessage m((NFNL_SUBSYS_NFTABLES << 8) | msg, flags, first.family->nfproto);
+    m.attr_str(NFTA_SET_ELEM_LIST_TABLE, kTableName).attr_str(NFTA_SET_ELEM_LIST_SET, first.set);
+    const size_t start = m.size();
+    size_t list = m.begin(NFTA_SET_ELEM_LIST_ELEMENTS);
+    do put_element(m, *group[i++], with_data);
+    while (i < group.size() && m.size() - start < kMaxElementList);
+    m.end(list);
+    out.push_back(std::move(m));
+  }
+  return out;
+}
+
+NlMessage element_message(uint16_t msg, uint16_t flags, const Element& e, bool with_data) {
+  return std::move(element_messages(msg, flags, {&e}, with_data)[0]);
+}
 
 std::vector<NlMessage> add_messages(const std::vector<Element>& elems) {
   std::vector<NlMessage> out;
-  for (const Element& e : elems)
-    out.push_back(element_message(NFT_MSG_NEWSETELEM, NLM_F_REQUEST | NLM_F_CREATE | NLM_F_ACK, e, true));
+  for (const auto& group : by_set(elems))
+    for (auto& m : element_messages(NFT_MSG_NEWSETELEM, NLM_F_REQUEST | NLM_F_CREATE | NLM_F_ACK, group, true))
+      out.push_back(std::move(m));
   return out;
 }
 
 // As Element::add_then_del: gone whether or not it was there, and never another endpoint's.
 std::vector<NlMessage> add_then_del_messages(const std::vector<Element>& elems) {
   std::vector<NlMessage> out;
-  for (const Element& e : elems) {
-    Element bare = e;
-    bare.comment.clear();
-    out.push_back(element_message(NFT_MSG_NEWSETELEM, NLM_F_REQUEST | NLM_F_CREATE | NLM_F_ACK, bare, true));
-    out.push_back(element_message(NFT_MSG_DELSETELEM, NLM_F_REQUEST | NLM_F_ACK, bare, false));
+  std::vector<Element> bare(elems);
+  for (Element& e : bare) e.comment.clear();
+  for (const auto& group : by_set(bare)) {
+    for (auto& m : element_messages(NFT_MSG_NEWSETELEM, NLM_F_REQUEST | NLM_F_CREATE | NLM_F_ACK, group, true))
+      out.push_back(std::move(m));
+    for (auto& m : element_messages(NFT_MSG_DELSETELEM, NLM_F_REQUEST | NLM_F_ACK, group, false)) out.push_back(std::move(m));
   }
   return out;
 }
@@ -840,6 +973,7 @@ class NfNetlink {
     }
     const uint32_t last = next_seq_;
     batch += NlMessage(NFNL_MSG_BATCH_END, NLM_F_REQUEST, AF_UNSPEC, NFNL_SUBSYS_NFTABLES).take(next_seq_++);
+    if (batch.size() > kDefaultBatch) make_room(batch.size());
     if (int err = send(batch)) return err;
     // Every message asked for an acknowledgement: all of them acknowledged means committed.
     int err = 0;
@@ -858,6 +992,23 @@ class NfNetlink {
   }
 
  private:
+  // A batch goes in one sendmsg, which the kernel refuses beyond the socket's send buffer
+  // (EMSGSIZE). Most are a few hundred bytes; a long shifted range (nftables has no port
+  // offset: one element per port) is ~120 bytes per port.
+  static constexpr size_t kDefaultBatch = 64 * 1024;
+
+  // Room for one batch of `bytes`, as nft does it (SO_SNDBUFFORCE: the hook has CAP_NET_ADMIN;
+  // else up to net.core.wmem_max); and acknowledgements of failed messages without the message
+  // in them (NETLINK_CAP_ACK): a list of hundreds of elements would not fit a read. If either
+  // fails, the send fails with EMSGSIZE and libnftables, which splits its batches, takes over.
+  void make_room(size_t bytes) {
+    const int size = int(std::min<size_t>(bytes + 4096, 1 << 30));
+    if (setsockopt(fd_, SOL_SOCKET, SO_SNDBUFFORCE, &size, sizeof size) != 0)
+      setsockopt(fd_, SOL_SOCKET, SO_SNDBUF, &size, sizeof size);
+    const int one = 1;
+    setsockopt(fd_, SOL_NETLINK, NETLINK_CAP_ACK, &one, sizeof one);
+  }
+
   int send(const std::string& bytes) {
     if (fd_ < 0) return EAFNOSUPPORT;
     sockaddr_nl kernel{};
@@ -1150,19 +1301,27 @@ std::string json_key(const char* set, const json& v, const Family& f) {
   }
   if (s == "subnets" || s == "masq_subnets") return json_cidr(v, f);
   const json& c = v.at("concat");
-  if (s == "pub_any" || s == "pub_lo6") return std::to_string(json_int(c.at(0), 255)) + " . " + std::to_string(json_int(c.at(1), 65535));
-  return json_ip(c.at(0), f) + " . " + std::to_string(json_int(c.at(1), 255)) + " . " +
-         std::to_string(json_int(c.at(2), 65535));
+  // A *_range map lists an interval as {"range": [first, last]} (one of a single port, bare).
+  auto port = [&](const json& p) {
+    if (!p.is_object()) return std::to_string(json_int(p, 65535));
+    const json& r = p.at("range");
+    const int first = json_int(r.at(0), 65535), last = json_int(r.at(1), 65535);
+    return std::to_string(first) + (last != first ? "-" + std::to_string(last) : "");
+  };
+  if (s == "pub_any" || s == "pub_lo6" || s == "pub_any_range" || s == "pub_lo6_range")
+    return std::to_string(json_int(c.at(0), 255)) + " . " + port(c.at(1));
+  return json_ip(c.at(0), f) + " . " + std::to_string(json_int(c.at(1), 255)) + " . " + port(c.at(2));
 }
 
-std::string json_data(const json& v, const Family& f) {
+std::string json_data(const char* set, const json& v, const Family& f) {
+  if (is_range_map(set)) return json_ip(v, f);  // the container address alone: the port is kept
   const json& c = v.at("concat");
   return addr_port(json_ip(c.at(0), f), json_int(c.at(1), 65535));
 }
 
-constexpr const char* kSets[] = {"pub_addr", "pub_any",      "pub_lo6",     "bridges",     "internal_bridges",
-                                 "localnet_bridges", "closed_bridges", "same_bridge", "subnets", "masq_subnets",
-                                 "v4only_ports"};
+constexpr const char* kSets[] = {"pub_addr", "pub_any",      "pub_lo6",     "pub_addr_range", "pub_any_range",
+                                 "pub_lo6_range", "bridges",     "internal_bridges", "localnet_bridges",
+                                 "closed_bridges", "same_bridge", "subnets", "masq_subnets", "v4only_ports"};
 
 const char* known_set(const std::string& name) {
   for (const char* s : kSets)
@@ -1195,7 +1354,7 @@ std::vector<Element> parse_listing(const std::string& listing) {
         Element e{name, "", "", wrapped ? key["elem"].value("comment", "") : "", "", "", "", fam};
         try {
           e.key = json_key(name, wrapped ? key["elem"].at("val") : key, *fam);
-          if (is_map) e.data = json_data(item.at(1), *fam);
+          if (is_map) e.data = json_data(name, item.at(1), *fam);
         } catch (const std::exception&) {
           e.key.clear();
         }
@@ -1208,24 +1367,53 @@ std::vector<Element> parse_listing(const std::string& listing) {
   return out;
 }
 
-// The elements whose comment is exactly `comment`.
-std::vector<Element> elements_with_comment(const std::vector<std::string>& listings, const std::string& comment) {
-  std::vector<Element> found;
+std::vector<Element> parse_listings(const std::vector<std::string>& listings) {
+  std::vector<Element> out;
   for (const std::string& listing : listings)
-    for (Element& e : parse_listing(listing)) {
-      if (e.comment != comment) continue;
-      if (e.key.empty()) fail_system(std::string("firewall: an element of ") + e.set + " with comment \"" + comment + "\" does not read back", 0);
-      found.push_back(std::move(e));
-    }
+    for (Element& e : parse_listing(listing)) out.push_back(std::move(e));
+  return out;
+}
+
+// The elements whose comment is exactly `comment`.
+std::vector<Element> elements_with_comment(const std::vector<Element>& listed, const std::string& comment) {
+  std::vector<Element> found;
+  for (const Element& e : listed) {
+    if (e.comment != comment) continue;
+    if (e.key.empty()) fail_system(std::string("firewall: an element of ") + e.set + " with comment \"" + comment + "\" does not read back", 0);
+    found.push_back(e);
+  }
   return found;
 }
 
-// The comment of the element that holds e's key, "" when the key is free.
-std::string owner_in(const std::vector<std::string>& listings, const Element& e) {
-  for (const std::string& listing : listings)
-    for (const Element& l : parse_listing(listing))
-      if (l.family == e.family && std::strcmp(l.set, e.set) == 0 && l.key == e.key)
-        return l.comment.empty() ? "an entry without comment" : l.comment;
+// "6 . 8000-8999" -> "6 . ", 8000, 8999 (a key's last field is its port or port interval).
+bool split_ports(const std::string& key, std::string& prefix, int& first, int& last) {
+  const auto dot = key.rfind(" . ");
+  if (dot == std::string::npos) return false;
+  prefix = key.substr(0, dot + 3);
+  const std::string ports = key.substr(dot + 3);
+  const auto dash = ports.find('-');
+  try {
+    first = std::stoi(ports.substr(0, dash));
+    last = dash == std::string::npos ? first : std::stoi(ports.substr(dash + 1));
+  } catch (const std::exception&) {
+    return false;
+  }
+  return true;
+}
+
+// Whether two keys of one set collide: equal, or in a *_range map, overlapping intervals.
+bool keys_collide(const char* set, const std::string& a, const std::string& b) {
+  if (a == b) return true;
+  if (!is_range_map(set)) return false;
+  std::string pa, pb;
+  int fa, la, fb, lb;
+  return split_ports(a, pa, fa, la) && split_ports(b, pb, fb, lb) && pa == pb && fa <= lb && fb <= la;
+}
+
+// The comment of the element that holds e's key (or, for an interval, part of it), "" when free.
+std::string owner_in(const std::vector<Element>& listed, const Element& e) {
+  for (const Element& l : listed)
+    if (same_place(l, e) && keys_collide(e.set, l.key, e.key)) return l.comment.empty() ? "an entry without comment" : l.comment;
   return "";
 }
 
@@ -1272,8 +1460,7 @@ class NftablesBackend final : public FirewallBackend {
     // of the network's tables, so the network's elements are all there (they go in together)
     // and only the ports are new.
     const bool set_up = network_is_set_up(elems);
-    if (published.size() <= kMaxFastElements && set_up &&
-        (published.empty() || netlink().transaction(add_messages(published)) == 0))
+    if (set_up && (published.empty() || netlink().transaction(add_messages(published)) == 0))
       return false;
     // A network's first container: other managers' FORWARD chains get the network's accepts
     // before its elements go in, so that a failure here leaves the network to its next setup.
@@ -1284,7 +1471,7 @@ class NftablesBackend final : public FirewallBackend {
 
     // libnftables: the network's elements too (those that exist are no-ops), in one transaction.
     elems.insert(elems.end(), published.begin(), published.end());
-    const std::string adds = commands(elems, &Element::add);
+    const std::string adds = add_commands(elems);
     const std::string what = "adding endpoint " + ep.tag;
     NftResult r = nft().run(adds);
     if (r.ok) return false;
@@ -1321,12 +1508,12 @@ class NftablesBackend final : public FirewallBackend {
     // in the same transaction, as the iptables backend replaces its rules.
     if (!r.failed_with(EEXIST) && !r.failed_with(EBUSY)) nft_fail(what, r);
     const std::string comment = endpoint_comment(ep.tag);
-    const std::vector<std::string> listings = list_published(families_of(published));
+    const std::vector<Element> listed = parse_listings(list_published(families_of(published)));
     for (const Element& e : published) {
-      const std::string owner = owner_in(listings, e);
+      const std::string owner = owner_in(listed, e);
       if (!owner.empty() && owner != comment) fail_invalid("firewall: " + e.label + " is already published by " + owner);
     }
-    r = nft().run(commands(elements_with_comment(listings, comment), &Element::add_then_del) + adds);
+    r = nft().run(add_then_del_commands(elements_with_comment(listed, comment)) + adds);
     if (!r.ok) nft_fail(what, r);
     return false;
   }
@@ -1334,13 +1521,12 @@ class NftablesBackend final : public FirewallBackend {
   bool remove_endpoint_rules(const EndpointRules& ep) override {
     const std::vector<Element> elems = endpoint_elements(ep);
     if (elems.empty()) return !netlink().has_table(kIpv4);
-    if (elems.size() <= kMaxFastElements) {
-      const int err = netlink().transaction(add_then_del_messages(elems));
-      if (err == 0) return false;
-      // ENOENT: no table or map, so nothing to delete; with both families in the batch, the
-      // other table may still hold some, which delete_elements sorts out per table.
-      if (err == ENOENT && families_of(elems).size() == 1) return !netlink().has_table(*elems[0].family);
-    }
+    const int err = netlink().transaction(add_then_del_messages(elems));
+    if (err == 0) return false;
+    // ENOENT: no table, so nothing to delete (flushed). Else a map is missing (a table of a
+    // release before ranges) or the batch held both families, of which one table may still
+    // hold elements: delete_elements sorts that out per table and set.
+    if (err == ENOENT && families_of(elems).size() == 1 && !netlink().has_table(*elems[0].family)) return true;
     delete_elements(elems, "removing endpoint " + ep.tag);
     return false;
   }
@@ -1349,7 +1535,7 @@ class NftablesBackend final : public FirewallBackend {
     const std::string comment = endpoint_comment(tag);
     // Listing and deleting are two transactions: a concurrent change can make the delete
     // refer to a key that is gone or reused, which delete_elements treats as gone.
-    const std::vector<Element> elems = elements_with_comment(list_published({&kIpv4, &kIpv6, &kBridge}), comment);
+    const std::vector<Element> elems = elements_with_comment(parse_listings(list_published({&kIpv4, &kIpv6, &kBridge})), comment);
     if (!elems.empty()) delete_elements(elems, "removing endpoint " + tag);
   }
 
@@ -1364,7 +1550,7 @@ class NftablesBackend final : public FirewallBackend {
         if (r.failed_with(ENOENT)) continue;  // no table: nothing of the network's
         nft_fail("listing ocinet's sets", r);
       }
-      const std::vector<Element> elems = elements_with_comment({r.output}, comment);
+      const std::vector<Element> elems = elements_with_comment(parse_listing(r.output), comment);
       if (!elems.empty()) delete_elements(elems, "removing network " + name);
       // With its last network and container gone, ocinet takes its table out too, leaving the
       // ruleset as it was before ocinet first touched it. (network rm is rare: listings are fine.)
@@ -1417,14 +1603,15 @@ class NftablesBackend final : public FirewallBackend {
       NftResult b = nft().run(std::string("list set ") + f.table + " bridges", true);
       if (!b.ok || has_elements(b.output)) return false;
     }
+    // A map the table lacks ("": one of a release before it) holds nothing.
     for (const auto& listing : list_published({&f}))
-      if (listing.empty() || has_elements(listing)) return false;
+      if (!listing.empty() && has_elements(listing)) return false;
     return true;
   }
 
-  // JSON listings of the two published-port maps of each family ("" for a missing one). nft
-  // 1.0.6 lists one set per command correctly: with two `list` commands in one buffer the
-  // first one fails.
+  // JSON listings of the published-port maps of each family ("" for a missing one). nft 1.0.6
+  // lists one set per command correctly: with two `list` commands in one buffer the first one
+  // fails.
   // (The bridge table's endpoint set, v4only_ports, is listed as its "published" part.)
   std::vector<std::string> list_published(const std::vector<const Family*>& families) {
     std::vector<std::string> out;
@@ -1436,27 +1623,40 @@ class NftablesBackend final : public FirewallBackend {
     for (const Family* f : families) {
       if (f->af == AF_BRIDGE) {
         list(*f, "set", "v4only_ports");
-      } else {
-        list(*f, "map", "pub_addr");
-        list(*f, "map", "pub_any");
-        if (f->af == AF_INET6) list(*f, "map", "pub_lo6");
+        continue;
+      }
+      std::vector<PubMaps> maps = {kPubAddr, kPubAny};
+      if (f->af == AF_INET6) maps.push_back(kPubLo6);
+      for (const PubMaps& m : maps) {
+        list(*f, "map", m.one);
+        list(*f, "map", m.range);
       }
     }
     return out;
   }
 
   // Deletes exactly these elements; absent ones (and map keys that now hold another
-  // endpoint's data) count as removed. One transaction per table, unless it fails: then one
-  // per element, so that one key taken by someone else does not keep the others in place.
+  // endpoint's data) count as removed. One transaction per table, unless it fails: then one per
+  // set (a set or map the table lacks holds nothing to delete), then one per element, so that
+  // one key taken by someone else does not keep the others in place.
   void delete_elements(const std::vector<Element>& all, const std::string& what) {
+    auto gone = [](const NftResult& r) { return r.ok || r.failed_with(ENOENT); };
+    auto taken = [](const NftResult& r) { return r.failed_with(EEXIST) || r.failed_with(EBUSY); };
     for (const Family* f : families_of(all)) {
       const std::vector<Element> elems = of_family(all, f);
-      NftResult r = nft().run(commands(elems, &Element::add_then_del));
-      if (r.ok || r.failed_with(ENOENT)) continue;  // ENOENT: no table or set, so nothing to delete
-      if (!r.failed_with(EEXIST) && !r.failed_with(EBUSY)) nft_fail(what, r);
-      for (const Element& e : elems) {
-        r = nft().run(e.add_then_del());
-        if (!r.ok && !r.failed_with(ENOENT) && !r.failed_with(EEXIST) && !r.failed_with(EBUSY)) nft_fail(what, r);
+      NftResult r = nft().run(add_then_del_commands(elems));
+      if (r.ok) continue;
+      if (!r.failed_with(ENOENT) && !taken(r)) nft_fail(what, r);
+      for (const auto& group : by_set(elems)) {
+        std::vector<Element> set;
+        for (const Element* e : group) set.push_back(*e);
+        r = nft().run(add_then_del_commands(set));
+        if (gone(r)) continue;
+        if (!taken(r)) nft_fail(what, r);
+        for (const Element& e : set) {
+          r = nft().run(e.add_then_del());
+          if (!gone(r) && !taken(r)) nft_fail(what, r);
+        }
       }
     }
   }

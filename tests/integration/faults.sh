@@ -2,9 +2,10 @@
 # Hardening, with the testing build of the hook (ocinet-hook-testing):
 # - seccomp: an execve attempt inside the confined hook is refused with one clear line, exit 2;
 # - fault injection: step N of a full setup (user network with a running peer, 2 published
-#   ports, hosts files) fails, for every N in turn; after each failure nothing is left: no
-#   record, lease, port, name, veth, container address, firewall rule, own hosts block, or line
-#   in the peer's hosts file. The walk ends when N passes the last step and setup succeeds.
+#   ports and 2 ranges, one shifted, hosts files) fails, for every N in turn; after each failure
+#   nothing is left: no record, lease, port, name, veth, container address, firewall rule, own
+#   hosts block, or line in the peer's hosts file. The walk ends when N passes the last step and
+#   setup succeeds.
 set -euo pipefail
 BIN=${1:?usage: faults.sh BIN_DIR}
 [ "$(id -u)" = 0 ] || { echo "SKIP: needs root to create network namespaces"; exit 77; }
@@ -30,7 +31,7 @@ hook createRuntime "$(state peer "$BP" '{"io.ocinet.network":"fnet","io.ocinet.n
 
 new_netns "${TAG}-c"
 B=$(bundle_for c "/run/netns/${TAG}-c")
-S=$(state victim "$B" '{"io.ocinet.network":"fnet","io.ocinet.name":"victim","io.ocinet.ports":"8080:80,5353:53/udp"}')
+S=$(state victim "$B" '{"io.ocinet.network":"fnet","io.ocinet.name":"victim","io.ocinet.ports":"8080:80,5353:53/udp,9000-9009:80-89,7000-7999:7000-7999/udp"}')
 nothing_left() {
   local n=$1
   [ ! -e "$OCINET_RUN_DIR/endpoints/victim.json" ] || die "step $n: endpoint record left"

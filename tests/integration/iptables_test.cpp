@@ -254,6 +254,39 @@ int main() {
     check_no(s, "--to-destination 172.17.0.2:");
   }
 
+  // Port ranges: one DNAT rule each, however long. Where the container's ports are the host's
+  // the DNAT names the address alone (the port is kept); a shifted range uses the kernel's port
+  // offset (--to-destination ADDR:FIRST-LAST/BASE). Written exactly as iptables writes them.
+  {
+    EndpointRules rng{"rng1", "172.17.0.5", "ocinet0",
+                      {{"", 8000, 8000, "tcp", 8999}, {"", 9000, 80, "tcp", 9009}, {"10.1.2.3", 1, 1, "udp", 65535},
+                       {"", 7000, 70, "sctp", 7001}}};
+    check(succeeds([&] { fw->add_endpoint(net, rng); }),
+          "add_endpoint rng1 (8000-8999, 9000-9009->80-89, 10.1.2.3:1-65535/udp, 7000-7001->70-71/sctp)");
+    check(count_comment("nat", "OCINET-DNAT", "ocinet:rng1") == 4, "4 DNAT rules for 4 ranges of 1000, 10, 65535 and 2 ports");
+    if (have_save) {
+      const std::string s = save();
+      for (const char* rule : {"OCINET-DNAT -p tcp -m tcp --dport 8000:8999 -m comment --comment ocinet:rng1 -j DNAT --to-destination 172.17.0.5",
+                               "OCINET-DNAT -p tcp -m tcp --dport 9000:9009 -m comment --comment ocinet:rng1 -j DNAT --to-destination 172.17.0.5:80-89/9000",
+                               "OCINET-DNAT -d 10.1.2.3/32 -p udp -m udp --dport 1:65535 -m comment --comment ocinet:rng1 -j DNAT --to-destination 172.17.0.5",
+                               "OCINET-DNAT -p sctp -m sctp --dport 7000:7001 -m comment --comment ocinet:rng1 -j DNAT --to-destination 172.17.0.5:70-71/7000"}) {
+        check_line(s, std::string("-A ") + rule);
+        check_iptables_has("nat", rule);
+      }
+    }
+    // Set up again with another address: the ranges' rules are replaced, not stacked.
+    rng.container_ip = "172.17.0.6";
+    check(succeeds([&] { fw->add_endpoint(net, rng); }) && count_comment("nat", "OCINET-DNAT", "ocinet:rng1") == 4,
+          "add_endpoint rng1 again with a new address: still 4 rules");
+    if (have_save) check_iptables_has("nat", "OCINET-DNAT -p tcp -m tcp --dport 9000:9009 -m comment --comment ocinet:rng1 -j DNAT --to-destination 172.17.0.6:80-89/9000");
+    check(succeeds([&] { fw->remove_endpoint_rules(rng); }) && count_comment("nat", "OCINET-DNAT", "ocinet:rng1") == 0,
+          "remove_endpoint_rules rng1: its rules gone");
+    EndpointRules bad_range{"rng2", "172.17.0.7", "ocinet0", {{"", 9000, 65530, "tcp", 9009}}};
+    check(throws([&] { fw->add_endpoint(net, bad_range); }, ErrorKind::Invalid), "a range running past port 65535 -> Invalid");
+    bad_range.ports = {{"", 9009, 90, "tcp", 9000}};
+    check(throws([&] { fw->add_endpoint(net, bad_range); }, ErrorKind::Invalid), "a reversed range -> Invalid");
+  }
+
   // Invalid requests are refused before the kernel sees anything.
   const std::string before = save();
   EndpointRules bad = ep2;
@@ -424,13 +457,18 @@ int main() {
   // every address stay out of ::1.
   if (have_save) {
     NetworkRules net6{"dualnet", "ocinet6", "10.79.0.0/24", false, "fd79::/64"};
-    EndpointRules v6a{"v6a", "10.79.0.2", "ocinet6", {{"::1", 8086, 86, "tcp"}, {"", 8087, 87, "tcp"}}, "fd79::2"};
-    check(succeeds([&] { fw->add_endpoint(net6, v6a); }), "add_endpoint v6a ([::1]:8086->86, 8087->87) on a dual-stack network");
+    EndpointRules v6a{"v6a", "10.79.0.2", "ocinet6",
+                      {{"::1", 8086, 86, "tcp"}, {"", 8087, 87, "tcp"}, {"", 9100, 91, "tcp", 9109}, {"fd79::1", 9200, 9200, "udp", 9299}},
+                      "fd79::2"};
+    check(succeeds([&] { fw->add_endpoint(net6, v6a); }),
+          "add_endpoint v6a ([::1]:8086->86, 8087->87, 9100-9109->91-100, [fd79::1]:9200-9299/udp) on a dual-stack network");
     const std::string s6 = run("ip6tables-legacy-save -t nat 2>/dev/null | grep -v '^#'");
     for (const char* line : {"-A OUTPUT ! -d ::1/128 -m addrtype --dst-type LOCAL -j OCINET-DNAT",
                              "-A OUTPUT -d ::1/128 -j OCINET-DNAT-LO",
                              "-A OCINET-DNAT-LO -d ::1/128 -p tcp -m tcp --dport 8086 -m comment --comment \"ocinet:v6a\" -j DNAT --to-destination [fd79::2]:86",
                              "-A OCINET-DNAT -p tcp -m tcp --dport 8087 -m comment --comment \"ocinet:v6a\" -j DNAT --to-destination [fd79::2]:87",
+                             "-A OCINET-DNAT -p tcp -m tcp --dport 9100:9109 -m comment --comment \"ocinet:v6a\" -j DNAT --to-destination [fd79::2]:91-100/9100",
+                             "-A OCINET-DNAT -d fd79::1/128 -p udp -m udp --dport 9200:9299 -m comment --comment \"ocinet:v6a\" -j DNAT --to-destination fd79::2",
                              "-A OCINET-POSTROUTING -s ::1/128 -o ocinet6 -m comment --comment \"ocinet:v6a\" -j MASQUERADE"}) {
       std::string want = line;
       want.erase(std::remove(want.begin(), want.end(), '"'), want.end());

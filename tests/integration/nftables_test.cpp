@@ -132,6 +132,29 @@ int zombie_children() {
 
 bool libnftables_loaded() { return dlopen("libnftables.so.1", RTLD_LAZY | RTLD_NOLOAD) != nullptr; }
 
+// In a confined child in `ns`: `first`, a network's first endpoint, sets up the network (and
+// creates the tables); 0 when it went well.
+int first_endpoint(int ns, const NetworkRules& net, const EndpointRules& first) {
+  return in_child(ns, [&] {
+    if (!confine_hook()) return false;
+    make_nftables_backend()->add_endpoint(net, first);
+    return true;
+  });
+}
+
+// In a confined child in `ns`, on a network that is set up: `ep` added, removed and added
+// again; 0 when none of it loaded libnftables (the netlink fast path did it all).
+int fast_path_round_trip(int ns, const NetworkRules& net, const EndpointRules& ep) {
+  return in_child(ns, [&] {
+    if (!confine_hook()) return false;
+    auto fw = make_nftables_backend();
+    fw->add_endpoint(net, ep);
+    fw->remove_endpoint_rules(ep);
+    fw->add_endpoint(net, ep);
+    return !libnftables_loaded();
+  });
+}
+
 // The backend as the hook runs it: a fresh process, under the hook's own seccomp filter. A
 // container on a network that is already set up must not even load libnftables (the netlink
 // fast path); anything else loads it under the filter. In a namespace of its own.
@@ -207,20 +230,9 @@ void dual_stack_processes(int ns) {
                    {{"", 8080, 80, "tcp"}, {"fd67::1", 8081, 81, "udp"}, {"::", 8082, 82, "sctp"}, {"10.67.0.1", 8083, 83, "tcp"},
                     {"::1", 8084, 84, "tcp"}},
                    "fd67::2"};
-  check(in_child(ns, [&] {
-          if (!confine_hook()) return false;
-          make_nftables_backend()->add_endpoint(net, EndpointRules{"dual0", "10.67.0.9", "ocd0", {}, "fd67::9"});
-          return true;
-        }) == 0,
+  check(first_endpoint(ns, net, EndpointRules{"dual0", "10.67.0.9", "ocd0", {}, "fd67::9"}) == 0,
         "dual stack, confined process: a network's first endpoint creates both tables");
-  check(in_child(ns, [&] {
-          if (!confine_hook()) return false;
-          auto fw = make_nftables_backend();
-          fw->add_endpoint(net, ep);
-          fw->remove_endpoint_rules(ep);
-          fw->add_endpoint(net, ep);
-          return !libnftables_loaded();
-        }) == 0,
+  check(fast_path_round_trip(ns, net, ep) == 0,
         "dual stack, confined process: add/remove/add of IPv4 and IPv6 ports without libnftables");
   if (!run("command -v nft").empty()) {
     std::string v4 = in_ns(ns, [] { return run("nft list table ip ocinet"); });
@@ -237,7 +249,7 @@ void dual_stack_processes(int ns) {
     check(count(lo6, "tcp . 8084 comment \"ocinet:dual1\" : fd67::2 . 84") == 1 && count(v6, "8084") == 1 &&
               count(v4, "8084") == 0,
           "  [::1]:8084 in pub_lo6 only");
-    check(count(v6, "ip6 daddr ::1 dnat ip6 to meta l4proto . th dport map @pub_lo6") == 1 &&
+    check(count(v6, "ip6 daddr ::1 dnat ip6 to meta l4proto . th dport map @pub_lo6\n") == 1 &&
               count(v6, "ip6 saddr ::1 oifname @bridges masquerade") == 1,
           "  IPv6 table: ::1 DNAT'd through pub_lo6 alone, and masqueraded out of the bridges");
     check(count(v6, "ip6 daddr ::1 iifname @bridges ct direction original drop") == 1,
@@ -476,7 +488,9 @@ EOF
   });
   check(ok, "ip6 upgrade: two [::1] publications on the older ip6 table");
   const std::string s = in_ns(ns, [] { return run("nft list table ip6 ocinet"); });
-  check(count(s, "ip6 daddr ::1 dnat ip6 to meta l4proto . th dport map @pub_lo6") == 1 &&
+  check(count(s, "ip6 daddr ::1 dnat ip6 to meta l4proto . th dport map @pub_lo6\n") == 1 &&
+            count(s, "ip6 daddr ::1 dnat to meta l4proto . th dport map @pub_lo6_range\n") == 1 &&
+            count(s, "dnat to ip6 daddr . meta l4proto . th dport map @pub_addr_range\n") == 1 &&
             count(s, "ip6 daddr != ::1 fib daddr type local jump published") == 2 &&
             count(s, "ip6 saddr ::1 oifname @bridges masquerade") == 1 &&
             count(s, "ip6 saddr @masq_subnets oifname != @bridges masquerade") == 1 &&
@@ -488,6 +502,171 @@ EOF
             count(s, "tcp . 7203 comment \"ocinet:v6nex\" : fd66::4 . 80") == 1,
         "ip6 upgrade: the older container's port kept, the [::1] ones in pub_lo6");
   in_ns(ns, [] { return run("nft delete table ip6 ocinet; nft delete table ip ocinet; nft delete table bridge ocinet 2>/dev/null; true"); });
+}
+
+// Port ranges. One whose container ports are its host ports is one element of a *_range map,
+// DNAT'd to the address alone, however long it is; a shifted one is one element per port of the
+// port-keyed maps (nft has no port offset), all in the same netlink batch. Both go the netlink
+// fast path, replace themselves on a second setup, collide with each other's ports, and go away
+// by key and by tag.
+void ranges(int ns) {
+  NetworkRules net{"rnet", "ocr0", "10.69.0.0/24", false, "fd69::/64"};
+  const std::vector<PortMapping> ports = {{"", 8000, 8000, "tcp", 8999},     {"", 9000, 80, "tcp", 9009},
+                                          {"10.69.0.1", 1, 1, "udp", 65535}, {"::1", 7000, 7000, "tcp", 7099},
+                                          {"fd69::1", 6000, 6000, "sctp", 6009}};
+  EndpointRules ep{"rng1", "10.69.0.2", "ocr0", ports, "fd69::2"};
+  check(first_endpoint(ns, net, EndpointRules{"rng0", "10.69.0.9", "ocr0", {}, "fd69::9"}) == 0,
+        "ranges: a network's first endpoint creates the tables");
+  check(fast_path_round_trip(ns, net, ep) == 0,
+        "ranges: add/remove/add of 8000-8999, 9000-9009->80-89, 10.69.0.1:1-65535/udp, [::1]:7000-7099, "
+        "[fd69::1]:6000-6009/sctp without libnftables (netlink fast path)");
+  auto table = [&](const char* family) {
+    return in_ns(ns, [&] { return run(std::string("nft list table ") + family + " ocinet"); });
+  };
+  std::string v4 = table("ip"), v6 = table("ip6");
+  check(count(v4, "tcp . 8000-8999 comment \"ocinet:rng1\" : 10.69.0.2") == 1 &&
+            count(v4, "10.69.0.1 . udp . 1-65535 comment \"ocinet:rng1\" : 10.69.0.2") == 1,
+        "ranges: IPv4, one element each for 8000-8999 and 10.69.0.1:1-65535/udp, to the address alone");
+  check(count(v4, "tcp . 9000 comment \"ocinet:rng1\" : 10.69.0.2 . 80") == 1 &&
+            count(v4, "tcp . 9009 comment \"ocinet:rng1\" : 10.69.0.2 . 89") == 1 && count(v4, "comment \"ocinet:rng1\"") == 12,
+        "ranges: IPv4, 9000-9009->80-89 as 10 port elements (12 in all)");
+  check(count(v6, "tcp . 8000-8999 comment \"ocinet:rng1\" : fd69::2") == 1 &&
+            count(v6, "fd69::1 . sctp . 6000-6009 comment \"ocinet:rng1\" : fd69::2") == 1 &&
+            count(v6, "tcp . 9005 comment \"ocinet:rng1\" : fd69::2 . 85") == 1 && count(v6, "comment \"ocinet:rng1\"") == 13,
+        "ranges: IPv6, 8000-8999, [fd69::1]:6000-6009/sctp, [::1]:7000-7099 one element each, 9000-9009 ten");
+  check(count(in_ns(ns, [] { return run("nft list map ip6 ocinet pub_lo6_range"); }),
+              "tcp . 7000-7099 comment \"ocinet:rng1\" : fd69::2") == 1,
+        "ranges: [::1]:7000-7099 in pub_lo6_range");
+
+  // A second setup of the same container with another address replaces its elements.
+  ep.container_ip = "10.69.0.3";
+  const bool again = in_ns(ns, [&] { return succeeds([&] { make_nftables_backend()->add_endpoint(net, ep); }); });
+  v4 = table("ip");
+  check(again && count(v4, "tcp . 8000-8999 comment \"ocinet:rng1\" : 10.69.0.3") == 1 &&
+            count(v4, "tcp . 9009 comment \"ocinet:rng1\" : 10.69.0.3 . 89") == 1 && count(v4, "10.69.0.2") == 0 &&
+            count(v4, "comment \"ocinet:rng1\"") == 12,
+        "ranges: setting the endpoint up again with a new address replaces every element");
+  // Another endpoint's range over part of it is refused, naming the holder; nothing of it stays.
+  std::string why;
+  const bool refused = in_ns(ns, [&] {
+    return throws(
+        [&] {
+          make_nftables_backend()->add_endpoint(
+              net, EndpointRules{"rng2", "10.69.0.4", "ocr0", {{"", 8990, 8990, "tcp", 9100}}, "fd69::4"});
+        },
+        ErrorKind::Invalid, &why);
+  });
+  check(refused && why.find("8990-9100 is already published by ocinet:rng1") != std::string::npos,
+        "ranges: an overlapping range of another endpoint -> Invalid: " + why);
+  check(count(table("ip") + table("ip6"), "ocinet:rng2") == 0, "  and nothing of it stays");
+
+  // Removal by tag alone reads the intervals back from a listing.
+  check(in_ns(ns, [&] { return succeeds([&] { make_nftables_backend()->remove_endpoint("rng1"); }); }) &&
+            count(table("ip") + table("ip6"), "ocinet:rng1") == 0,
+        "ranges: remove_endpoint(tag) takes every element, intervals included");
+
+  // What one more range costs: add + remove, in-process, against one port (medians of 15).
+  auto cost = [&](const std::vector<PortMapping>& p) {
+    return in_ns(ns, [&] {
+      std::vector<long> t;
+      for (int i = 0; i < 15; i++) {
+        EndpointRules e{"cost", "10.69.0.5", "ocr0", p, "fd69::5"};
+        auto t0 = Clock::now();
+        auto fw = make_nftables_backend();
+        fw->add_endpoint(net, e);
+        fw->remove_endpoint_rules(e);
+        fw.reset();
+        t.push_back(micros(Clock::now() - t0));
+      }
+      return median(t);
+    });
+  };
+  const long one = cost({{"", 5000, 5000, "tcp"}}), kept = cost({{"", 5000, 5000, "tcp", 5999}}),
+             shifted = cost({{"", 5000, 80, "tcp", 5999}});
+  std::printf("      info: add+remove in-process, both families: one port %ld us, 1000-port range %ld us, "
+              "1000-port shifted range %ld us\n",
+              one, kept, shifted);
+  check(kept < 2 * one + 200, "ranges: a 1000-port range costs what one port does (" + std::to_string(kept) + " vs " +
+                                  std::to_string(one) + " us)");
+  check(in_ns(ns,
+              [&] {
+                return succeeds([&] {
+                  auto fw = make_nftables_backend();
+                  fw->remove_endpoint("rng0");
+                  fw->remove_network(net.name, false);
+                });
+              }) &&
+            in_ns(ns, [] { return run("nft list ruleset"); }).empty(),
+        "ranges: everything removed, tables gone");
+}
+
+// A table as the release before port ranges made it (no *_range maps, two rules in
+// `published`), with a container's port: the first setup publishing a range brings it up to
+// date, once, and keeps what was there; closed_bridges still marks the network as set up.
+void upgrade_for_ranges(int ns) {
+  const std::string out = in_ns(ns, [] {
+    return run(R"(nft -f - 2>&1 <<'EOF'
+table ip ocinet {
+	map pub_addr { type ipv4_addr . inet_proto . inet_service : ipv4_addr . inet_service; }
+	map pub_any { type inet_proto . inet_service : ipv4_addr . inet_service; elements = { tcp . 7301 comment "ocinet:prev" : 10.70.0.2 . 80 } }
+	set bridges { type ifname; elements = { "ocprev" comment "ocinet-net:prev" } }
+	set internal_bridges { type ifname; }
+	set localnet_bridges { type ifname; elements = { "ocprev" comment "ocinet-net:prev" } }
+	set closed_bridges { type ifname; elements = { "ocprev" comment "ocinet-net:prev" } }
+	set same_bridge { type ifname . ifname; elements = { "ocprev" . "ocprev" comment "ocinet-net:prev" } }
+	set subnets { type ipv4_addr; flags interval; elements = { 10.70.0.0/24 comment "ocinet-net:prev" } }
+	set masq_subnets { type ipv4_addr; flags interval; elements = { 10.70.0.0/24 comment "ocinet-net:prev" } }
+	chain published {
+		dnat ip to ip daddr . meta l4proto . th dport map @pub_addr
+		dnat ip to meta l4proto . th dport map @pub_any
+	}
+	chain prerouting {
+		type nat hook prerouting priority dstnat; policy accept;
+		ip daddr != 127.0.0.0/8 fib daddr type local jump published
+	}
+}
+EOF
+)");
+  });
+  check(out.empty(), "range upgrade: a table of the release before ranges in place " + out);
+  NetworkRules prev{"prev", "ocprev", "10.70.0.0/24", false};
+  const bool ok = in_ns(ns, [&] {
+    auto fw = make_nftables_backend();
+    return succeeds([&] { fw->add_endpoint(prev, EndpointRules{"prevb", "10.70.0.3", "ocprev", {{"", 7302, 80, "tcp"}}}); }) &&
+           succeeds([&] {
+             fw->add_endpoint(prev, EndpointRules{"prevc", "10.70.0.4", "ocprev", {{"", 7400, 7400, "tcp", 7499}}});
+           }) &&
+           succeeds([&] {
+             fw->add_endpoint(prev, EndpointRules{"prevd", "10.70.0.5", "ocprev", {{"", 7500, 7500, "udp", 7599}}});
+           });
+  });
+  check(ok, "range upgrade: a port, then two ranges, on the older table");
+  const std::string s = in_ns(ns, [] { return run("nft list table ip ocinet"); });
+  check(count(s, "map pub_any_range {") == 1 && count(s, "map pub_addr_range {") == 1 &&
+            count(s, "dnat to meta l4proto . th dport map @pub_any_range\n") == 1 &&
+            count(s, "dnat to ip daddr . meta l4proto . th dport map @pub_addr_range\n") == 1 &&
+            count(s, "dnat ip to meta l4proto . th dport map @pub_any\n") == 1 &&
+            count(s, "dnat ip to ip daddr . meta l4proto . th dport map @pub_addr\n") == 1,
+        "range upgrade: the range maps and their rules in `published`, each once");
+  check(count(s, "tcp . 7301 comment \"ocinet:prev\" : 10.70.0.2 . 80") == 1 &&
+            count(s, "tcp . 7302 comment \"ocinet:prevb\" : 10.70.0.3 . 80") == 1 &&
+            count(s, "tcp . 7400-7499 comment \"ocinet:prevc\" : 10.70.0.4") == 1 &&
+            count(s, "udp . 7500-7599 comment \"ocinet:prevd\" : 10.70.0.5") == 1,
+        "range upgrade: the older container's port kept, the new port and ranges added");
+  // A record of the older container (one port, no range) still tears down; so do the others.
+  const bool down = in_ns(ns, [&] {
+    auto fw = make_nftables_backend();
+    return succeeds([&] {
+             fw->remove_endpoint_rules(EndpointRules{"prev", "10.70.0.2", "ocprev", {{"", 7301, 80, "tcp"}}});
+           }) &&
+           succeeds([&] {
+             fw->remove_endpoint_rules(EndpointRules{"prevc", "10.70.0.4", "ocprev", {{"", 7400, 7400, "tcp", 7499}}});
+           }) &&
+           succeeds([&] { fw->remove_endpoint("prevb"); }) && succeeds([&] { fw->remove_endpoint("prevd"); });
+  });
+  check(down && count(in_ns(ns, [] { return run("nft list table ip ocinet"); }), "comment \"ocinet:") == 0,
+        "range upgrade: every endpoint's elements removed again");
+  in_ns(ns, [] { return run("nft delete table ip ocinet; nft delete table bridge ocinet 2>/dev/null; true"); });
 }
 
 void traffic_checks(FirewallBackend& fw) {
@@ -530,14 +709,16 @@ void traffic_checks(FirewallBackend& fw) {
 
   NetworkRules net{"trafnet", "octr0", "10.77.0.0/24", false};
   NetworkRules inet{"trafint", "octr1", "10.78.0.0/24", true};
-  EndpointRules ep{"traf1", "10.77.0.2", "octr0", {{"", 8080, 80, "tcp"}, {"127.0.0.1", 8081, 80, "tcp"}}};
+  EndpointRules ep{"traf1", "10.77.0.2", "octr0",
+                   {{"", 8080, 80, "tcp"}, {"127.0.0.1", 8081, 80, "tcp"}, {"", 8100, 8100, "tcp", 8199}, {"", 9000, 80, "tcp", 9009}}};
   // A port-less neighbour first, so that traf1's ports go in through the netlink fast path.
   check(succeeds([&] { fw.add_endpoint(net, EndpointRules{"traf0", "10.77.0.3", "octr0", {}}); }) &&
             succeeds([&] { fw.add_endpoint(net, ep); }) &&
             succeeds([&] { fw.add_endpoint(inet, EndpointRules{"traf2", "10.78.0.2", "octr1", {}}); }),
-        "traffic: endpoints on octr0 (tcp 8080->80, 127.0.0.1:8081->80) and on internal octr1");
+        "traffic: endpoints on octr0 (tcp 8080->80, 127.0.0.1:8081->80, 8100-8199, 9000-9009->80-89) and on internal octr1");
 
   const int web = listen_in(ctr, "0.0.0.0", 80);
+  const int kept = listen_in(ctr, "0.0.0.0", 8150), shifted = listen_in(ctr, "0.0.0.0", 85);
   const int outside = listen_in(client, "0.0.0.0", 9000);
   const int other_l = listen_in(other, "0.0.0.0", 80);
   const int gw_l = listen_in(home_ns, "10.78.0.1", 9100);
@@ -548,7 +729,8 @@ void traffic_checks(FirewallBackend& fw) {
     sockaddr_in a = sockaddr_of("0.0.0.0", 9201);
     return bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0 ? fd : (close(fd), -1);
   });
-  check(web >= 0 && outside >= 0 && other_l >= 0 && gw_l >= 0 && host_lo >= 0 && host_udp >= 0, "traffic: listeners");
+  check(web >= 0 && kept >= 0 && shifted >= 0 && outside >= 0 && other_l >= 0 && gw_l >= 0 && host_lo >= 0 && host_udp >= 0,
+        "traffic: listeners");
   auto expect = [&](const std::string& what, int from, const std::string& ip, int port, int listener,
                     const std::string& want) {
     std::string seen = peer_seen(from, ip, port, listener, want.empty() ? 500 : 3000);
@@ -556,6 +738,11 @@ void traffic_checks(FirewallBackend& fw) {
                             (seen.empty() ? "" : " (seen from " + seen + ")"));
   };
   expect("outside client -> 192.168.77.1:8080 (prerouting DNAT)", client, "192.168.77.1", 8080, web, "192.168.77.2");
+  expect("outside client -> 192.168.77.1:8150 (range 8100-8199, port kept)", client, "192.168.77.1", 8150, kept, "192.168.77.2");
+  expect("outside client -> 192.168.77.1:9005 (range 9000-9009 -> 80-89)", client, "192.168.77.1", 9005, shifted, "192.168.77.2");
+  expect("outside client -> 192.168.77.1:9000 (range 9000-9009 -> 80-89)", client, "192.168.77.1", 9000, web, "192.168.77.2");
+  expect("host -> 10.77.0.1:8150 (range, output DNAT)", home_ns, "10.77.0.1", 8150, kept, "10.77.0.1");
+  expect("container -> 192.168.77.1:8150, its own range (hairpin)", ctr, "192.168.77.1", 8150, kept, "10.77.0.1");
   expect("host -> 10.77.0.1:8080 (output DNAT)", home_ns, "10.77.0.1", 8080, web, "10.77.0.1");
   expect("host -> 127.0.0.1:8081 (loopback-published)", home_ns, "127.0.0.1", 8081, web, "10.77.0.1");
   expect("container -> 192.168.77.1:8080, its own port (hairpin)", ctr, "192.168.77.1", 8080, web, "10.77.0.1");
@@ -575,6 +762,8 @@ void traffic_checks(FirewallBackend& fw) {
 
   check(succeeds([&] { fw.remove_endpoint_rules(ep); }), "traffic: remove_endpoint_rules traf1");
   expect("after removal, outside client -> 192.168.77.1:8080", client, "192.168.77.1", 8080, web, "");
+  expect("after removal, outside client -> 192.168.77.1:8150", client, "192.168.77.1", 8150, kept, "");
+  expect("after removal, outside client -> 192.168.77.1:9005", client, "192.168.77.1", 9005, shifted, "");
   check(succeeds([&] { fw.remove_endpoint("traf2"); }) && succeeds([&] { fw.remove_endpoint("traf0"); }) &&
             succeeds([&] { fw.remove_network("trafnet", false); }) &&
             succeeds([&] { fw.remove_network("trafint", false); }),
@@ -585,7 +774,7 @@ void traffic_checks(FirewallBackend& fw) {
   check(datagram_seen(rogue, "127.0.0.5", "10.77.0.1", 9201, host_udp, 3000) == "127.0.0.5",
         "traffic: control, no ocinet rules: the forged 127.0.0.5 datagram arrives");
 
-  for (int fd : {web, outside, other_l, gw_l, host_lo, host_udp, ctr, client, other, rogue}) close(fd);
+  for (int fd : {web, kept, shifted, outside, other_l, gw_l, host_lo, host_udp, ctr, client, other, rogue}) close(fd);
   // The veths went with their namespaces.
   sh_in(home_ns, "ip link del octr0; ip link del octr1");
 }
@@ -724,6 +913,14 @@ int main() {
     no_other_manager(scratch);
     close(scratch);
   }
+  // Its fast-path checks run in children before it loads libnftables here itself (a second
+  // setup with other addresses, a refused overlap): it comes after every test that checks no
+  // child loads the library.
+  if (have_nft) {
+    const int scratch = new_netns();
+    ranges(scratch);
+    close(scratch);
+  }
 
   if (have_nft) {
     const int scratch = new_netns();
@@ -733,6 +930,11 @@ int main() {
   if (have_nft) {
     const int scratch = new_netns();
     upgrade_of_an_older_ip6_table(scratch);
+    close(scratch);
+  }
+  if (have_nft) {
+    const int scratch = new_netns();
+    upgrade_for_ranges(scratch);
     close(scratch);
   }
 
@@ -767,8 +969,10 @@ int main() {
     check(count(s, "172.17.0.0/16 comment \"ocinet-net:testnet\"") == 2, "subnet in subnets and masq_subnets");
     check_has(s, "ip daddr != 127.0.0.0/8 fib daddr type local jump published");
     check(count(s, "fib daddr type local jump published") == 2, "prerouting and output jump to published");
-    check_has(s, "dnat ip to ip daddr . meta l4proto . th dport map @pub_addr");
-    check_has(s, "dnat ip to meta l4proto . th dport map @pub_any");
+    check_has(s, "dnat ip to ip daddr . meta l4proto . th dport map @pub_addr\n");
+    check_has(s, "dnat ip to meta l4proto . th dport map @pub_any\n");
+    check_has(s, "dnat to ip daddr . meta l4proto . th dport map @pub_addr_range\n");
+    check_has(s, "dnat to meta l4proto . th dport map @pub_any_range\n");
     check_has(s, "ip saddr @masq_subnets oifname != @bridges masquerade");
     check_has(s, "ct status dnat ip saddr @subnets oifname @bridges masquerade");
     check_has(s, "iifname @bridges oifname @bridges drop");

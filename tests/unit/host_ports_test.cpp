@@ -117,7 +117,10 @@ TEST_CASE("host ports: the port table skips host ports in use when it picks one"
   std::vector<HostSocket> socks = {sock("tcp", "0.0.0.0", 8100), sock("tcp", "0.0.0.0", kDynamicPortFirst),
                                    sock("tcp", "::", 8103, true)};
   auto busy = [&](bool has6) {
-    return [&socks, has6](const PortMapping& m) { return host_socket_using(socks, m, has6) != nullptr; };
+    return [&socks, has6](const PortMapping& m) -> uint16_t {
+      const HostSocket* s = host_socket_using(socks, m, has6);
+      return s ? s->port : 0;
+    };
   };
   auto r = pt.reserve("a", parse_port_list("8100-8101:80"), busy(false));
   REQUIRE(r.size() == 1);
@@ -139,6 +142,29 @@ TEST_CASE("host ports: the port table skips host ports in use when it picks one"
   socks.push_back(sock("tcp", "::", 8107, true));
   CHECK(pt.reserve("g", parse_port_list("8107-8108:83"), busy(false))[0].host_port == 8107);  // v6only: IPv4 free
   CHECK(pt.reserve("h", parse_port_list("8107-8108:84"), busy(true))[0].host_port == 8108);   // 8107: host's, g's
+  // A block of picked ports for a container range goes past a port the host uses inside it.
+  socks.push_back(sock("udp", "0.0.0.0", kDynamicPortFirst + 3));
+  auto block = pt.reserve("i", parse_port_list("53-62/udp"), busy(false));
+  REQUIRE(block.size() == 1);
+  CHECK(block[0].host_port == kDynamicPortFirst + 4);
+  CHECK(block[0].host_last() == kDynamicPortFirst + 13);
+}
+
+TEST_CASE("host ports: a range is checked against the host in one pass, naming the port in use") {
+  std::vector<HostSocket> socks = {sock("tcp", "0.0.0.0", 8090), sock("udp", "127.0.0.1", 40000)};
+  PortMapping range{"", 8000, 8000, "tcp", 8999};
+  CHECK(user(socks, range) == "0.0.0.0:8090");
+  range.host_port_end = 8089;
+  CHECK(user(socks, range).empty());
+  CHECK(user(socks, PortMapping{"127.0.0.1", 1, 1, "udp", 65535}) == "127.0.0.1:40000");
+  CHECK(user(socks, PortMapping{"10.0.0.1", 1, 1, "udp", 65535}).empty());
+  try {
+    check_host_ports(socks, parse_port_list("1-65535:1-65535/udp"), false);
+    FAIL("a host UDP socket inside the range was not refused");
+  } catch (const Error& e) {
+    CHECK(std::string(e.what()) == "io.ocinet.ports: host port 40000/udp is in use on the host (127.0.0.1:40000)");
+  }
+  CHECK(ERROR_KIND(check_host_ports(socks, parse_port_list("41000-65535:41000-65535/udp,8091-9000:8091-9000"), false)) == 0);
 }
 
 TEST_CASE("host ports: a host socket prints as an address a user can read") {

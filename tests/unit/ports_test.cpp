@@ -1,7 +1,9 @@
 #include <catch2/catch.hpp>
 
 #include "config/admin_config.h"
+#include "config/annotations.h"
 #include "config/ports.h"
+#include "netcore/setup.h"
 #include "netcore/error.h"
 #include "test_util.h"
 
@@ -63,4 +65,44 @@ TEST_CASE("ports: policy allowed_host_ips matches IPv6 host addresses in any spe
   auto cfg = parse_admin_config(R"({"policy": {"allowed_host_ips": ["FD00:0::1", "10.0.0.1"]}})");
   CHECK(cfg.policy.allowed_host_ips == std::vector<std::string>{"fd00::1", "10.0.0.1"});
   CHECK(parse_port_spec("[fd00:0:0::1]:80:80").host_ip == cfg.policy.allowed_host_ips[0]);
+}
+
+TEST_CASE("ports: policy max_published_ports counts ports, ranges included; default 1024") {
+  CHECK(default_admin_config().policy.max_published_ports == 1024);
+  CHECK(parse_admin_config(R"({"policy": {"max_published_ports": 70000}})").policy.max_published_ports == 70000);
+  CHECK(parse_admin_config(R"({"policy": {"max_published_ports": 0}})").policy.max_published_ports == 0);
+  for (const char* bad : {R"({"policy": {"max_published_ports": -1}})", R"({"policy": {"max_published_ports": 1.5}})",
+                          R"({"policy": {"max_published_ports": "1024"}})", R"({"policy": {"max_published_ports": 99999999999}})",
+                          R"({"policy": {"max_published_ports": null}})"}) {
+    INFO(bad);
+    std::string why;
+    try {
+      parse_admin_config(bad);
+    } catch (const Error& e) {
+      CHECK(e.exit_code() == 1);
+      why = e.what();
+    }
+    CHECK_THAT(why, Catch::Contains("max_published_ports"));
+  }
+  Policy p;
+  auto ask = [&](const std::string& ports) {
+    Annotations a;
+    a.ports = parse_port_list(ports);
+    check_policy(p, a, {"bridge"});
+  };
+  CHECK(ERROR_KIND(ask("1000-1999:1000-1999,8080:80,3000-3022:3000-3022/udp")) == 0);  // 1024
+  std::string why;
+  try {
+    ask("1000-1999:1000-1999,8080:80,3000-3023:3000-3023/udp");  // 1025
+  } catch (const Error& e) {
+    CHECK(e.exit_code() == 1);
+    why = e.what();
+  }
+  CHECK(why == "policy max_published_ports: io.ocinet.ports asks for 1025 published ports, at most 1024 are allowed");
+  CHECK(ERROR_KIND(ask("1-65535:1-65535/udp")) == 1);
+  CHECK(ERROR_KIND(ask("8000-9999:80")) == 0);  // a host range for one container port publishes one port
+  p.max_published_ports = 65535;
+  CHECK(ERROR_KIND(ask("1-65535:1-65535/udp")) == 0);
+  p.max_published_ports = 0;
+  CHECK(ERROR_KIND(ask("80")) == 1);
 }
