@@ -12,6 +12,7 @@
 #include "netcore/fsutil.h"
 #include "config/options.h"
 #include "netcore/endpoint_record.h"
+#include "netcore/dns_link.h"
 #include "netcore/error.h"
 #include "netcore/netns.h"
 #include "netcore/overlay/agent.h"
@@ -132,6 +133,9 @@ int main(int argc, char** argv) {
   agent->add_option("--advertise-address", agent_opts.advertise_address,
                     "this host's underlay IPv4 address for VXLAN (default: the source address towards etcd)");
   agent->add_option("--lease-ttl", agent_opts.lease_ttl, "seconds a dead host's endpoints stay registered (default 10)");
+  auto* dns = app.add_subcommand("dns", "the embedded name server");
+  dns->require_subcommand(1);
+  auto* dns_status_cmd = dns->add_subcommand("status", "what the running name server answers (JSON)");
   int exit_code = 0;
   add_network_commands(app, opts, exit_code);
 
@@ -153,6 +157,12 @@ int main(int argc, char** argv) {
     }
     if (*ps) return cmd_ps(opts, format);
     if (*gc) return cmd_gc(opts, load_admin_config(opts.config));
+    if (*dns_status_cmd) {
+      const std::string status = dns_status(opts.run_dir);
+      if (status.empty()) fail_system("no name server answers on " + opts.run_dir + "/dns/control.sock", 0);
+      std::printf("%s\n", nlohmann::json::parse(status, nullptr, false).dump(2).c_str());
+      return 0;
+    }
     if (*agent) {
       spdlog::set_pattern("%Y-%m-%dT%H:%M:%S.%e %^%l%$ %v");
       auto lvl = spdlog::level::from_str(opts.log_level);

@@ -114,6 +114,8 @@ json inspect_json(const GlobalOptions& o, const AdminConfig& cfg, const NetworkD
               {"EnableIPv6", n.ipv6},
               {"IPAM", {{"Driver", "default"}, {"Options", json::object()}, {"Config", ipam_configs}}},
               {"Internal", n.internal},
+              {"DNSEnabled", has_embedded_dns(n)},
+              {"NetworkDNSServers", n.dns_servers},
               {"Attachable", false},
               {"Containers", containers},
               {"Options", options},
@@ -185,6 +187,8 @@ void add_network_commands(CLI::App& app, GlobalOptions& opts, int& exit_code) {
   create->add_flag("--ipv6", req->ipv6, "enable IPv6");
   create->add_option("--mtu", req->mtu, "MTU of the bridge and the containers' interfaces");
   create->add_option("-o,--opt", *opt_list, "driver option KEY=VALUE");
+  create->add_flag("--disable-dns", req->disable_dns, "no embedded name server for the network's containers");
+  create->add_option("--dns", req->dns, "upstream name server of the network's containers (repeatable)");
   create->add_option("name", req->name, "network name")->required();
   create->callback([&opts, req, opt_list] {
     for (const auto& kv : *opt_list) {

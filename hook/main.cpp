@@ -24,6 +24,7 @@
 #include "hook/confine.h"
 #include "config/oci_state.h"
 #include "config/options.h"
+#include "netcore/dns_link.h"
 #include "netcore/error.h"
 #include "netcore/setup.h"
 
@@ -77,6 +78,16 @@ int main(int argc, char** argv) {
   ::unsetenv("LD_PRELOAD");
   ::unsetenv("LD_LIBRARY_PATH");
   ::umask(022);
+  // Before confinement, which forbids exec: the link to the name server, or a launcher that can
+  // start it if this setup turns out to need it (netcore/dns_link.h). Bad options are reported
+  // by the same parsing below.
+  try {
+    GlobalOptions o = options_from_env();
+    auto rest = take_global_options(std::vector<std::string>(argv + 1, argv + argc), o);
+    const bool teardown = !rest.empty() && rest[0] == "poststop";
+    dns_prepare(o.run_dir, o.lib_dir, !teardown, dns_server_beside_self());
+  } catch (const std::exception&) {
+  }
   if (!confine_hook()) {
     std::fprintf(stderr, "ocinet: -: confining the hook with seccomp: %s\n", std::strerror(errno));
     return 2;
@@ -104,6 +115,7 @@ int main(int argc, char** argv) {
     GlobalOptions opts = options_from_env();
     auto rest = take_global_options(std::vector<std::string>(argv + 1, argv + argc), opts);
     log = make_logger(opts.log_level);
+    spdlog::set_default_logger(log);  // netcore's warnings go to syslog too, never to stdout
     if (rest.size() > 1) fail_invalid("usage: ocinet-hook [--config F] [--run-dir D] [--lib-dir D] [STAGE]");
     if (!rest.empty() && (rest[0] == "--version" || rest[0] == "version")) {
       std::printf("ocinet-hook 0.1.0\n");

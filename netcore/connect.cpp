@@ -5,6 +5,7 @@
 #include "config/annotations.h"
 #include "config/bundle_rewrite.h"
 #include "netcore/discovery.h"
+#include "netcore/dns_link.h"
 #include "netcore/drivers/driver.h"
 #include "netcore/error.h"
 #include "netcore/firewall/firewall.h"
@@ -158,10 +159,14 @@ void connect_endpoint(const GlobalOptions& opts, const AdminConfig& cfg, const s
       if (fw->add_endpoint(network_rules(net), endpoint_rules(rec.tag, rec.attachments[at], {})))
         restore_firewall(paths, *fw, {}, rec.id);  // the ruleset was flushed: the others' rules too
     }
-    add_step(rec, "peers");
+    const bool peers = announced_in_peers(before);
+    if (peers) add_step(rec, "peers");
     records.save(rec);
-    DiscoveryLocks locks(paths, {net.name});
-    sync_network(paths, records, rec, net.name);
+    {
+      DiscoveryLocks locks(paths, {net.name});
+      sync_network(paths, records, rec, net.name, peers);
+    }
+    dns_notify(opts.run_dir, opts.lib_dir, "update", id);  // the name server reads the record again (started if need be)
   } catch (...) {
     // Undo exactly this attachment, then put the record back as it was.
     EndpointRecord only = rec;
@@ -172,7 +177,7 @@ void connect_endpoint(const GlobalOptions& opts, const AdminConfig& cfg, const s
       undo_record(paths, cfg, only);
       records.save(before);
       DiscoveryLocks locks(paths, {net.name});
-      sync_network(paths, records, before, net.name);
+      sync_network(paths, records, before, net.name, announced_in_peers(before));
     } catch (...) {
       // The original error is the one to report; `ocinet gc` or teardown releases the rest.
     }
@@ -216,8 +221,9 @@ void disconnect_endpoint(const GlobalOptions& opts, const AdminConfig& cfg, cons
   {
     DiscoveryLocks locks(paths, {network});
     records.save(rec);  // from here on, peers and teardown see the container without it
-    sync_network(paths, records, rec, network);
+    sync_network(paths, records, rec, network, announced_in_peers(rec));
   }
+  dns_notify(opts.run_dir, opts.lib_dir, "update", id);
   EndpointRecord only = rec;
   only.attachments = {gone};
   only.ports.clear();

@@ -357,6 +357,40 @@ std::vector<std::string> host_nameservers(const std::string& resolv_text, bool k
   return out;
 }
 
+ResolvConf parse_resolv_conf(const std::string& resolv_text, bool keep_loopback) {
+  ResolvConf rc;
+  rc.nameservers = host_nameservers(resolv_text, keep_loopback);
+  for (const auto& line : split_lines(resolv_text)) {
+    std::istringstream in(line);
+    std::string key, word;
+    if (!(in >> key) || (key != "search" && key != "domain" && key != "options")) continue;
+    std::vector<std::string> words;
+    while (in >> word && word[0] != '#' && word[0] != ';') words.push_back(word);
+    if (key == "options")
+      rc.options.insert(rc.options.end(), words.begin(), words.end());
+    else
+      rc.search = words;  // the last of search/domain wins
+  }
+  return rc;
+}
+
+ResolvConf host_resolv_conf(bool keep_loopback) {
+  // A host file that is not a regular one, or huge, counts as absent: no container setup
+  // should fail over it (Docker's fallback servers apply then).
+  auto read = [](const char* path) {
+    try {
+      return read_regular_file(path, 64 * 1024).value_or("");
+    } catch (const Error&) {
+      return std::string();
+    }
+  };
+  const std::string text = read("/etc/resolv.conf");
+  ResolvConf rc = parse_resolv_conf(text, keep_loopback);
+  if (rc.nameservers.empty() && text.find("127.0.0.53") != std::string::npos)
+    rc.nameservers = host_nameservers(read("/run/systemd/resolve/resolv.conf"));
+  return rc;
+}
+
 struct ContainerFiles::Cache {
   std::map<std::string, UniqueFd> dirs;  // rootfs + '\0' + parent -> the parent, resolved in the rootfs
   std::map<std::string, Seen> seen;      // rootfs + '\0' + relpath -> what the last read found

@@ -34,6 +34,12 @@ std::vector<std::string> resolv_lines(const ResolvConf& conf);
 // container's own lo). Returns {} when none is left.
 // With keep_loopback (host mode: the container shares the host's lo), loopback resolvers stay.
 std::vector<std::string> host_nameservers(const std::string& resolv_text, bool keep_loopback = false);
+// search and options of a resolv.conf text as the resolver reads them: the last `search` line
+// wins, `options` lines add up. Pure (unit-tested).
+ResolvConf parse_resolv_conf(const std::string& resolv_text, bool keep_loopback = false);
+// The host's /etc/resolv.conf, read bounded. With systemd-resolved's stub (127.0.0.53, dropped
+// as loopback) and no other resolver, the upstreams it uses, from /run/systemd/resolve/resolv.conf.
+ResolvConf host_resolv_conf(bool keep_loopback);
 
 // Where a container file lives: the bind-mount source when config.json mounts a file at that
 // destination, else the same path under the rootfs, resolved without leaving it.

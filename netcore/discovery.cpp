@@ -177,14 +177,19 @@ void withdraw(const Paths& paths, const RecordStore& records, const EndpointReco
       if (done.insert(peer.id).second) edit_peer(paths, peer, self.tag, {});
 }
 
-void sync_network(const Paths& paths, const RecordStore& records, const EndpointRecord& self, const std::string& network) {
+void sync_network(const Paths& paths, const RecordStore& records, const EndpointRecord& self, const std::string& network,
+                  bool peers) {
   std::vector<std::pair<std::string, std::vector<HostsEntry>>> own_edits = {{self.tag, own_entries(self)}};
-  if (network != kDefaultBridgeNetwork)
+  if (peers && network != kDefaultBridgeNetwork)
     for (const auto& peer : peers_on(paths, records, network, self.id)) {
       edit_peer(paths, peer, self.tag, shared_entries(self, peer));
       own_edits.push_back({peer.tag, shared_entries(peer, self)});
     }
   edit_hosts(paths, self, own_edits);
+}
+
+bool announced_in_peers(const EndpointRecord& rec) {
+  return std::find(rec.steps.begin(), rec.steps.end(), "peers") != rec.steps.end();
 }
 
 }  // namespace ocinet

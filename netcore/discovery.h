@@ -1,5 +1,7 @@
-// Name discovery without a daemon: containers on the same user-defined network find each other
-// through /etc/hosts. When an endpoint joins a network, ocinet adds the running peers to its
+// Name discovery through /etc/hosts, as releases before the embedded name server (dns/) did it;
+// what is left here serves their records (teardown, connect and disconnect of containers set up
+// by them) and each container's own lines. Containers on the same user-defined network found
+// each other through /etc/hosts. When an endpoint joins a network, ocinet adds the running peers to its
 // hosts file and itself to each peer's; when it leaves, it takes its lines out of the peers'
 // files. Every such line ends with a marker naming its owner ("# ocinet-peer:<id>", the record's
 // tag: the whole id, or the first 12 characters for records of earlier releases), so an
@@ -62,8 +64,12 @@ class DiscoveryLocks {
 std::vector<PeerEntry> announce(const Paths& paths, const RecordStore& records, const EndpointRecord& self);
 // Removes self's lines from every peer's hosts file.
 void withdraw(const Paths& paths, const RecordStore& records, const EndpointRecord& self);
-// After self's attachments changed on `network` (connect/disconnect): brings self's lines in
-// the peers' files and the peers' lines in self's file in line with the shared networks.
-void sync_network(const Paths& paths, const RecordStore& records, const EndpointRecord& self, const std::string& network);
+// After self's attachments changed on `network` (connect/disconnect): brings self's own lines
+// in line and, with `peers` (a record of a release before the name server, whose peers' files
+// carry its lines), self's lines in the peers' files and the peers' lines in self's file.
+void sync_network(const Paths& paths, const RecordStore& records, const EndpointRecord& self, const std::string& network,
+                  bool peers);
+// Whether the record announced itself in peers' hosts files (releases before the name server).
+bool announced_in_peers(const EndpointRecord& rec);
 
 }  // namespace ocinet

@@ -219,6 +219,7 @@ NetworkDef create_network(const NetworkStore& store, const AdminConfig& cfg, con
   n.internal = req.internal;
   n.mtu = req.mtu;
   n.options = req.options;
+  apply_dns_options(req, n);
   for (const char* k : {"com.docker.network.driver.mtu", "mtu"})
     if (auto it = req.options.find(k); it != req.options.end()) {
       if (it->second.empty() || it->second.size() > 5 || it->second.find_first_not_of("0123456789") != std::string::npos)
@@ -321,4 +322,15 @@ NetworkDef NetworkStore::resolve(const std::string& name, const AdminConfig& cfg
 
 namespace ocinet {
 bool has_embedded_dns(const NetworkDef& n) { return n.dns_enabled && n.name != kDefaultBridgeNetwork; }
+}  // namespace ocinet
+
+namespace ocinet {
+void apply_dns_options(const NetworkCreateRequest& req, NetworkDef& n) {
+  if (req.disable_dns && !req.dns.empty()) fail_invalid("--dns: the network has no name server (--disable-dns)");
+  if (req.dns.size() > 3) fail_invalid("--dns: at most 3 servers");
+  for (const auto& s : req.dns)
+    if (!parse_ipv4(s) && !is_valid_ipv6(s)) fail_invalid("--dns \"" + s + "\": not an IP address");
+  n.dns_enabled = !req.disable_dns;
+  n.dns_servers = req.dns;
+}
 }  // namespace ocinet

@@ -92,7 +92,11 @@ struct NetworkCreateRequest {
   bool ipv6 = false;
   int mtu = 0;
   std::map<std::string, std::string> options;
+  bool disable_dns = false;
+  std::vector<std::string> dns;  // --dns: upstreams of the network's name server
 };
+// --disable-dns and --dns into `n` (Invalid naming the option): shared by every driver.
+void apply_dns_options(const NetworkCreateRequest& req, NetworkDef& n);
 
 // Checks shared by every driver's `network create` (Invalid naming the option):
 void check_new_network_name(const std::string& name);

@@ -8,6 +8,8 @@
 #include "config/annotations.h"
 #include "netcore/container_files.h"
 #include "netcore/discovery.h"
+#include "netcore/dns_link.h"
+#include <spdlog/spdlog.h>
 #include "netcore/drivers/driver.h"
 #include "netcore/error.h"
 #include "netcore/fault.h"
@@ -61,6 +63,7 @@ struct Plan {
   std::vector<NetworkDef> networks;
   std::vector<HostsEntry> link_entries;
   std::vector<HostsEntry> joined;  // mode container: the owner's addresses
+  bool dns = false;                // answered by the embedded name server (127.0.0.11)
 };
 
 std::vector<HostsEntry> resolve_links(const Paths& paths, const RecordStore& records, const Annotations& ann,
@@ -100,6 +103,24 @@ void update_file(ContainerFiles& files, const BundleConfig& b, const std::string
   }
 }
 
+// Docker's resolv.conf: on networks with the name server, it alone (io.ocinet.dns servers are
+// its upstreams then) with `options ndots:0` unless an ndots is given; else the given servers
+// or the host's. Search domains and options: the given ones, else the host's.
+ResolvConf container_resolv(const Plan& p) {
+  const ResolvConf host = host_resolv_conf(p.ann.mode == "host");
+  ResolvConf rc{p.ann.dns, p.ann.dns_search, p.ann.dns_options};
+  if (rc.search.empty()) rc.search = host.search;
+  if (rc.options.empty()) rc.options = host.options;
+  if (p.dns) {
+    rc.nameservers = {kEmbeddedDnsAddress};
+    if (std::none_of(rc.options.begin(), rc.options.end(), [](const std::string& o) { return o.rfind("ndots:", 0) == 0; }))
+      rc.options.push_back("ndots:0");
+  } else if (rc.nameservers.empty()) {
+    rc.nameservers = host.nameservers.empty() ? kFallbackDns : host.nameservers;
+  }
+  return rc;
+}
+
 void write_files(const Plan& p, const EndpointRecord& rec, const std::vector<PeerEntry>& peers) {
   std::vector<HostsEntry> entries = p.link_entries;
   for (const auto& h : p.ann.hosts) entries.push_back({h.ip, {h.hostname}});
@@ -121,12 +142,7 @@ void write_files(const Plan& p, const EndpointRecord& rec, const std::vector<Pee
   ContainerFiles files;
   update_file(files, p.bundle, "/etc/hosts", lines);
 
-  ResolvConf rc{p.ann.dns, p.ann.dns_search, p.ann.dns_options};
-  if (rc.nameservers.empty()) {
-    rc.nameservers = host_nameservers(read_file("/etc/resolv.conf").value_or(""), /*keep_loopback=*/p.ann.mode == "host");
-    if (rc.nameservers.empty()) rc.nameservers = kFallbackDns;
-  }
-  update_file(files, p.bundle, "/etc/resolv.conf", resolv_lines(rc));
+  update_file(files, p.bundle, "/etc/resolv.conf", resolv_lines(container_resolv(p)));
 
   // /etc/hostname holds only the name: no room for markers, so it is written whole.
   auto t = file_target(p.bundle, "/etc/hostname");
@@ -212,6 +228,12 @@ namespace {
 
 // The container whose netns a `container:<ref>` endpoint joins: ready, and still running in
 // the very netns it was set up in.
+bool owner_has_dns(const NetworkStore& store, const EndpointRecord& owner) {
+  for (const auto& a : owner.attachments)
+    if (auto n = store.load(a.network); n && has_embedded_dns(*n)) return true;
+  return false;
+}
+
 EndpointRecord joined_owner(const GlobalOptions& opts, const std::string& ref, const Netns& mine) {
   EndpointRecord owner;
   try {
@@ -335,6 +357,10 @@ EndpointRecord setup_endpoint(const GlobalOptions& opts, const AdminConfig& cfg,
     if (!me) fail_system("overlay: this host is not registered in etcd: start `ocinet agent` (it writes " + overlay::host_file(paths) + ")", 0);
   }
   if (owner) p.joined = own_entries(*owner);
+  // The name server answers on the container's own lo, so every driver can reach it; a joined
+  // container shares its owner's lo, and so its server.
+  p.dns = std::any_of(p.networks.begin(), p.networks.end(), [](const NetworkDef& n) { return has_embedded_dns(n); }) ||
+          (owner && owner_has_dns(store, *owner));
 
   EndpointRecord rec;
   rec.id = state.id;
@@ -348,6 +374,8 @@ EndpointRecord setup_endpoint(const GlobalOptions& opts, const AdminConfig& cfg,
   rec.rootfs = p.bundle.rootfs;
   rec.hostname = p.hostname == p.name ? "" : p.hostname;
   if (auto it = p.bundle.file_mounts.find("/etc/hosts"); it != p.bundle.file_mounts.end()) rec.hosts_source = it->second;
+  rec.links = p.ann.links;
+  rec.dns = p.ann.dns;
   for (size_t i = 0; i < p.networks.size(); i++) {
     Attachment a;
     plan_bridge_attachment(p.networks[i], state.id, i, p.ann.mtu.value_or(0), i == 0 ? p.ann.mac.value_or("") : "", a);
@@ -370,6 +398,7 @@ EndpointRecord setup_endpoint(const GlobalOptions& opts, const AdminConfig& cfg,
   if (!p.ann.ports.empty()) rec.steps.push_back("ports");
   records.save(rec);
   bool files_started = false;
+  DnsSockets dns_sockets;
   try {
     {
       FileLock lock(paths.alloc_lock());
@@ -422,6 +451,7 @@ EndpointRecord setup_endpoint(const GlobalOptions& opts, const AdminConfig& cfg,
         configure_container_side(inner, a, inner_index[i], a.default_route, /*lo_up=*/i == 0);
         ipv6_off_unless_filtered(a, fw.get());
       }
+      if (p.dns) dns_sockets = open_dns_sockets();  // lo is up now
     }
     // Overlay: announce the endpoint to the other hosts, and seed this host's VXLAN device with
     // theirs (the agent keeps it in step from here on).
@@ -460,24 +490,14 @@ EndpointRecord setup_endpoint(const GlobalOptions& opts, const AdminConfig& cfg,
           enable_route_localnet(net.bridge);
       }
     }
-    auto discovery = discovery_networks(rec);
+    // Peers find each other through the name server, which reads the records: nothing is
+    // written into running containers (overlay peers on other hosts still get hosts lines).
     files_started = true;
-    if (discovery.empty()) {
-      write_files(p, rec, remote_peers);
-      rec.state = "ready";
-      records.save(rec);
-    } else {
-      rec.steps.push_back("peers");
-      records.save(rec);
-      // Announce and become ready under the networks' locks: a peer starting concurrently
-      // either sees this endpoint ready or is seen by it, never neither.
-      DiscoveryLocks locks(paths, discovery);
-      auto peers = announce(paths, records, rec);
-      peers.insert(peers.end(), remote_peers.begin(), remote_peers.end());
-      write_files(p, rec, peers);
-      rec.state = "ready";
-      records.save(rec);
-    }
+    write_files(p, rec, remote_peers);
+    rec.state = "ready";
+    records.save(rec);
+    if (dns_sockets.udp && !dns_add(rec.id, dns_sockets))
+      spdlog::warn("{}: no name server reachable; it answers this container once it starts", display_id(rec.id));
   } catch (...) {
     try {
       if (files_started) remove_own_blocks(p.bundle);

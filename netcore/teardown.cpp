@@ -8,6 +8,7 @@
 #include <spdlog/spdlog.h>
 
 #include "netcore/discovery.h"
+#include "netcore/dns_link.h"
 #include "netcore/drivers/bridge.h"
 #include "netcore/drivers/vlan.h"
 #include "netcore/error.h"
@@ -230,6 +231,9 @@ void teardown_locked(const Paths& paths, const AdminConfig& cfg, const std::stri
       rec->state = "removing";
       records.save(*rec);
     }
+    // The name server stops answering it first (and closes its sockets, which hold the netns);
+    // a server that is not running reads no record that is not ready when it starts.
+    dns_notify(paths.run_dir, paths.lib_dir, "remove", id);
     undo_record(paths, cfg, *rec, save_steps(records, *rec));
     records.remove(id);
     remove_file(paths.endpoint_lock(id));

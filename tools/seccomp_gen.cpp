@@ -36,6 +36,7 @@ static const char* const kAllowed[] = {
     // sockets: rtnetlink, netfilter (libiptc, libnftables), syslog
     "socket", "bind", "connect", "getsockname", "getsockopt", "setsockopt", "sendmsg", "recvmsg", "sendto",
     "recvfrom", "sendmmsg", "poll", "ppoll", "select", "pselect6", "shutdown",
+    "listen",  // the name server's TCP socket in the container's netns (dns_link.cpp)
     "socketpair", "getpeername", "pipe2",  // libcurl (overlay: etcd requests; its wakeup pair)
     // network namespaces: setns only (entering the container's netns and back)
     "setns",

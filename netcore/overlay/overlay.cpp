@@ -141,6 +141,7 @@ NetworkDef create_network(Etcd& etcd, const AdminConfig& cfg, const NetworkCreat
   NetworkDef n;
   n.name = req.name;
   n.driver = "overlay";
+  apply_dns_options(req, n);
   n.id = random_hex_id();
   n.mtu = req.mtu ? req.mtu : kDefaultMtu;
   uint32_t vni = 0;
