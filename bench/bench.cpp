@@ -30,11 +30,35 @@ namespace fs = std::filesystem;
 using Clock = std::chrono::steady_clock;
 
 static fs::path g_dir;               // temporary tmpfs with bundle and state dirs
+static std::string g_network;        // the containers' network: "" = the default bridge
 static long g_peak_rss_kb = 0;       // largest resident set of any hook run
 static std::vector<pid_t> g_holders;  // netns holder children
 
+// The name server a setup on a user network started in this world (it outlives the hooks):
+// found by its --run-dir, which names this world's directory.
+static void kill_name_servers() {
+  if (g_dir.empty()) return;
+  const std::string mine = (g_dir / "run").string();
+  std::error_code ec;
+  for (const auto& e : fs::directory_iterator("/proc", ec)) {
+    const std::string pid = e.path().filename().string();
+    if (pid.find_first_not_of("0123456789") != std::string::npos) continue;
+    FILE* f = std::fopen((e.path() / "cmdline").c_str(), "r");
+    if (!f) continue;
+    char buf[4096];
+    size_t n = std::fread(buf, 1, sizeof buf - 1, f);
+    std::fclose(f);
+    std::string cmd(buf, n);
+    for (char& c : cmd)
+      if (c == '\0') c = ' ';
+    if (cmd.find("ocinet-dns") != std::string::npos && cmd.find(mine + " ") != std::string::npos)
+      kill(pid_t(std::atoi(pid.c_str())), SIGKILL);
+  }
+}
+
 // Runs on every exit path, so a failed run leaves nothing behind.
 static void cleanup() {
+  kill_name_servers();
   for (pid_t p : g_holders) kill(p, SIGKILL);
   for (pid_t p : g_holders) waitpid(p, nullptr, 0);
   g_holders.clear();
@@ -146,7 +170,8 @@ static std::string state_json(const fs::path& dir, const std::string& id, int ho
                               const std::string& ports) {
   return std::string(R"({"ociVersion":"1.0.2","id":")") + id + R"(","status":")" + status + R"(","pid":)" +
          std::to_string(g_holders[size_t(holder)]) + R"(,"bundle":")" + dir.string() +
-         R"(","annotations":{"io.ocinet.ports":")" + ports + R"("}})";
+         R"(","annotations":{)" + (g_network.empty() ? "" : R"("io.ocinet.network":")" + g_network + R"(",)") +
+         R"("io.ocinet.ports":")" + ports + R"("}})";
 }
 
 static std::string state_json(const fs::path& dir, int i, const char* status, int port) {
@@ -214,9 +239,17 @@ static int run_sequence(const std::string& hook, const std::string& other, const
 
 // Setup latency with 0, 100, 500, 1000 containers already set up (each with a published port):
 // `samples` probe containers are set up and torn down at each level.
-static int run_scale(const std::string& hook, const std::string& backend, const std::vector<int>& levels, int samples) {
+static double run_cmd(const std::vector<std::string>& argv);
+
+static int run_scale(const std::string& hook, const std::string& backend, const std::vector<int>& levels, int samples,
+                     const std::string& network) {
   int top = *std::max_element(levels.begin(), levels.end());
   fs::path dir = make_world("", backend, top + samples);
+  if (!network.empty()) {  // a user network: its name server answers every container on it
+    run_cmd({(fs::path(hook).parent_path() / "ocinet").string(), "network", "create", network});
+    g_network = network;
+  }
+  const std::string label = backend + (network.empty() ? ", bridge" : ", " + network);
   run_hook(hook, "createRuntime", state_json(dir, top, "creating", 30000));  // warm-up: bridge, table
   run_hook(hook, "poststop", state_json(dir, top, "stopped", 30000));
   int filled = 0;
@@ -230,7 +263,7 @@ static int run_scale(const std::string& hook, const std::string& backend, const 
     }
     double m = median(t);
     if (level == levels.front()) base = m;
-    std::printf("| %-8s | %5d | %6.2f ms | %5.2fx |\n", backend.c_str(), level, m, m / base);
+    std::printf("| %-18s | %5d | %6.2f ms | %5.2fx |\n", label.c_str(), level, m, m / base);
     std::fflush(stdout);
   }
   return 0;
@@ -415,15 +448,17 @@ int main(int argc, char** argv) {
   }
   if (!scale) return run_sequence(hook, other, config, backend, n, netns_gone);
 
-  std::printf("| backend  | existing | setup median | vs empty |\n|---|---|---|---|\n");
-  for (const char* b : {"nftables", "iptables"}) {
-    std::fflush(stdout);
-    pid_t pid = fork();  // each backend in a world of its own
-    if (pid < 0) die("fork");
-    if (pid == 0) std::exit(run_scale(hook, b, {0, 100, 500, 1000}, samples));
-    int status = 0;
-    waitpid(pid, &status, 0);
-    if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) std::printf("| %s | failed (status %d) | | |\n", b, status);
-  }
+  // The default bridge (no name server, as Docker's) and a user network (name server on).
+  std::printf("| backend, network   | existing | setup median | vs empty |\n|---|---|---|---|\n");
+  for (const char* network : {"", "benchnet"})
+    for (const char* b : {"nftables", "iptables"}) {
+      std::fflush(stdout);
+      pid_t pid = fork();  // each backend in a world of its own
+      if (pid < 0) die("fork");
+      if (pid == 0) std::exit(run_scale(hook, b, {0, 100, 500, 1000}, samples, network));
+      int status = 0;
+      waitpid(pid, &status, 0);
+      if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) std::printf("| %s | failed (status %d) | | |\n", b, status);
+    }
   return 0;
 }
