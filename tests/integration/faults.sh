@@ -24,7 +24,9 @@ err=$(echo '{}' | OCINET_TEST_EXEC=clone "$TEST_HOOK" createRuntime 2>&1 >/dev/n
 ok "seccomp refuses clone with namespace flags (only a plain fork is allowed)"
 
 new_netns "$HOSTNS"
-ocinet network create fnet >/dev/null
+# Upstream: the host's 127.0.0.1, where nothing listens: an unknown name fails at once.
+ocinet network create --dns 127.0.0.1 fnet >/dev/null
+peer_resolves() { ip netns exec "${TAG}-peer" dig @127.0.0.11 +time=1 +tries=1 +short "$1" 2>/dev/null || true; }
 new_netns "${TAG}-peer"
 BP=$(bundle_for peer "/run/netns/${TAG}-peer")
 hook createRuntime "$(state peer "$BP" '{"io.ocinet.network":"fnet","io.ocinet.name":"peer"}')"
@@ -46,7 +48,8 @@ nothing_left() {
     ! grep -q victim "$B/rootfs/etc/hosts" 2>/dev/null || die "step $n: own hosts block left"
     ! grep -q "BEGIN ocinet" "$B/rootfs/etc/resolv.conf" 2>/dev/null || die "step $n: own resolv.conf block left"
   fi
-  ! grep -q victim "$BP/rootfs/etc/hosts" || die "step $n: line left in the peer's hosts file"
+  [ -z "$(peer_resolves victim)" ] || die "step $n: the peer's name server answers for victim"
+  ! grep -q victim "$BP/rootfs/etc/hosts" || die "step $n: victim written into the peer's hosts file"
 }
 n=1
 while :; do
@@ -59,7 +62,8 @@ while :; do
   [ "$n" -lt 60 ] || die "the walk did not end"
 done
 [ "$n" -gt 10 ] || die "only $((n - 1)) fault points in a full setup: the walk covers too little"
-grep -q victim "$BP/rootfs/etc/hosts" || die "after the walk, the successful setup did not reach the peer"
+[ "$(peer_resolves victim)" = "$(ip_of victim fnet)" ] || die "after the walk, the peer does not resolve victim"
+! grep -q victim "$BP/rootfs/etc/hosts" || die "after the walk, victim was written into the peer's hosts file"
 ok "fault at each of the $((n - 1)) steps of a full setup leaves nothing behind"
 hook poststop '{"id":"victim","status":"stopped","pid":0}'
 nothing_left teardown

@@ -22,7 +22,9 @@ run_web() {
   run_container "$1" "$WORK/$1"
 }
 page() { http_get "${TAG}-out" "http://10.88.0.1:$1/"; }
-peer_hosts() { in_container peer cat /etc/hosts; }
+# resolves NAME: the peer's lookup (busybox nslookup, through its resolv.conf: the name server)
+# finds NAME's address on unet.
+resolves() { in_container peer nslookup "$1" 2>/dev/null | grep -q "Address.*$2"; }
 stray_poststop() { hook poststop "{\"id\":\"$1\",\"status\":\"stopped\",\"pid\":0}" || die "poststop of unknown $1 failed"; }
 
 start peer unet
@@ -38,7 +40,9 @@ ids=$(ocinet ps | awk 'NR > 1 {print $1}' | sort)
   die "ocinet ps shows two containers the same way: $ids"
 ok "ocinet ps shows each id whole, names default to them"
 
-for c in frontend-web-1 frontend-web-2; do peer_hosts | grep -qE "\s$c[ \t].*# ocinet-peer:$c\$" || { peer_hosts >&2; die "peer lacks $c's line"; }; done
+W1=$(ip_of frontend-web-1 unet) W2=$(ip_of frontend-web-2 unet)
+resolves frontend-web-1 "$W1" && resolves frontend-web-2 "$W2" || die "the peer does not resolve both by their whole ids"
+ok "the peer resolves each container by its whole id" 
 stray_poststop frontend-web-9
 stray_poststop frontend-web
 [ "$(page 8081)" = frontend-web-1 ] && [ "$(page 8082)" = frontend-web-2 ] || die "a stray poststop removed published ports"
@@ -49,11 +53,11 @@ ok "poststops of ids never set up touch neither container"
 stop_container frontend-web-1
 [ "$(page 8082)" = frontend-web-2 ] || die "frontend-web-2's port stopped answering when frontend-web-1 went"
 [ -z "$(page 8081)" ] || die "frontend-web-1's port still answers after its teardown"
-peer_hosts | grep -q "frontend-web-2" || die "frontend-web-1's teardown removed frontend-web-2's line from the peer's hosts"
-! peer_hosts | grep -q "frontend-web-1" || die "frontend-web-1's line stayed in the peer's hosts"
+resolves frontend-web-2 "$W2" || die "frontend-web-1's teardown took frontend-web-2's name"
+! resolves frontend-web-1 "$W1" || die "frontend-web-1 still resolves after its teardown"
 in_container peer ping -c 1 -W 2 frontend-web-2 >/dev/null || die "peer cannot reach frontend-web-2 by name"
 [ "$(fw_rules 'ocinet:frontend-web-1"')$(fw_rules 'ocinet:frontend-web-1 ')" = 00 ] || die "frontend-web-1's rules outlived it"
-ok "a teardown takes only its own port, rules and hosts lines"
+ok "a teardown takes only its own port, rules and name"
 
 stop_container frontend-web-2
 stop_container peer
