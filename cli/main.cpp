@@ -12,6 +12,7 @@
 #include "netcore/fsutil.h"
 #include "config/options.h"
 #include "netcore/endpoint_record.h"
+#include "dns/control.h"
 #include "netcore/dns_link.h"
 #include "netcore/error.h"
 #include "netcore/netns.h"
@@ -158,8 +159,9 @@ int main(int argc, char** argv) {
     if (*ps) return cmd_ps(opts, format);
     if (*gc) return cmd_gc(opts, load_admin_config(opts.config));
     if (*dns_status_cmd) {
-      const std::string status = dns_status(opts.run_dir);
-      if (status.empty()) fail_system("no name server answers on " + opts.run_dir + "/dns/control.sock", 0);
+      std::string status;
+      if (int err = dns_status(opts.run_dir, status); err != 0)
+        fail_system("asking the name server on " + dns::control_path(opts.run_dir) + " (none running?)", -err);
       std::printf("%s\n", nlohmann::json::parse(status, nullptr, false).dump(2).c_str());
       return 0;
     }

@@ -4,6 +4,7 @@
 
 #include "config/annotations.h"
 #include "config/bundle_rewrite.h"
+#include "netcore/container_files.h"
 #include "netcore/discovery.h"
 #include "netcore/dns_link.h"
 #include "netcore/drivers/driver.h"
@@ -42,6 +43,16 @@ EndpointRecord load_running(const RecordStore& records, const std::string& id) {
   auto rec = records.load(id);
   if (!rec || !rec->ready()) fail_invalid("container " + display_id(id) + " has no ready endpoint");
   return *rec;
+}
+
+// Docker points a container at its embedded name server when it joins a network that has one.
+void point_at_name_server(const EndpointRecord& rec) {
+  if (rec.rootfs.empty()) return;
+  ContainerFileTarget t{rec.rootfs, "etc/resolv.conf", std::nullopt};
+  if (!rec.resolv_source.empty()) t.bind_source = rec.resolv_source;
+  ContainerFiles files;
+  const std::string text = files.read(t);
+  if (const std::string next = resolv_for_name_server(text); next != text) files.write(t, next);
 }
 
 }  // namespace
@@ -166,6 +177,7 @@ void connect_endpoint(const GlobalOptions& opts, const AdminConfig& cfg, const s
       DiscoveryLocks locks(paths, {net.name});
       sync_network(paths, records, rec, net.name, peers);
     }
+    if (has_embedded_dns(net)) point_at_name_server(rec);
     dns_notify(opts.run_dir, opts.lib_dir, "update", id);  // the name server reads the record again (started if need be)
   } catch (...) {
     // Undo exactly this attachment, then put the record back as it was.

@@ -327,6 +327,19 @@ std::string merge_block(const std::string& existing, const std::vector<std::stri
   return text;
 }
 
+std::string resolv_for_name_server(const std::string& resolv_text) {
+  std::vector<std::string> block, lines = split_lines(resolv_text);
+  auto begin = std::find_if(lines.begin(), lines.end(), is_begin);
+  auto end = begin == lines.end() ? lines.end() : std::find_if(begin + 1, lines.end(), is_end);
+  if (end != lines.end()) block.assign(begin + 1, end);
+  ResolvConf rc = parse_resolv_conf(join(block, "\n"), /*keep_loopback=*/true);
+  if (rc.nameservers == std::vector<std::string>{"127.0.0.11"}) return resolv_text;
+  rc.nameservers = {"127.0.0.11"};
+  if (std::none_of(rc.options.begin(), rc.options.end(), [](const std::string& o) { return o.rfind("ndots:", 0) == 0; }))
+    rc.options.push_back("ndots:0");
+  return merge_block(resolv_text, resolv_lines(rc));
+}
+
 std::vector<std::string> hosts_lines(const std::vector<HostsEntry>& entries) {
   std::vector<std::string> out = {"127.0.0.1\tlocalhost", "::1\tlocalhost ip6-localhost ip6-loopback"};
   for (const auto& e : entries) {

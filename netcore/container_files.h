@@ -37,6 +37,11 @@ std::vector<std::string> host_nameservers(const std::string& resolv_text, bool k
 // search and options of a resolv.conf text as the resolver reads them: the last `search` line
 // wins, `options` lines add up. Pure (unit-tested).
 ResolvConf parse_resolv_conf(const std::string& resolv_text, bool keep_loopback = false);
+// A container's resolv.conf pointed at the embedded name server (127.0.0.11) when it joins a
+// network that has one (Docker rewrites it then too): ocinet's block keeps its search and
+// options lines, its nameservers become 127.0.0.11 alone, and ndots:0 is added unless an ndots
+// is there. Unchanged when the block names 127.0.0.11 already. Pure (unit-tested).
+std::string resolv_for_name_server(const std::string& resolv_text);
 // The host's /etc/resolv.conf, read bounded. With systemd-resolved's stub (127.0.0.53, dropped
 // as loopback) and no other resolver, the upstreams it uses, from /run/systemd/resolve/resolv.conf.
 ResolvConf host_resolv_conf(bool keep_loopback);

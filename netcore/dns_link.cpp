@@ -3,7 +3,6 @@
 #include <arpa/inet.h>
 #include <fcntl.h>
 #include <netinet/in.h>
-#include <poll.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <sys/wait.h>
@@ -13,8 +12,7 @@
 #include <cstring>
 #include <vector>
 
-#include <nlohmann/json.hpp>
-
+#include "dns/control.h"
 #include "netcore/error.h"
 
 namespace ocinet {
@@ -30,37 +28,10 @@ Link& link() {
   return l;
 }
 
-std::string control_path(const std::string& run_dir) { return run_dir + "/dns/control.sock"; }
+UniqueFd connect_control(const std::string& run_dir) { return UniqueFd(dns_control_connect(run_dir)); }
 
-UniqueFd connect_control(const std::string& run_dir) {
-  const std::string path = control_path(run_dir);
-  sockaddr_un sa{};
-  if (path.size() >= sizeof sa.sun_path) return {};
-  sa.sun_family = AF_UNIX;
-  std::memcpy(sa.sun_path, path.c_str(), path.size() + 1);
-  // Non-blocking: a server that stopped accepting is treated as none, never waited for.
-  UniqueFd fd(::socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC | SOCK_NONBLOCK, 0));
-  if (!fd || ::connect(fd.get(), reinterpret_cast<sockaddr*>(&sa), sizeof sa) != 0) return {};
-  return fd;
-}
-
-bool send_message(int fd, const nlohmann::json& msg, const int* fds, int nfds) {
-  const std::string text = msg.dump();
-  iovec iov{const_cast<char*>(text.data()), text.size()};
-  msghdr mh{};
-  mh.msg_iov = &iov;
-  mh.msg_iovlen = 1;
-  alignas(cmsghdr) char control[CMSG_SPACE(2 * sizeof(int))] = {};
-  if (nfds > 0) {
-    mh.msg_control = control;
-    mh.msg_controllen = CMSG_SPACE(nfds * sizeof(int));
-    cmsghdr* c = CMSG_FIRSTHDR(&mh);
-    c->cmsg_level = SOL_SOCKET;
-    c->cmsg_type = SCM_RIGHTS;
-    c->cmsg_len = CMSG_LEN(nfds * sizeof(int));
-    std::memcpy(CMSG_DATA(c), fds, nfds * sizeof(int));
-  }
-  return ::sendmsg(fd, &mh, MSG_NOSIGNAL | MSG_DONTWAIT) == ssize_t(text.size());
+bool send_message(int fd, const std::string& op, const std::string& id, const int* fds, int nfds) {
+  return dns_send(fd, op, id, fds, nfds);
 }
 
 // The launcher: forked before the hook confines itself, so it may still exec. It holds the
@@ -175,7 +146,7 @@ bool dns_add(const std::string& id, DnsSockets& sockets) {
   if (!l.conn) l.conn = connect_control(l.run_dir);
   if (!l.conn) return false;
   const int fds[2] = {sockets.udp.get(), sockets.tcp.get()};
-  if (!send_message(l.conn.get(), {{"op", "add"}, {"id", id}}, fds, 2)) return false;
+  if (!send_message(l.conn.get(), "add", id, fds, 2)) return false;
   if (l.launch) {  // the message waits in the socketpair for the server this starts
     const char go = 1;
     bool ok = ::write(l.launch.get(), &go, 1) == 1;
@@ -194,19 +165,7 @@ bool dns_notify(const std::string& run_dir, const std::string& lib_dir, const st
   }
   if (!l.conn) l.conn = connect_control(run_dir);
   if (!l.conn) return op == "update" && spawn_server(l);  // its start-up reads every record
-  return send_message(l.conn.get(), {{"op", op}, {"id", id}}, nullptr, 0);
-}
-
-std::string dns_status(const std::string& run_dir) {
-  UniqueFd fd = connect_control(run_dir);
-  if (!fd || !send_message(fd.get(), {{"op", "status"}}, nullptr, 0)) return "";
-  pollfd p{fd.get(), POLLIN, 0};
-  if (::poll(&p, 1, 2000) != 1) return "";
-  std::string buf(1 << 20, '\0');
-  ssize_t n = ::recv(fd.get(), buf.data(), buf.size(), 0);
-  if (n <= 0) return "";
-  buf.resize(size_t(n));
-  return buf;
+  return send_message(l.conn.get(), op, id, nullptr, 0);
 }
 
 std::string dns_server_beside_self() {

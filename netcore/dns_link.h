@@ -39,9 +39,6 @@ bool dns_add(const std::string& id, DnsSockets& sockets);
 // an update starts the server (beside this program) when none runs.
 bool dns_notify(const std::string& run_dir, const std::string& lib_dir, const std::string& op, const std::string& id);
 
-// The server's answer to {"op":"status"} (JSON text); nullopt-like "" when none runs.
-std::string dns_status(const std::string& run_dir);
-
 // Where the server binary is expected: beside this program (bin/ in a build, /usr/libexec/ocinet
 // when installed).
 std::string dns_server_beside_self();

@@ -81,6 +81,7 @@ std::optional<EndpointRecord> RecordStore::load(const std::string& id) const {
     r.owner = j.value("owner", "");
     r.hostname = j.value("hostname", "");
     r.hosts_source = j.value("hosts_source", "");
+    r.resolv_source = j.value("resolv_source", "");
     r.attachments = j.at("attachments").get<std::vector<Attachment>>();
     // Records of earlier releases say nothing of it: their route went through the first
     // attachment with a gateway.
@@ -112,6 +113,7 @@ void RecordStore::save(const EndpointRecord& r) const {
     j["links"] = links;
   }
   if (!r.dns.empty()) j["dns"] = r.dns;
+  if (!r.resolv_source.empty()) j["resolv_source"] = r.resolv_source;
   write_file_atomic(path_of(r.id), j.dump() + "\n");
 }
 

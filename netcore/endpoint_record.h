@@ -48,6 +48,7 @@ struct EndpointRecord {
   std::string owner;               // mode container: the id whose netns this one joined
   std::string rootfs;              // where its /etc/hosts lives, for peers' name discovery
   std::string hosts_source;        // bind-mount source of /etc/hosts, "" when none
+  std::string resolv_source;       // bind-mount source of /etc/resolv.conf, "" when none
   std::vector<Attachment> attachments;
   std::vector<PortMapping> ports;
   std::vector<std::string> steps;  // write-ahead log: "name", "lease:<i>", "ports", "veth:<i>", "firewall", "peers"

@@ -374,6 +374,7 @@ EndpointRecord setup_endpoint(const GlobalOptions& opts, const AdminConfig& cfg,
   rec.rootfs = p.bundle.rootfs;
   rec.hostname = p.hostname == p.name ? "" : p.hostname;
   if (auto it = p.bundle.file_mounts.find("/etc/hosts"); it != p.bundle.file_mounts.end()) rec.hosts_source = it->second;
+  if (auto it = p.bundle.file_mounts.find("/etc/resolv.conf"); it != p.bundle.file_mounts.end()) rec.resolv_source = it->second;
   rec.links = p.ann.links;
   rec.dns = p.ann.dns;
   for (size_t i = 0; i < p.networks.size(); i++) {

@@ -56,7 +56,7 @@ make_rootfs() {
   bb=$(command -v busybox)
   mkdir -p "$r"/{bin,etc,www,proc,sys,dev,tmp}
   cp "$bb" "$r/bin/busybox"
-  for t in sh ip ping wget nc httpd hostname cat sleep timeout ifconfig route grep; do ln -sf busybox "$r/bin/$t"; done
+  for t in sh ip ping wget nc httpd hostname cat sleep timeout ifconfig route grep nslookup; do ln -sf busybox "$r/bin/$t"; done
   echo "hello from ocinet" >"$r/www/index.html"
 }
 

@@ -41,7 +41,7 @@ ids=$(ocinet ps | awk 'NR > 1 {print $1}' | sort)
 ok "ocinet ps shows each id whole, names default to them"
 
 W1=$(ip_of frontend-web-1 unet) W2=$(ip_of frontend-web-2 unet)
-resolves frontend-web-1 "$W1" && resolves frontend-web-2 "$W2" || die "the peer does not resolve both by their whole ids"
+resolves frontend-web-1 "$W1" && resolves frontend-web-2 "$W2" || die "the peer does not resolve both by their whole ids ($W1, $W2)"
 ok "the peer resolves each container by its whole id" 
 stray_poststop frontend-web-9
 stray_poststop frontend-web

@@ -318,3 +318,28 @@ TEST_CASE("container files: a symlinked, missing or special bind-mount source is
   ::alarm(0);
   CHECK(ERROR_KIND(write_container_file({r.root, "etc/hosts", r.t.path}, "x")) == 1);
 }
+
+TEST_CASE("resolv_for_name_server: a container joining a network with the name server") {
+  using namespace ocinet;
+  const std::string before = merge_block("# mine\nnameserver 192.0.2.1\n",
+                                         {"nameserver 10.0.0.53", "nameserver 10.0.0.54", "search corp.example", "options edns0"});
+  const std::string after = resolv_for_name_server(before);
+  CHECK(after.find("nameserver 127.0.0.11\n") != std::string::npos);
+  CHECK(after.find("10.0.0.53") == std::string::npos);
+  CHECK(after.find("search corp.example\n") != std::string::npos);
+  CHECK(after.find("options edns0 ndots:0\n") != std::string::npos);
+  CHECK(after.find("# mine\nnameserver 192.0.2.1\n") != std::string::npos);  // not ocinet's: kept
+  CHECK(resolv_for_name_server(after) == after);                           // once is enough
+  // A given ndots stays; a file without ocinet's block gets one.
+  CHECK(resolv_for_name_server(merge_block("", {"nameserver 10.0.0.53", "options ndots:2"})).find("options ndots:2\n") !=
+        std::string::npos);
+  CHECK(resolv_for_name_server("").find("nameserver 127.0.0.11\noptions ndots:0\n") != std::string::npos);
+}
+
+TEST_CASE("parse_resolv_conf: search (last wins), options add up, comments") {
+  using namespace ocinet;
+  auto rc = parse_resolv_conf("nameserver 10.0.0.1\ndomain a.example\nsearch b.example c.example # x\noptions ndots:2\noptions edns0\n");
+  CHECK(rc.nameservers == std::vector<std::string>{"10.0.0.1"});
+  CHECK(rc.search == std::vector<std::string>{"b.example", "c.example"});
+  CHECK(rc.options == std::vector<std::string>{"ndots:2", "edns0"});
+}
