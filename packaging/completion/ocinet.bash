@@ -6,7 +6,7 @@ _ocinet() {
   case "${words[1]}" in
     network)
       case "${words[2]}" in
-        create) COMPREPLY=($(compgen -W "-d --driver --subnet --gateway --ip-range --internal --ipv6 --mtu -o --opt" -- "$cur")) ;;
+        create) COMPREPLY=($(compgen -W "-d --driver --subnet --gateway --ip-range --internal --ipv6 --mtu --disable-dns --dns -o --opt" -- "$cur")) ;;
         inspect|rm|connect|disconnect)
           local nets
           nets=$(ocinet network ls --format json 2>/dev/null | sed -n 's/.*"Name": "\([^"]*\)".*/\1/p')
@@ -16,8 +16,9 @@ _ocinet() {
       esac ;;
     bundle) COMPREPLY=($(compgen -W "inject --annotation --hook" -- "$cur")) ;;
     ps) COMPREPLY=($(compgen -W "--format" -- "$cur")) ;;
+    dns) COMPREPLY=($(compgen -W "status" -- "$cur")) ;;
     agent) COMPREPLY=($(compgen -W "--advertise-address --lease-ttl" -- "$cur")) ;;
-    *) COMPREPLY=($(compgen -W "network ps gc bundle agent version $globals" -- "$cur")) ;;
+    *) COMPREPLY=($(compgen -W "network dns ps gc bundle agent version $globals" -- "$cur")) ;;
   esac
 }
 complete -F _ocinet ocinet
