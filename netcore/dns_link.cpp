@@ -34,28 +34,37 @@ bool send_message(int fd, const std::string& op, const std::string& id, const in
   return dns_send(fd, op, id, fds, nfds);
 }
 
-// The launcher: forked before the hook confines itself, so it may still exec. It holds the
-// server's end of the socketpair as fd 3 and waits for one byte; end of file (the hook is done
-// and needed no server) makes it exit. Its stdio is /dev/null: a runtime waits for the hook's
-// pipes to close, so nothing outliving the hook may hold them.
-[[noreturn]] void run_launcher(int server_end, int pipe_in, const std::vector<std::string>& argv) {
-  int high = ::fcntl(server_end, F_DUPFD, 10), go = ::fcntl(pipe_in, F_DUPFD, 10);
-  if (high < 0 || go < 0 || ::dup2(high, 3) != 3 || ::dup2(go, 4) != 4) _exit(0);
+// In a child, first thing: stdio on /dev/null. A runtime waits for the hook's pipes to close,
+// so nothing that may outlive the hook may hold them.
+void detach_stdio() {
   int null = ::open("/dev/null", O_RDWR);
   if (null < 0 || ::dup2(null, 0) < 0 || ::dup2(null, 1) < 0 || ::dup2(null, 2) < 0) _exit(0);
-  ::close_range(5, ~0U, 0);
-  char c;
-  ssize_t n;
-  while ((n = ::read(4, &c, 1)) < 0 && errno == EINTR) {
-  }
-  if (n != 1) _exit(0);
-  ::close(4);
+}
+
+// Descriptors from `keep_below` on closed, a session of its own, then the server.
+[[noreturn]] void exec_server(const std::vector<std::string>& argv, unsigned keep_below) {
+  ::close_range(keep_below, ~0U, 0);
   ::setsid();
   std::vector<char*> args;
   for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
   args.push_back(nullptr);
   ::execv(args[0], args.data());
   _exit(127);
+}
+
+// The launcher: forked before the hook confines itself, so it may still exec. It holds the
+// server's end of the socketpair as fd 3 and waits for one byte; end of file (the hook is done
+// and needed no server) makes it exit.
+[[noreturn]] void run_launcher(int server_end, int pipe_in, const std::vector<std::string>& argv) {
+  detach_stdio();
+  int high = ::fcntl(server_end, F_DUPFD, 10), go = ::fcntl(pipe_in, F_DUPFD, 10);
+  if (high < 0 || go < 0 || ::dup2(high, 3) != 3 || ::dup2(go, 4) != 4) _exit(0);
+  char c;
+  ssize_t n;
+  while ((n = ::read(4, &c, 1)) < 0 && errno == EINTR) {
+  }
+  if (n != 1) _exit(0);
+  exec_server(argv, 4);
 }
 
 std::vector<std::string> server_argv(const Link& l, bool client_fd) {
@@ -73,15 +82,8 @@ bool spawn_server(const Link& l) {
   if (pid < 0) return false;
   if (pid == 0) {
     if (::fork() != 0) _exit(0);
-    int null = ::open("/dev/null", O_RDWR);
-    if (null < 0 || ::dup2(null, 0) < 0 || ::dup2(null, 1) < 0 || ::dup2(null, 2) < 0) _exit(0);
-    ::close_range(3, ~0U, 0);
-    ::setsid();
-    std::vector<char*> args;
-    for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
-    args.push_back(nullptr);
-    ::execv(args[0], args.data());
-    _exit(127);
+    detach_stdio();
+    exec_server(argv, 3);
   }
   int status;
   while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
