@@ -237,7 +237,8 @@ void Server::sweep() {
     auto it = known_.find(id);
     if (it != known_.end() && it->second.sig == *sig) {
       const Member* m = view_.find(id);
-      if (m && !it->second.suppressed && !endpoints_.count(id)) serve(*m, std::nullopt);  // retry
+      bool retry = m && !it->second.suppressed && !endpoints_.count(id) && Clock::now() >= it->second.retry_at;
+      if (retry) serve(*m, std::nullopt);
       continue;
     }
     known_[id] = Known{*sig, false};
@@ -305,9 +306,13 @@ void Server::serve(const Member& m, std::optional<Listeners> handed) {
       if (it != endpoints_.end()) unserve(m.id);  // the old netns: let it go first
       auto l = listen_in_netns(m.netns, m.netns_id, host_ns_.get(), &why);
       if (!l) {
+        Known& k = known_[m.id];
+        k.failures = std::min(k.failures + 1, 5);
+        k.retry_at = Clock::now() + std::chrono::seconds(kSweepSeconds << (k.failures - 1));  // 2 s .. 32 s
         spdlog::debug("{}: not served yet: {}", display_id(m.id), why);
         return;
       }
+      known_[m.id].failures = 0;
       handed = std::move(l);
     } else if (it != endpoints_.end()) {
       unserve(m.id);
