@@ -447,6 +447,7 @@ void Server::close_conn(uint64_t serial) {
 
 // One query at a time per connection: read its 2-byte length, then the query, answer, repeat.
 void Server::on_conn(TcpConn& c, uint32_t events) {
+  if (events & (EPOLLERR | EPOLLHUP)) return close_conn(c.serial);
   if (events & EPOLLOUT) {
     conn_write(c, nullptr, 0);
     return;
@@ -476,6 +477,8 @@ void Server::conn_query(TcpConn& c) {
                                 sizeof tcp_out - 2, &out_len);
   if (a == Action::Drop) return close_conn(c.serial);
   if (a == Action::Forward) {
+    // Not readable meanwhile: a client sending its next query early must not spin the loop.
+    loop_.modify(c.fd.get(), 0, &c);
     c.forwarding = true;
     ClientRef ref{c.endpoint, c.generation, c.serial, {}, 0};
     forwarder_.start(ref, c.in.data() + 2, len, e->second->upstreams.servers);
