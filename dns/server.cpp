@@ -237,7 +237,8 @@ void Server::sweep() {
     auto it = known_.find(id);
     if (it != known_.end() && it->second.sig == *sig) {
       const Member* m = view_.find(id);
-      if (m && !it->second.suppressed && !endpoints_.count(id)) serve(*m, std::nullopt);  // retry
+      bool retry = m && !it->second.suppressed && !endpoints_.count(id) && Clock::now() >= it->second.retry_at;
+      if (retry) serve(*m, std::nullopt);
       continue;
     }
     known_[id] = Known{*sig, false};
@@ -305,9 +306,13 @@ void Server::serve(const Member& m, std::optional<Listeners> handed) {
       if (it != endpoints_.end()) unserve(m.id);  // the old netns: let it go first
       auto l = listen_in_netns(m.netns, m.netns_id, host_ns_.get(), &why);
       if (!l) {
+        Known& k = known_[m.id];
+        k.failures = std::min(k.failures + 1, 5);
+        k.retry_at = Clock::now() + std::chrono::seconds(kSweepSeconds << (k.failures - 1));  // 2 s .. 32 s
         spdlog::debug("{}: not served yet: {}", display_id(m.id), why);
         return;
       }
+      known_[m.id].failures = 0;
       handed = std::move(l);
     } else if (it != endpoints_.end()) {
       unserve(m.id);
@@ -442,6 +447,7 @@ void Server::close_conn(uint64_t serial) {
 
 // One query at a time per connection: read its 2-byte length, then the query, answer, repeat.
 void Server::on_conn(TcpConn& c, uint32_t events) {
+  if (events & (EPOLLERR | EPOLLHUP)) return close_conn(c.serial);
   if (events & EPOLLOUT) {
     conn_write(c, nullptr, 0);
     return;
@@ -471,6 +477,8 @@ void Server::conn_query(TcpConn& c) {
                                 sizeof tcp_out - 2, &out_len);
   if (a == Action::Drop) return close_conn(c.serial);
   if (a == Action::Forward) {
+    // Not readable meanwhile: a client sending its next query early must not spin the loop.
+    loop_.modify(c.fd.get(), 0, &c);
     c.forwarding = true;
     ClientRef ref{c.endpoint, c.generation, c.serial, {}, 0};
     forwarder_.start(ref, c.in.data() + 2, len, e->second->upstreams.servers);

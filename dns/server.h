@@ -121,6 +121,10 @@ class Server {
   struct Known {
     FileSig sig;
     bool suppressed = false;  // removed by a control message or found dead: not until it changes
+    // Binding in its netns failed this many times: retried with a growing delay, so records
+    // that cannot be served (lo down, someone else on 127.0.0.11:53) cost little per sweep.
+    int failures = 0;
+    Clock::time_point retry_at{};
   };
   std::unordered_map<std::string, Known> known_;
   std::vector<std::string> host_upstreams_;

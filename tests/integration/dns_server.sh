@@ -196,6 +196,7 @@ step "control messages"
 PENDING=1 record c9 late '{}' '[["front", "10.77.1.9"]]'
 control add c9 "/run/netns/${TAG}-c9"
 [ "$(q c1 late)" = 10.77.1.9 ] && [ "$(q c9 web)" = 10.77.1.2 ] || die "add: not served at once"
+! grep -q "refusing handed sockets" "$WORK/dns.log" || die "the server refused the sockets handed over for c9"
 ok "add with the hook's sockets: served at once"
 record c1 web '{"hostname": "h-web"}' '[["front", "10.77.1.2", ["svc", "newalias"]]]'
 control update c1
