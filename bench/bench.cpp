@@ -203,35 +203,46 @@ static void drop_netns(int n, int links) {
   sleep(3);
 }
 
+static double run_cmd(const std::vector<std::string>& argv);
+
 // N setups in a row, then N teardowns (with the containers' netns alive, or gone). With
-// `other`, every second container is set up and torn down by that hook instead, in the same
-// world: an A/B comparison of two builds that the machine's drift affects alike.
-static int run_sequence(const std::string& hook, const std::string& other, const std::string& config,
-                        const std::string& backend, int n, bool netns_gone) {
+// `other`, every second container is set up and torn down by that hook instead; with
+// `other_network`, every second container goes on that user network (created here: its name
+// server on) instead of the default bridge. Both in the same world: an A/B comparison that the
+// machine's drift affects alike.
+static int run_sequence(const std::string& hook, const std::string& other, const std::string& other_network,
+                        const std::string& config, const std::string& backend, int n, bool netns_gone) {
   fs::path dir = make_world(config, backend, n);
-  // One warm-up container creates the bridge and the network's firewall rules: a one-time
-  // cost per network, not per container.
-  run_hook(hook, "createRuntime", state_json(dir, 0, "creating", 10000));
-  run_hook(hook, "poststop", state_json(dir, 0, "stopped", 10000));
-  std::vector<double> setup, teardown, setup_b, teardown_b;
+  const bool ab = !other.empty() || !other_network.empty();
   auto hook_of = [&](int i) -> const std::string& { return !other.empty() && i % 2 ? other : hook; };
+  auto state_of = [&](int i, const char* status) {
+    g_network = !other_network.empty() && i % 2 ? other_network : "";
+    return state_json(dir, i, status, 10000 + i);
+  };
+  if (!other_network.empty()) run_cmd({(fs::path(hook).parent_path() / "ocinet").string(), "network", "create", other_network});
+  // Warm-up containers create the bridges, the networks' firewall rules (and start the name
+  // server): one-time costs per network, not per container.
+  for (int i = 0; i < (other_network.empty() ? 1 : 2); i++) {
+    run_hook(hook, "createRuntime", state_of(i, "creating"));
+    run_hook(hook, "poststop", state_of(i, "stopped"));
+  }
+  std::vector<double> setup, teardown, setup_b, teardown_b;
   for (int i = 0; i < n; i++)
-    (!other.empty() && i % 2 ? setup_b : setup)
-        .push_back(run_hook(hook_of(i), "createRuntime", state_json(dir, i, "creating", 10000 + i)));
-  if (netns_gone) drop_netns(n, 2);  // lo and the bridge stay
+    (ab && i % 2 ? setup_b : setup).push_back(run_hook(hook_of(i), "createRuntime", state_of(i, "creating")));
+  if (netns_gone) drop_netns(n, other_network.empty() ? 2 : 3);  // lo and the bridges stay
   for (int i = 0; i < n; i++)
-    (!other.empty() && i % 2 ? teardown_b : teardown)
-        .push_back(run_hook(hook_of(i), "poststop", state_json(dir, i, "stopped", 10000 + i)));
-  std::printf("ocinet-hook setup/teardown (%s), bridge network + 1 published TCP port, %d containers in a row\n",
-              backend.c_str(), n);
+    (ab && i % 2 ? teardown_b : teardown).push_back(run_hook(hook_of(i), "poststop", state_of(i, "stopped")));
+  std::printf("ocinet-hook setup/teardown (%s), 1 published TCP port, %d containers in a row\n", backend.c_str(), n);
   const char* td = netns_gone ? "teardown (netns gone)" : "teardown (netns alive)";
   if (!other.empty()) std::printf("A = %s\n", hook.c_str());
-  report(other.empty() ? "setup" : "A setup", setup);
-  report(other.empty() ? td : "A teardown", teardown);
-  if (!other.empty()) {
-    std::printf("B = %s\n", other.c_str());
+  if (!other_network.empty()) std::printf("A = default bridge (no name server)\n");
+  report(ab ? "A setup" : "setup", setup);
+  report(ab ? "A teardown" : td, teardown);
+  if (ab) {
+    std::printf("B = %s\n", !other.empty() ? other.c_str() : ("user network " + other_network + " (name server on)").c_str());
     report("B setup", setup_b);
     report("B teardown", teardown_b);
+    std::printf("B / A setup median: %.2fx\n", median(setup_b) / median(setup));
   }
   std::printf("peak RSS of the hook: %.1f MiB\n", double(g_peak_rss_kb) / 1024);
   return 0;
@@ -239,8 +250,6 @@ static int run_sequence(const std::string& hook, const std::string& other, const
 
 // Setup latency with 0, 100, 500, 1000 containers already set up (each with a published port):
 // `samples` probe containers are set up and torn down at each level.
-static double run_cmd(const std::vector<std::string>& argv);
-
 static int run_scale(const std::string& hook, const std::string& backend, const std::vector<int>& levels, int samples,
                      const std::string& network) {
   int top = *std::max_element(levels.begin(), levels.end());
@@ -387,6 +396,7 @@ static int run_range(const std::string& hook, const std::string& backend, int po
 int main(int argc, char** argv) {
   std::string hook = "build/bin/ocinet-hook";
   std::string other;  // --ab: a second hook, interleaved
+  std::string other_network;  // --vs-network: a user network, interleaved with the default bridge
   std::string config;  // admin config for the hook (overrides --backend)
   std::string backend = "auto";
   bool scale = false, netns_gone = false, restore = false;
@@ -395,6 +405,7 @@ int main(int argc, char** argv) {
     std::string a = argv[i];
     if (a == "--hook" && i + 1 < argc) hook = argv[++i];
     else if (a == "--ab" && i + 1 < argc) other = fs::absolute(argv[++i]).string();
+    else if (a == "--vs-network" && i + 1 < argc) other_network = argv[++i];
     else if (a == "-n" && i + 1 < argc) n = std::atoi(argv[++i]);
     else if (a == "--config" && i + 1 < argc) config = fs::absolute(argv[++i]).string();
     else if (a == "--backend" && i + 1 < argc) backend = argv[++i];
@@ -408,6 +419,7 @@ int main(int argc, char** argv) {
                    "usage: ocinet-bench [--hook PATH] [--backend auto|nftables|iptables|none] [--config ADMIN_CONFIG] [-n N]\n"
                    "                    [--netns-gone]   (tear down after the containers' netns are gone)\n"
                    "                    [--ab OTHER_HOOK]   (every second container uses OTHER_HOOK: A/B of two builds)\n"
+                   "                    [--vs-network NAME]   (every second container on user network NAME, name server on)\n"
                    "       ocinet-bench --scale [--samples N]   (setup latency at 0/100/500/1000 existing containers, per backend)\n"
                    "       ocinet-bench --restore [-n N] [--samples N]   (flush -> rules back with N running, per backend)\n"
 
@@ -446,7 +458,7 @@ int main(int argc, char** argv) {
     }
     return run_range(hook, backend, range, n == 200 ? 30 : n);
   }
-  if (!scale) return run_sequence(hook, other, config, backend, n, netns_gone);
+  if (!scale) return run_sequence(hook, other, other_network, config, backend, n, netns_gone);
 
   // The default bridge (no name server, as Docker's) and a user network (name server on).
   std::printf("| backend, network   | existing | setup median | vs empty |\n|---|---|---|---|\n");

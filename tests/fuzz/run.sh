@@ -11,7 +11,7 @@ CC=clang CXX=clang++ cmake -S "$here" -B "$out" -DCMAKE_BUILD_TYPE=RelWithDebInf
 cmake --build "$out" -j"$(nproc)" >/dev/null
 work=""
 trap 'rm -rf "$work"' EXIT  # also when the run is killed part-way (a CI stop left one behind)
-for t in oci_state annotations ports network_def hosts_merge; do
+for t in oci_state annotations ports network_def hosts_merge dns_query; do
   work=$(mktemp -d /tmp/ocinet-fuzz.XXXXXX)
   cp "$here/corpus/$t/"* "$work/"
   if ! (cd "$out" && "./fuzz_$t" -max_total_time="$secs" -max_len=4096 -timeout=5 "$work" >"$out/$t.log" 2>&1); then
@@ -23,4 +23,4 @@ for t in oci_state annotations ports network_def hosts_merge; do
   echo "fuzz_$t: $(grep -o 'Done [0-9]* runs' "$out/$t.log" | tail -1) in ${secs}s, no crash"
   rm -rf "$work"
 done
-echo "5 passed, 0 failed"
+echo "6 passed, 0 failed"
