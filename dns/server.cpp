@@ -15,6 +15,7 @@
 #include <nlohmann/json.hpp>
 #include <spdlog/spdlog.h>
 
+#include "netcore/container_files.h"
 #include "netcore/error.h"
 
 extern "C" {
@@ -376,7 +377,8 @@ void Server::refresh_upstreams() {
   if (same && !host_upstreams_.empty()) return;
   resolv_sig_ = a;
   resolved_sig_ = b;
-  auto now = host_resolvers(opts_.resolv_conf, opts_.resolved_conf);
+  // Loopback resolvers stay: the server forwards from the host's netns, where they answer.
+  auto now = host_resolv_conf(/*keep_loopback=*/true, /*replace_stub=*/true, opts_.resolv_conf, opts_.resolved_conf).nameservers;
   if (now == host_upstreams_) return;
   host_upstreams_ = std::move(now);
   std::string list;

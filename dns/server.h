@@ -21,6 +21,7 @@
 #include "dns/loop.h"
 #include "dns/upstreams.h"
 #include "dns/view.h"
+#include "netcore/container_files.h"
 #include "netcore/endpoint_record.h"
 #include "netcore/fsutil.h"
 #include "netcore/network_store.h"
@@ -29,8 +30,8 @@ namespace ocinet::dns {
 
 struct ServerOptions {
   std::string run_dir, lib_dir;
-  std::string resolv_conf = "/etc/resolv.conf";
-  std::string resolved_conf = "/run/systemd/resolve/resolv.conf";
+  std::string resolv_conf = kHostResolvConf;
+  std::string resolved_conf = kResolvedConf;
   int client_fd = -1;  // a control connection from the hook that started us
 };
 

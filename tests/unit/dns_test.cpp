@@ -10,6 +10,7 @@
 #include "dns/control.h"
 #include "dns/upstreams.h"
 #include "dns/view.h"
+#include "netcore/container_files.h"
 #include "test_util.h"
 
 extern "C" {
@@ -388,17 +389,25 @@ TEST_CASE("dns upstreams: the container's, its networks', the host's; none on in
   CHECK(up(rec("a", "a", {att("iso", "10.0.3.2"), att("front", "10.0.1.2")})) == std::vector<std::string>{"192.0.2.53"});
 }
 
-TEST_CASE("dns upstreams: resolv.conf, systemd-resolved's stub, addresses with ports") {
-  CHECK(parse_resolv_conf("# c\nnameserver 10.0.0.1\nsearch x\nnameserver  fd00::1\nnameserver bogus\nnameserver 10.0.0.1\n") ==
-        std::vector<std::string>{"10.0.0.1", "fd00::1"});
+TEST_CASE("dns upstreams: the host's resolvers as the server sees them, addresses with ports") {
+  auto host = [](const std::string& a, const std::string& b) {
+    return host_resolv_conf(/*keep_loopback=*/true, /*replace_stub=*/true, a, b).nameservers;
+  };
   TempDir d;
+  spit(d.path + "/resolv.conf", "# c\nnameserver 10.0.0.1\nsearch x\nnameserver  fd00::1\nnameserver bogus\nnameserver 10.0.0.1\n");
+  CHECK(host(d.path + "/resolv.conf", d.path + "/missing") == std::vector<std::string>{"10.0.0.1", "fd00::1"});
   spit(d.path + "/resolv.conf", "nameserver 127.0.0.53\noptions edns0\n");
   spit(d.path + "/resolved.conf", "nameserver 192.0.2.1\nnameserver 192.0.2.2\n");
-  CHECK(host_resolvers(d.path + "/resolv.conf", d.path + "/resolved.conf") == std::vector<std::string>{"192.0.2.1", "192.0.2.2"});
-  CHECK(host_resolvers(d.path + "/resolv.conf", d.path + "/missing") == std::vector<std::string>{"127.0.0.53"});
+  CHECK(host(d.path + "/resolv.conf", d.path + "/resolved.conf") == std::vector<std::string>{"192.0.2.1", "192.0.2.2"});
+  CHECK(host(d.path + "/resolv.conf", d.path + "/missing") == std::vector<std::string>{"127.0.0.53"});
+  // A host-mode container keeps the stub (Docker copies the host's file); a container of its own drops it.
+  CHECK(host_resolv_conf(true, false, d.path + "/resolv.conf", d.path + "/resolved.conf").nameservers ==
+        std::vector<std::string>{"127.0.0.53"});
+  CHECK(host_resolv_conf(false, false, d.path + "/resolv.conf", d.path + "/resolved.conf").nameservers ==
+        std::vector<std::string>{"192.0.2.1", "192.0.2.2"});
   spit(d.path + "/resolv.conf", "nameserver 127.0.0.53\nnameserver 127.0.0.1\n");
-  CHECK(host_resolvers(d.path + "/resolv.conf", d.path + "/resolved.conf") == std::vector<std::string>{"127.0.0.53", "127.0.0.1"});
-  CHECK(host_resolvers(d.path + "/missing", d.path + "/resolved.conf").empty());
+  CHECK(host(d.path + "/resolv.conf", d.path + "/resolved.conf") == std::vector<std::string>{"127.0.0.53", "127.0.0.1"});
+  CHECK(host(d.path + "/missing", d.path + "/resolved.conf").empty());
   CHECK(parse_upstream("10.0.0.1:5353"));
   CHECK(parse_upstream("[fd00::1]:53"));
   CHECK_FALSE(parse_upstream("10.0.0.1:0"));
