@@ -230,7 +230,8 @@ class Agent {
           std::vector<RemoteEndpoint> eps;
           const std::string prefix = ep_prefix(net);  // remote_ is keyed by etcd key: this network's are adjacent
           for (auto it = remote_.lower_bound(prefix); it != remote_.end() && it->first.compare(0, prefix.size(), prefix) == 0; ++it)
-            eps.push_back({it->second.id, it->second.name, it->second.hostname, it->second.ip, it->second.aliases});
+            if (const Endpoint& e = it->second; e.network == net)  // as the FDB entries go by
+              eps.push_back({e.id, e.name, e.hostname, e.ip, e.aliases});
           changed = write_remote_endpoints(paths_.run_dir, net, eps);
         }
         if (changed) dns_tell_remote(paths_.run_dir, net);  // no server: it reads the file when it starts
