@@ -42,6 +42,13 @@ std::optional<ControlMessage> parse_control(const char* data, size_t len, std::s
       return std::nullopt;
     }
     m.id = id->get<std::string>();
+  } else if (m.op == "remote") {
+    auto net = j.find("network");
+    if (net == j.end() || !net->is_string() || !is_valid_name(net->get<std::string>())) {
+      *why = "op remote without a valid network";
+      return std::nullopt;
+    }
+    m.network = net->get<std::string>();
   }
   return m;
 }
@@ -79,10 +86,10 @@ int dns_control_connect(const std::string& run_dir) {
   return fd;
 }
 
-bool dns_send(int fd, const std::string& op, const std::string& id, const int* fds, int nfds) {
+namespace {
+
+bool send_json(int fd, const nlohmann::json& j, const int* fds, int nfds) {
   try {
-    nlohmann::json j{{"op", op}};
-    if (!id.empty()) j["id"] = id;
     std::string text = j.dump();
     if (nfds < 0 || nfds > dns::kMaxControlFds || text.size() > dns::kMaxControlMessage) {
       errno = EINVAL;
@@ -107,6 +114,34 @@ bool dns_send(int fd, const std::string& op, const std::string& id, const int* f
     errno = ENOMEM;
     return false;
   }
+}
+
+}  // namespace
+
+bool dns_send(int fd, const std::string& op, const std::string& id, const int* fds, int nfds) {
+  try {
+    nlohmann::json j{{"op", op}};
+    if (!id.empty()) j["id"] = id;
+    return send_json(fd, j, fds, nfds);
+  } catch (const std::exception&) {
+    errno = ENOMEM;
+    return false;
+  }
+}
+
+bool dns_tell_remote(const std::string& run_dir, const std::string& network) {
+  int fd = dns_control_connect(run_dir);
+  if (fd < 0) return false;
+  bool sent = false;
+  try {
+    sent = send_json(fd, nlohmann::json{{"op", "remote"}, {"network", network}}, nullptr, 0);
+  } catch (const std::exception&) {
+    errno = ENOMEM;
+  }
+  int err = errno;
+  ::close(fd);
+  errno = err;
+  return sent;
 }
 
 int dns_status(const std::string& run_dir, std::string& out, int timeout_ms) {

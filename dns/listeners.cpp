@@ -16,6 +16,8 @@
 
 #include <spdlog/spdlog.h>
 
+#include "netcore/dns_link.h"
+
 namespace ocinet::dns {
 
 namespace {
@@ -35,6 +37,7 @@ UniqueFd bound_socket(int type, std::string* why) {
   UniqueFd fd(::socket(AF_INET, type | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
   int one = 1;
   sockaddr_in sa = server_address();
+  if (fd && type == SOCK_DGRAM) enlarge_receive_buffer(fd.get());  // as the hook's (dns_link.h says why)
   if (!fd || ::setsockopt(fd.get(), SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) != 0 ||
       ::bind(fd.get(), reinterpret_cast<sockaddr*>(&sa), sizeof sa) != 0 ||
       (type == SOCK_STREAM && ::listen(fd.get(), 64) != 0)) {

@@ -15,6 +15,8 @@
 #include <nlohmann/json.hpp>
 #include <spdlog/spdlog.h>
 
+#include "netcore/container_files.h"
+#include "netcore/dns_feed.h"
 #include "netcore/error.h"
 
 extern "C" {
@@ -57,16 +59,26 @@ std::optional<FileSig> file_sig(const std::string& path) {
   return FileSig{st.st_ino, int64_t(st.st_mtim.tv_sec) * 1000000000 + st.st_mtim.tv_nsec, st.st_size};
 }
 
+static bool same_sig(const std::optional<FileSig>& a, const std::optional<FileSig>& b) {
+  return a.has_value() == b.has_value() && (!a || *a == *b);
+}
+
+std::optional<FileSig> NetworkCache::overlay_sig(const std::string& name) const {
+  return file_sig(dns_networks_dir(run_dir_) + "/" + name + ".json");
+}
+
 const NetworkDef* NetworkCache::get(const std::string& name) {
   auto it = cache_.find(name);
   if (it == cache_.end()) {
     Entry e;
     e.sig = file_sig(dir_ + "/" + name + ".json");
+    e.overlay_sig = overlay_sig(name);
     try {
       e.def = store_.load(name);
     } catch (const std::exception& ex) {
       spdlog::warn("network {}: {}", name, ex.what());
     }
+    if (!e.sig && e.overlay_sig) e.def = load_cached_network(run_dir_, name);
     it = cache_.emplace(name, std::move(e)).first;
   }
   return it->second.def ? &*it->second.def : nullptr;
@@ -75,8 +87,8 @@ const NetworkDef* NetworkCache::get(const std::string& name) {
 bool NetworkCache::refresh() {
   bool changed = false;
   for (auto it = cache_.begin(); it != cache_.end();) {
-    auto sig = file_sig(dir_ + "/" + it->first + ".json");
-    bool same = sig.has_value() == it->second.sig.has_value() && (!sig || *sig == *it->second.sig);
+    bool same = same_sig(file_sig(dir_ + "/" + it->first + ".json"), it->second.sig) &&
+                same_sig(overlay_sig(it->first), it->second.overlay_sig);
     if (same) {
       ++it;
       continue;
@@ -141,7 +153,7 @@ Server::Server(ServerOptions opts, FileLock lock)
     : opts_(std::move(opts)),
       lock_(std::move(lock)),
       records_(opts_.run_dir),
-      networks_(opts_.lib_dir),
+      networks_(opts_.lib_dir, opts_.run_dir),
       forwarder_(loop_, responder_, [this](const ClientRef& c, const uint8_t* m, size_t n) { deliver(c, m, n); }) {
   host_ns_ = UniqueFd(::open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC));
   if (!host_ns_) fail_system("opening the server's network namespace", errno);
@@ -226,7 +238,10 @@ int Server::run() {
 // Safety net and restart path: every record whose file changed is read again; gone ones are
 // dropped; servable ones without sockets are served by entering their netns.
 void Server::sweep() {
-  if (networks_.refresh()) known_.clear();
+  if (networks_.refresh()) {
+    known_.clear();
+    for (auto& [net, r] : remote_) r.sig.reset();  // read again below, against the new definition
+  }
   refresh_upstreams();
   std::unordered_set<std::string> seen;
   for (const auto& id : records_.list_ids()) {
@@ -254,6 +269,7 @@ void Server::sweep() {
     forget(id);
   }
   check_netns_alive();
+  sweep_remote();
   auto now = Clock::now();
   for (auto it = parked_.begin(); it != parked_.end();)
     it = now - it->second->since > kParkedFor ? parked_.erase(it) : std::next(it);
@@ -288,6 +304,7 @@ void Server::sync_record(const std::string& id, std::optional<Listeners> handed)
     }
   }
   const Member& stored = view_.put(std::move(*m));
+  want_remote(stored);
   if (handed) known_[id].suppressed = false;
   if (!known_[id].suppressed) serve(stored, std::move(handed));
 }
@@ -359,6 +376,7 @@ void Server::forget(const std::string& id) {
 void Server::check_netns_alive() {
   std::vector<std::string> dead;
   view_.for_each([&](const Member& m) {
+    if (m.remote) return;
     UniqueFd ns(::open(m.netns.c_str(), O_RDONLY | O_NONBLOCK | O_NOCTTY | O_CLOEXEC));
     if (!ns || ns_identity(ns.get()) != m.netns_id) dead.push_back(m.id);
   });
@@ -376,7 +394,8 @@ void Server::refresh_upstreams() {
   if (same && !host_upstreams_.empty()) return;
   resolv_sig_ = a;
   resolved_sig_ = b;
-  auto now = host_resolvers(opts_.resolv_conf, opts_.resolved_conf);
+  // Loopback resolvers stay: the server forwards from the host's netns, where they answer.
+  auto now = host_resolv_conf(/*keep_loopback=*/true, /*replace_stub=*/true, opts_.resolv_conf, opts_.resolved_conf).nameservers;
   if (now == host_upstreams_) return;
   host_upstreams_ = std::move(now);
   std::string list;
@@ -384,6 +403,69 @@ void Server::refresh_upstreams() {
   spdlog::info("host resolvers:{}", list.empty() ? " none" : list);
   for (auto& [id, e] : endpoints_)
     if (const Member* m = view_.find(id)) e->upstreams = choose_upstreams(*m, networks_.lookup(), host_upstreams_);
+}
+
+// ---- other hosts' containers ----
+
+// A container of this host just joined the view: the remote members of its overlay networks
+// are loaded now if they are not yet, so that it finds them from its first query.
+void Server::want_remote(const Member& m) {
+  if (m.remote) return;
+  for (const auto& p : m.nets) {
+    if (remote_.count(p.network)) continue;
+    const NetworkDef* def = networks_.get(p.network);
+    if (def && def->driver == "overlay") load_remote(p.network);
+  }
+}
+
+// (Re)reads RUN/dns/remote/<network>.json: its members replace the network's previous ones.
+void Server::load_remote(const std::string& network) {
+  RemoteNet& r = remote_[network];
+  const std::string path = dns_remote_dir(opts_.run_dir) + "/" + network + ".json";
+  r.sig = file_sig(path);
+  std::vector<RemoteEndpoint> eps;
+  const NetworkDef* def = networks_.get(network);
+  if (r.sig && def && has_embedded_dns(*def)) {
+    size_t skipped = 0;
+    std::optional<std::vector<RemoteEndpoint>> parsed;
+    try {
+      if (auto text = read_regular_file(path, kMaxRemoteFile)) parsed = parse_remote_endpoints(*text, network, &skipped);
+    } catch (const std::exception& e) {
+      spdlog::warn("{}: {}", path, e.what());
+    }
+    if (!parsed) spdlog::warn("{}: not a list of remote endpoints of {}; ignored", path, network);
+    if (skipped) spdlog::warn("{}: {} malformed endpoint(s) skipped", path, skipped);
+    if (parsed) eps = std::move(*parsed);
+  }
+  for (const auto& key : r.keys) view_.remove(key);
+  r.keys.clear();
+  for (const auto& e : eps) r.keys.push_back(view_.put(member_from_remote(e, network)).id);
+  spdlog::debug("network {}: {} container(s) on other hosts", network, eps.size());
+}
+
+void Server::drop_remote(const std::string& network) {
+  auto it = remote_.find(network);
+  if (it == remote_.end()) return;
+  for (const auto& key : it->second.keys) view_.remove(key);
+  remote_.erase(it);
+}
+
+// Safety net beside the agent's messages: files that changed are read again; networks none of
+// this host's containers is on any more are let go.
+void Server::sweep_remote() {
+  if (remote_.empty()) return;
+  std::unordered_set<std::string> used;
+  view_.for_each([&](const Member& m) {
+    if (!m.remote)
+      for (const auto& p : m.nets) used.insert(p.network);
+  });
+  std::vector<std::string> unused, changed;
+  for (const auto& [net, r] : remote_) {
+    if (!used.count(net)) unused.push_back(net);
+    else if (!same_sig(file_sig(dns_remote_dir(opts_.run_dir) + "/" + net + ".json"), r.sig)) changed.push_back(net);
+  }
+  for (const auto& net : unused) drop_remote(net);
+  for (const auto& net : changed) load_remote(net);
 }
 
 // ---- queries ----
@@ -592,7 +674,7 @@ void Server::on_control(ControlConn& c) {
 }
 
 void Server::handle(ControlConn& c, const ControlMessage& m, std::vector<UniqueFd>& fds) {
-  spdlog::debug("control: {} {}", m.op, m.id);
+  spdlog::debug("control: {} {}{}", m.op, m.id, m.network);
   if (m.op == "add") {
     if (fds.size() != 2) return spdlog::warn("add {}: expected 2 sockets, got {}", display_id(m.id), fds.size());
     Listeners l{std::move(fds[0]), std::move(fds[1])};
@@ -606,6 +688,8 @@ void Server::handle(ControlConn& c, const ControlMessage& m, std::vector<UniqueF
     parked_.erase(m.id);
     auto sig = file_sig(opts_.run_dir + "/endpoints/" + m.id + ".json");
     known_[m.id] = Known{sig ? *sig : FileSig{}, true};  // not served again unless it changes
+  } else if (m.op == "remote") {
+    if (remote_.count(m.network)) load_remote(m.network);  // else read once a container here joins it
   } else if (m.op == "status") {
     std::string text = status_json();
     if (::send(c.fd.get(), text.data(), text.size(), MSG_DONTWAIT | MSG_NOSIGNAL) < 0)
@@ -622,7 +706,12 @@ std::string Server::status_json() const {
   using nlohmann::json;
   json eps = json::array();
   bool truncated = false;
+  size_t remote = 0;
   view_.for_each([&](const Member& m) {
+    if (m.remote) {
+      remote++;
+      return;
+    }
     if (eps.size() >= kStatusEndpoints) {
       truncated = true;
       return;
@@ -643,7 +732,8 @@ std::string Server::status_json() const {
   json j{{"pid", ::getpid()},
          {"endpoints", eps},
          {"truncated", truncated},
-         {"counts", {{"containers", view_.size()}, {"served", endpoints_.size()}, {"names", view_.name_count()},
+         {"counts", {{"containers", view_.size() - remote}, {"served", endpoints_.size()}, {"names", view_.name_count()},
+                     {"remote_containers", remote}, {"remote_networks", remote_.size()},
                      {"in_flight", forwarder_.in_flight()}, {"tcp_connections", conns_.size()},
                      {"control_connections", controls_.size()}}},
          {"host_upstreams", host_upstreams_}};

@@ -21,6 +21,7 @@
 #include "dns/loop.h"
 #include "dns/upstreams.h"
 #include "dns/view.h"
+#include "netcore/container_files.h"
 #include "netcore/endpoint_record.h"
 #include "netcore/fsutil.h"
 #include "netcore/network_store.h"
@@ -29,8 +30,8 @@ namespace ocinet::dns {
 
 struct ServerOptions {
   std::string run_dir, lib_dir;
-  std::string resolv_conf = "/etc/resolv.conf";
-  std::string resolved_conf = "/run/systemd/resolve/resolv.conf";
+  std::string resolv_conf = kHostResolvConf;
+  std::string resolved_conf = kResolvedConf;
   int client_fd = -1;  // a control connection from the hook that started us
 };
 
@@ -43,10 +44,13 @@ struct FileSig {
 };
 std::optional<FileSig> file_sig(const std::string& path);
 
-// Network definitions as the view needs them, re-read only when their file changed.
+// Network definitions as the view needs them, re-read only when their file changed: local ones
+// from LIB/networks, overlay ones (kept in etcd) from the hook's and agent's copies in
+// RUN/dns/networks (netcore/dns_feed.h). A local definition wins, as in setup.
 class NetworkCache {
  public:
-  explicit NetworkCache(std::string lib_dir) : store_(lib_dir), dir_(lib_dir + "/networks") {}
+  NetworkCache(std::string lib_dir, std::string run_dir)
+      : store_(lib_dir), dir_(lib_dir + "/networks"), run_dir_(std::move(run_dir)) {}
   const NetworkDef* get(const std::string& name);
   // Re-reads changed definitions; true when any changed or went away.
   bool refresh();
@@ -57,10 +61,11 @@ class NetworkCache {
  private:
   struct Entry {
     std::optional<NetworkDef> def;
-    std::optional<FileSig> sig;
+    std::optional<FileSig> sig, overlay_sig;
   };
+  std::optional<FileSig> overlay_sig(const std::string& name) const;
   NetworkStore store_;
-  std::string dir_;
+  std::string dir_, run_dir_;
   std::unordered_map<std::string, Entry> cache_;
 };
 
@@ -89,6 +94,11 @@ class Server {
   void forget(const std::string& id);
   void check_netns_alive();
   void refresh_upstreams();
+  // other hosts' containers on overlay networks (netcore/dns_feed.h)
+  void want_remote(const Member& m);
+  void load_remote(const std::string& network);
+  void drop_remote(const std::string& network);
+  void sweep_remote();
   // queries
   void on_udp(Endpoint& e);
   void on_accept(Endpoint& e);
@@ -127,6 +137,12 @@ class Server {
     Clock::time_point retry_at{};
   };
   std::unordered_map<std::string, Known> known_;
+  // Overlay networks with a container of this host on them: the remote members loaded for each.
+  struct RemoteNet {
+    std::optional<FileSig> sig;
+    std::vector<std::string> keys;  // their ids in the view
+  };
+  std::unordered_map<std::string, RemoteNet> remote_;
   std::vector<std::string> host_upstreams_;
   std::optional<FileSig> resolv_sig_, resolved_sig_;
   uint64_t next_serial_ = 1;

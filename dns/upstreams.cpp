@@ -4,29 +4,16 @@
 #include <netinet/in.h>
 
 #include <algorithm>
-#include <sstream>
-
-#include "netcore/fsutil.h"
 
 namespace ocinet::dns {
 
 namespace {
-
-constexpr size_t kMaxResolvConf = 64 * 1024;
 
 std::optional<uint16_t> parse_port(const std::string& s) {
   if (s.empty() || s.size() > 5 || s.find_first_not_of("0123456789") != std::string::npos) return std::nullopt;
   unsigned long p = std::stoul(s);
   if (p == 0 || p > 65535) return std::nullopt;
   return uint16_t(p);
-}
-
-std::optional<std::string> read_small(const std::string& path) {
-  try {
-    return read_regular_file(path, kMaxResolvConf);
-  } catch (const std::exception&) {
-    return std::nullopt;
-  }
 }
 
 }  // namespace
@@ -66,28 +53,6 @@ std::optional<Upstream> parse_upstream(const std::string& text) {
     return std::nullopt;
   }
   return u;
-}
-
-std::vector<std::string> parse_resolv_conf(const std::string& text) {
-  std::vector<std::string> out;
-  std::istringstream in(text);
-  std::string line;
-  while (std::getline(in, line)) {
-    std::istringstream words(line);
-    std::string key, value;
-    if (!(words >> key >> value) || key != "nameserver") continue;
-    if (parse_upstream(value) && std::find(out.begin(), out.end(), value) == out.end()) out.push_back(value);
-  }
-  return out;
-}
-
-std::vector<std::string> host_resolvers(const std::string& resolv_conf, const std::string& resolved_conf) {
-  auto text = read_small(resolv_conf);
-  auto servers = text ? parse_resolv_conf(*text) : std::vector<std::string>{};
-  if (servers == std::vector<std::string>{"127.0.0.53"}) {
-    if (auto real = read_small(resolved_conf)) return parse_resolv_conf(*real);
-  }
-  return servers;
 }
 
 UpstreamChoice choose_upstreams(const Member& m, const NetworkLookup& networks, const std::vector<std::string>& host) {

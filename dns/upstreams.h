@@ -21,12 +21,8 @@ struct Upstream {
 // "IP", "IPv4:port" or "[IPv6]:port" (port 53 by default); nullopt when it is not an address.
 std::optional<Upstream> parse_upstream(const std::string& text);
 
-// The nameserver lines of a resolv.conf, in order.
-std::vector<std::string> parse_resolv_conf(const std::string& text);
-
-// The host's resolvers: those of `resolv_conf`, or of `resolved_conf` when the first lists only
-// systemd-resolved's stub 127.0.0.53 (its real upstreams live there). Missing files: none.
-std::vector<std::string> host_resolvers(const std::string& resolv_conf, const std::string& resolved_conf);
+// The host's resolvers come from netcore's host_resolv_conf (container_files.h), loopback ones
+// kept, systemd-resolved's stub alone replaced by its upstreams.
 
 struct UpstreamChoice {
   // False when every DNS network of the container is --internal: Docker forwards nothing for

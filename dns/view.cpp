@@ -19,6 +19,19 @@ void add_name(NetPresence& p, std::string name) {
   if (std::find(p.names.begin(), p.names.end(), name) == p.names.end()) p.names.push_back(std::move(name));
 }
 
+// The names a container answers to on p.network, local or remote alike: name, name.network,
+// aliases, hostname, short id; PTR answers name.network.
+void add_names(NetPresence& p, const std::string& name, const std::vector<std::string>& aliases,
+               const std::string& hostname, const std::string& short_id) {
+  const std::string lower = lowercase(name);
+  add_name(p, lower);
+  if (!lower.empty()) add_name(p, lower + "." + lowercase(p.network));
+  for (const auto& alias : aliases) add_name(p, lowercase(alias));
+  add_name(p, lowercase(hostname));
+  add_name(p, lowercase(short_id));
+  p.ptr_name = (name.empty() ? short_id : name) + "." + p.network + ".";
+}
+
 std::optional<NetPresence> presence(const EndpointRecord& r, const Attachment& a, const NetworkDef& def) {
   NetPresence p;
   p.network = a.network;
@@ -26,13 +39,7 @@ std::optional<NetPresence> presence(const EndpointRecord& r, const Attachment& a
   p.has6 = !a.ip6.empty() && ::inet_pton(AF_INET6, a.ip6.c_str(), p.v6.data()) == 1;
   if (!p.has4 && !p.has6) return std::nullopt;
   p.internal = def.internal || a.internal;
-  std::string name = lowercase(r.name);
-  add_name(p, name);
-  add_name(p, name + "." + lowercase(a.network));
-  for (const auto& alias : a.aliases) add_name(p, lowercase(alias));
-  add_name(p, lowercase(r.hostname));
-  add_name(p, lowercase(r.short_id()));
-  p.ptr_name = r.name + "." + a.network + ".";
+  add_names(p, r.name, a.aliases, r.hostname, r.short_id());
   return p;
 }
 
@@ -61,6 +68,21 @@ std::optional<Member> member_from_record(const EndpointRecord& r, const NetworkL
   m.netns_id = r.netns_id;
   m.dns = r.dns;
   for (const auto& l : r.links) m.links.push_back({lowercase(l.alias), lowercase(l.name)});
+  return m;
+}
+
+std::string remote_key(const std::string& network, const std::string& id) { return "remote/" + network + "/" + id; }
+
+Member member_from_remote(const RemoteEndpoint& e, const std::string& network) {
+  Member m;
+  m.id = remote_key(network, e.id);
+  m.name = e.name.empty() ? display_id(e.id) : e.name;
+  m.remote = true;
+  NetPresence p;
+  p.network = network;
+  p.has4 = ::inet_pton(AF_INET, e.ip.c_str(), p.v4.data()) == 1;
+  add_names(p, e.name, e.aliases, e.hostname, display_id(e.id));
+  m.nets.push_back(std::move(p));
   return m;
 }
 
@@ -104,7 +126,7 @@ void View::index(Member& m) {
     if (p.has4) addrs_[key(p.network, {reinterpret_cast<const char*>(p.v4.data()), 4})] = {&m, n, 0};
     if (p.has6) addrs_[key(p.network, {reinterpret_cast<const char*>(p.v6.data()), 16})] = {&m, n, 0};
   }
-  by_name_[lowercase(m.name)] = &m;
+  if (!m.remote) by_name_[lowercase(m.name)] = &m;
 }
 
 void View::unindex(Member& m) {

@@ -16,6 +16,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "netcore/dns_feed.h"
 #include "netcore/endpoint_record.h"
 #include "netcore/network_store.h"
 
@@ -43,6 +44,9 @@ struct LinkName {
 
 struct Member {
   std::string id, name, netns, netns_id;
+  // A container of another host on an overlay network (netcore/dns_feed.h): answered to the
+  // containers of this host on that network, never served, never a link target.
+  bool remote = false;
   std::vector<NetPresence> nets;  // networks with embedded DNS only, record order
   std::vector<LinkName> links;
   std::vector<std::string> dns;  // the container's own upstreams (io.ocinet.dns)
@@ -62,6 +66,11 @@ using NetworkLookup = std::function<const NetworkDef*(const std::string&)>;
 // The member of a record, or nullopt when the record is not served: not ready, or without an
 // address on any network with embedded DNS.
 std::optional<Member> member_from_record(const EndpointRecord& r, const NetworkLookup& networks);
+
+// A container of another host on overlay network `network`, as the view holds it: its id in the
+// view is remote_key(network, e.id), so it never meets a local container's.
+std::string remote_key(const std::string& network, const std::string& id);
+Member member_from_remote(const RemoteEndpoint& e, const std::string& network);
 
 class View {
  public:

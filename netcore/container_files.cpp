@@ -387,20 +387,25 @@ ResolvConf parse_resolv_conf(const std::string& resolv_text, bool keep_loopback)
   return rc;
 }
 
-ResolvConf host_resolv_conf(bool keep_loopback) {
+ResolvConf host_resolv_conf(bool keep_loopback, bool replace_stub, const std::string& resolv_conf,
+                            const std::string& resolved_conf) {
   // A host file that is not a regular one, or huge, counts as absent: no container setup
   // should fail over it (Docker's fallback servers apply then).
-  auto read = [](const char* path) {
+  auto read = [](const std::string& path) {
     try {
       return read_regular_file(path, 64 * 1024).value_or("");
     } catch (const Error&) {
       return std::string();
     }
   };
-  const std::string text = read("/etc/resolv.conf");
+  const std::string text = read(resolv_conf);
   ResolvConf rc = parse_resolv_conf(text, keep_loopback);
-  if (rc.nameservers.empty() && text.find("127.0.0.53") != std::string::npos)
-    rc.nameservers = host_nameservers(read("/run/systemd/resolve/resolv.conf"));
+  const bool stub_only = keep_loopback ? replace_stub && rc.nameservers == std::vector<std::string>{"127.0.0.53"}
+                                       : rc.nameservers.empty() && text.find("127.0.0.53") != std::string::npos;
+  if (stub_only) {
+    auto upstreams = host_nameservers(read(resolved_conf), keep_loopback);
+    if (!upstreams.empty() || !keep_loopback) rc.nameservers = std::move(upstreams);
+  }
   return rc;
 }
 

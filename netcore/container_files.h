@@ -42,9 +42,15 @@ ResolvConf parse_resolv_conf(const std::string& resolv_text, bool keep_loopback 
 // options lines, its nameservers become 127.0.0.11 alone, and ndots:0 is added unless an ndots
 // is there. Unchanged when the block names 127.0.0.11 already. Pure (unit-tested).
 std::string resolv_for_name_server(const std::string& resolv_text);
-// The host's /etc/resolv.conf, read bounded. With systemd-resolved's stub (127.0.0.53, dropped
-// as loopback) and no other resolver, the upstreams it uses, from /run/systemd/resolve/resolv.conf.
-ResolvConf host_resolv_conf(bool keep_loopback);
+// The host's resolv.conf (`resolv_conf`), read bounded. With systemd-resolved's stub (127.0.0.53,
+// dropped as loopback) and no other resolver, the upstreams it uses, from `resolved_conf`.
+// keep_loopback: the reader shares the host's lo (host mode keeps the stub, as Docker copies the
+// host's file). replace_stub: the stub alone gives way to its upstreams even so (the name server,
+// which runs in the host's netns: issue 20 wants the real upstreams); kept when those list none.
+inline constexpr const char* kHostResolvConf = "/etc/resolv.conf";
+inline constexpr const char* kResolvedConf = "/run/systemd/resolve/resolv.conf";
+ResolvConf host_resolv_conf(bool keep_loopback, bool replace_stub = false, const std::string& resolv_conf = kHostResolvConf,
+                            const std::string& resolved_conf = kResolvedConf);
 
 // Where a container file lives: the bind-mount source when config.json mounts a file at that
 // destination, else the same path under the rootfs, resolved without leaving it.

@@ -76,12 +76,13 @@ void edit_hosts(const Paths& paths, const EndpointRecord& target,
   FileLock lock(paths.run_dir + "/locks/hosts-" + target.id + ".lock");
   auto t = hosts_target(target);
   ContainerFiles files;
-  std::string text = files.read(t);
+  const std::string before = files.read(t);
+  std::string text = before;
   if (drop_owner)
     for (const auto& owner : peer_owners(text))
       if (drop_owner(owner)) text = set_peer_lines(text, owner, {});
   for (const auto& [owner, lines] : edits) text = set_peer_lines(text, owner, lines);
-  files.write(t, text);
+  if (text != before) files.write(t, text);  // the agent's resyncs mostly find nothing to change
 }
 
 std::vector<std::string> peer_owners(const std::string& text) {

@@ -96,6 +96,7 @@ UniqueFd bound_socket(int type, const char* what) {
   if (!fd) fail_system("name server: " + std::string(what) + " socket", errno);
   int one = 1;
   ::setsockopt(fd.get(), SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+  if (type == SOCK_DGRAM) enlarge_receive_buffer(fd.get());
   sockaddr_in sa{};
   sa.sin_family = AF_INET;
   sa.sin_port = htons(53);
@@ -133,6 +134,13 @@ void dns_prepare(const std::string& run_dir, const std::string& lib_dir, bool ma
   }
   l.conn = UniqueFd(pair[0]);
   l.launch = UniqueFd(pipefd[1]);
+}
+
+void enlarge_receive_buffer(int fd) {
+  const int size = kDnsReceiveBuffer;
+  // FORCE passes net.core.rmem_max (root here); else as much of it as rmem_max allows.
+  if (::setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &size, sizeof size) != 0)
+    ::setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &size, sizeof size);
 }
 
 DnsSockets open_dns_sockets() {

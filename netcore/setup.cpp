@@ -8,6 +8,7 @@
 #include "config/annotations.h"
 #include "netcore/container_files.h"
 #include "netcore/discovery.h"
+#include "netcore/dns_feed.h"
 #include "netcore/dns_link.h"
 #include <spdlog/spdlog.h>
 #include "netcore/drivers/driver.h"
@@ -455,16 +456,14 @@ EndpointRecord setup_endpoint(const GlobalOptions& opts, const AdminConfig& cfg,
       if (p.dns) dns_sockets = open_dns_sockets();  // lo is up now
     }
     // Overlay: announce the endpoint to the other hosts, and seed this host's VXLAN device with
-    // theirs (the agent keeps it in step from here on).
-    std::vector<PeerEntry> remote_peers;
+    // theirs (the agent keeps it in step from here on). Their names come from the name server,
+    // fed by the agent; it learns the definition here, before this container's "add" reaches it.
     for (size_t i = 0; i < p.networks.size(); i++) {
       if (p.networks[i].driver != "overlay") continue;
       overlay::register_endpoint(*etcd, *me, rec, rec.attachments[i]);
-      for (const auto& e : overlay::endpoints_on(*etcd, p.networks[i].name)) {
-        if (e.host == me->host) continue;  // this host's containers are on the bridge itself
-        overlay::add_remote(host, vxlan[i], e);
-        remote_peers.push_back({e.id, overlay::hosts_entry(e)});
-      }
+      if (p.dns) cache_network_for_dns(paths.run_dir, p.networks[i]);
+      for (const auto& e : overlay::endpoints_on(*etcd, p.networks[i].name))
+        if (e.host != me->host) overlay::add_remote(host, vxlan[i], e);  // this host's are on the bridge itself
     }
     if (fw) {
       write_sysctl("/proc/sys/net/ipv4/ip_forward", "1");
@@ -492,9 +491,9 @@ EndpointRecord setup_endpoint(const GlobalOptions& opts, const AdminConfig& cfg,
       }
     }
     // Peers find each other through the name server, which reads the records: nothing is
-    // written into running containers (overlay peers on other hosts still get hosts lines).
+    // written into running containers.
     files_started = true;
-    write_files(p, rec, remote_peers);
+    write_files(p, rec, {});
     rec.state = "ready";
     records.save(rec);
     if (dns_sockets.udp && !dns_add(rec.id, dns_sockets))

@@ -17,7 +17,9 @@
 #include <spdlog/spdlog.h>
 #include <thread>
 
+#include "dns/control.h"
 #include "netcore/discovery.h"
+#include "netcore/dns_feed.h"
 #include "netcore/error.h"
 #include "netcore/fsutil.h"
 #include "netcore/nl_util.h"
@@ -167,21 +169,36 @@ class Agent {
     return link_index(nl, vxlan_name(it->second));
   }
 
-  // Remote endpoints' hosts lines in every local container on `net` (all of them when "").
+  // The name server answers for other hosts' containers (feed_name_server): nothing new goes
+  // into hosts files. Two kinds of containers still hold remote lines: those of releases before
+  // the name server (a "peers" step; their resolv.conf does not point at it), kept in step here
+  // as before, and those of the release before this one, which wrote remote lines and now only
+  // lose them, on a full refresh (at every resync: one read of each hosts file). Per event, only
+  // the first kind costs anything, and only while one of them runs.
   void refresh_hosts(const std::string& net, const std::string& owner) {
+    if (!owner.empty() && !legacy_hosts_) return;
     const auto records = local_records();
     std::set<std::string> local_ids;
     for (const auto& l : records) local_ids.insert(l.tag);
+    legacy_hosts_ = false;
     for (const auto& r : records) {
       if (!r.ready() || r.rootfs.empty()) continue;
       std::vector<std::string> nets;
-      for (const auto& a : r.attachments)
-        if (a.driver == "overlay" && !a.ip.empty() && (net.empty() || a.network == net)) nets.push_back(a.network);
-      if (nets.empty()) continue;
-      // What the container should list: remote endpoints on the overlay networks it is on.
+      bool any_overlay = false;
+      for (const auto& a : r.attachments) {
+        if (a.driver != "overlay" || a.ip.empty()) continue;
+        any_overlay = true;
+        if (net.empty() || a.network == net) nets.push_back(a.network);
+      }
+      const bool legacy = any_overlay && announced_in_peers(r);
+      legacy_hosts_ = legacy_hosts_ || legacy;
+      if (nets.empty() || (!legacy && !owner.empty())) continue;
+      // What the container should list: remote endpoints on the overlay networks it is on (none
+      // unless it predates the name server).
       std::map<std::string, std::vector<HostsEntry>> want;
-      for (const auto& [key, e] : remote_)
-        if (on_overlay(r, e.network) && (owner.empty() || e.id == owner)) want[e.id].push_back(hosts_entry(e));
+      if (legacy)
+        for (const auto& [key, e] : remote_)
+          if (on_overlay(r, e.network) && (owner.empty() || e.id == owner)) want[e.id].push_back(hosts_entry(e));
       std::vector<std::pair<std::string, std::vector<HostsEntry>>> edits;
       if (!owner.empty()) edits.push_back({owner, want[owner]});
       for (auto& [id, entries] : want)
@@ -196,6 +213,30 @@ class Agent {
         edit_hosts(paths_, r, edits, drop);
       } catch (const Error& e) {
         spdlog::warn("updating /etc/hosts of {}: {}", r.short_id(), e.what());
+      }
+    }
+  }
+
+  // Tells the name server (RUN/dns, netcore/dns_feed.h) the other hosts' containers on each of
+  // `networks` with embedded DNS; a network gone or without it loses its file.
+  void feed_name_server(const std::set<std::string>& networks) {
+    for (const auto& net : networks) {
+      try {
+        bool changed;
+        auto def = nets_.find(net);
+        if (def == nets_.end() || !has_embedded_dns(def->second)) {
+          changed = remove_remote_endpoints(paths_.run_dir, net);
+        } else {
+          std::vector<RemoteEndpoint> eps;
+          const std::string prefix = ep_prefix(net);  // remote_ is keyed by etcd key: this network's are adjacent
+          for (auto it = remote_.lower_bound(prefix); it != remote_.end() && it->first.compare(0, prefix.size(), prefix) == 0; ++it)
+            if (const Endpoint& e = it->second; e.network == net)  // as the FDB entries go by
+              eps.push_back({e.id, e.name, e.hostname, e.ip, e.aliases});
+          changed = write_remote_endpoints(paths_.run_dir, net, eps);
+        }
+        if (changed) dns_tell_remote(paths_.run_dir, net);  // no server: it reads the file when it starts
+      } catch (const Error& e) {
+        spdlog::warn("telling the name server about {}: {}", net, e.what());
       }
     }
   }
@@ -288,6 +329,17 @@ class Agent {
     }
     remote_ = remote;
     reregister(etcd, own_eps);
+    std::set<std::string> fed;
+    for (const auto& name : fed_networks(paths_.run_dir))
+      if (!nets.count(name)) {
+        uncache_network_for_dns(paths_.run_dir, name);
+        fed.insert(name);  // its remote file goes too
+      }
+    for (const auto& [name, n] : nets) {
+      cache_network_for_dns(paths_.run_dir, n);
+      fed.insert(name);
+    }
+    feed_name_server(fed);
     refresh_hosts("", "");
     spdlog::info("resynced at revision {}: {} overlay network(s), {} remote endpoint(s)", all.revision, nets.size(),
                  remote.size());
@@ -297,6 +349,7 @@ class Agent {
   void apply(const std::vector<EtcdEvent>& evs) {
     NlSocket nl;
     const std::string prefix = kPrefix;
+    std::set<std::string> fed;  // networks whose remote file is written once, after the batch
     for (const auto& ev : evs) {
       try {
         std::string rest = ev.kv.key.substr(prefix.size());
@@ -306,11 +359,15 @@ class Agent {
             auto n = network_from_json(ev.kv.value);
             if (n.driver != "overlay" || !vni_of(n) || n.id.size() < 10) continue;
             nets_[name] = n;
+            cache_network_for_dns(paths_.run_dir, n);
+            fed.insert(name);
             ensure_devices(nl, n, me_.vtep);
             spdlog::info("overlay network {} (VNI {}) ready on this host", name, vni_of(n));
           } else if (auto it = nets_.find(name); it != nets_.end()) {
             remove_devices(nl, it->second);
             nets_.erase(it);
+            uncache_network_for_dns(paths_.run_dir, name);
+            fed.insert(name);
             spdlog::info("overlay network {} removed", name);
           }
         } else if (rest.rfind("ep/", 0) == 0) {
@@ -323,11 +380,13 @@ class Agent {
               remove_remote(nl, vx, old->second);
             if (vx) add_remote(nl, vx, *e);
             remote_[ev.kv.key] = *e;
+            fed.insert(e->network);
             refresh_hosts(e->network, e->id);
             spdlog::debug("endpoint {} {} on {} at {}", display_id(e->id), e->ip, e->network, e->vtep);
           } else if (old != remote_.end()) {
             Endpoint e = old->second;
             remote_.erase(old);
+            fed.insert(e.network);
             if (int vx = vxlan_index(nl, e.network)) remove_remote(nl, vx, e);
             refresh_hosts(e.network, e.id);
             spdlog::debug("endpoint {} left {}", display_id(e.id), e.network);
@@ -337,6 +396,7 @@ class Agent {
         spdlog::warn("applying {}: {}", ev.kv.key, e.what());
       }
     }
+    feed_name_server(fed);
   }
 
   Paths paths_;
@@ -345,6 +405,7 @@ class Agent {
   HostInfo me_;
   std::map<std::string, NetworkDef> nets_;
   std::map<std::string, Endpoint> remote_;  // ep key -> endpoint on another host
+  bool legacy_hosts_ = true;                // a container here predates the name server (refresh_hosts)
 };
 
 }  // namespace

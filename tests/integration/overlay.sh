@@ -1,15 +1,17 @@
 #!/usr/bin/env bash
 # Overlay networks across three simulated hosts: a real etcd server, three "host" netns joined
 # by an underlay bridge in a namespace the test owns, each host with its own ocinet state dirs
-# and its own `ocinet agent`. Containers on different hosts reach each other by IP and by name;
-# an endpoint removed on one host is gone from the others within 1 s; a killed agent resyncs
-# when restarted; setup with etcd stopped fails with exit 2 and leaves nothing behind; 30
-# concurrent setups across the hosts get 30 distinct addresses.
+# and its own `ocinet agent`. Containers on different hosts reach each other by IP and by name,
+# the names answered by each host's name server at 127.0.0.11 (fed by its agent), none written
+# into /etc/hosts; an endpoint removed on one host is gone from the others within 1 s (FDB and
+# names); a killed agent resyncs when restarted; setup with etcd stopped fails with exit 2 and
+# leaves nothing behind; 30 concurrent setups across the hosts get 30 distinct addresses.
 set -euo pipefail
 BIN=${1:?usage: overlay.sh BIN_DIR}
 [ "$(id -u)" = 0 ] || { echo "SKIP: needs root to create network namespaces"; exit 77; }
 command -v etcd >/dev/null || { echo "SKIP: etcd is not installed (Debian package etcd-server)"; exit 77; }
 command -v runc >/dev/null || { echo "SKIP: runc is not installed"; exit 77; }
+command -v dig >/dev/null || { echo "SKIP: no dig (bind9-dnsutils)"; exit 77; }
 . "$(dirname "$0")/../lib.sh"
 
 UL="${TAG}-ul"
@@ -158,8 +160,8 @@ if [ -x "$BIN/ocinet-hook-testing" ]; then
   ok "fault injected at each of the $steps steps of an overlay setup: exit 2, nothing left locally or in etcd"
 fi
 
-# Containers: a real runc container on h1 and h2 (names through /etc/hosts), netns-only ones
-# with the hook run by hand elsewhere.
+# Containers: a real runc container on h1 and h2, netns-only ones with the hook run by hand
+# elsewhere; names through each host's name server.
 run_on() {  # run_on N NAME: a busybox runc container on host N, network ov1
   local n=$1 name=$2
   local save_run=$OCINET_RUN_DIR save_lib=$OCINET_LIB_DIR save_cfg=$OCINET_CONFIG save_host=$HOSTNS
@@ -180,6 +182,21 @@ ns_up() {  # ns_up N ID NAME: a bare netns container on host N, set up by the ho
 ns_down() { printf '{"id":"%s","status":"stopped","pid":0}' "$2" | on "$1" "$BIN/ocinet-hook" poststop; }
 rec_ip() { jq -r '.attachments[0].ip' "$WORK/h$1/run/endpoints/$2.json"; }
 rec_mac() { jq -r '.attachments[0].mac' "$WORK/h$1/run/endpoints/$2.json"; }
+# netns_of NAME: the network namespace of a runc container (web*) or of a bare one (its id).
+netns_of() {
+  case $1 in
+    web*) echo "/proc/$(nsenter --net="/run/netns/${TAG}-h${CONT_HOST[$1]}" runc --root "$RUNC_ROOT" state "$1" | jq .pid)/ns/net" ;;
+    *) echo "/run/netns/$TAG-$1" ;;
+  esac
+}
+# q FROM DIG_ARGS...: dig at 127.0.0.11 from inside container FROM, short answers sorted.
+q() { local c=$1; shift; nsenter --net="$(netns_of "$c")" dig @127.0.0.11 +time=1 +tries=1 +short "$@" 2>/dev/null | sort; }
+# until_answer WANT FROM DIG_ARGS...: waits up to 2 s for the agent to feed the name server.
+until_answer() {
+  local want=$1 got; shift
+  for _ in $(seq 40); do got=$(q "$@"); [ "$got" = "$want" ] && return 0; sleep 0.05; done
+  die "from $1: dig ${*:2} -> '$got', want '$want'"
+}
 
 run_on 1 web1
 run_on 2 web2
@@ -191,14 +208,25 @@ in_c web1 ping -c 1 -W 2 "$IP3" >/dev/null || die "web1 (h1) cannot ping db3 (h3
 ip netns exec "$TAG-c3" busybox ping -c 1 -W 2 "$IP1" >/dev/null || die "db3 (h3) cannot ping web1 (h1) at $IP1"
 ok "containers on three hosts ping each other by IP ($IP1, $IP2, $IP3)"
 
-# web1 started first: its /etc/hosts learns web2 and db3 from its agent; web2 got web1 at setup.
-for _ in $(seq 40); do grep -q "db3" "$WORK/web1/rootfs/etc/hosts" && break; sleep 0.05; done
-in_c web1 ping -c 1 -W 2 web2 >/dev/null || die "web1 cannot ping web2 by name: $(cat "$WORK/web1/rootfs/etc/hosts")"
-in_c web1 ping -c 1 -W 2 db3 >/dev/null || die "web1 cannot ping db3 by name"
+# Names across hosts come from each host's name server, fed by its agent: name, name.network,
+# PTR, both ways; busybox resolves them inside the container; no remote name in /etc/hosts.
+for c in web1 web2; do grep -q '^nameserver 127.0.0.11$' "$WORK/$c/rootfs/etc/resolv.conf" || die "$c's resolv.conf does not point at 127.0.0.11"; done
+until_answer "$IP2" web1 web2
+until_answer "$IP3" web1 db3
+until_answer "$IP1" web2 web1
+until_answer "$IP1" c3 WEB1.ov1
+[ "$(q web1 web2.ov1)" = "$IP2" ] && [ "$(q web2 db3.ov1 +tcp)" = "$IP3" ] || die "name.network across hosts: $(q web1 web2.ov1) / $(q web2 db3.ov1 +tcp)"
+[ "$(q web1 -x "$IP2")" = "web2.ov1." ] && [ "$(q c3 -x "$IP1")" = "web1.ov1." ] || die "PTR across hosts: $(q web1 -x "$IP2") / $(q c3 -x "$IP1")"
+in_c web1 nslookup db3 127.0.0.11 2>/dev/null | grep -q "$IP3" || die "busybox nslookup db3 inside web1 does not find $IP3"
+in_c web1 ping -c 1 -W 2 web2 >/dev/null || die "web1 cannot ping web2 by name"
 nsenter --net="/run/netns/${TAG}-h2" runc --root "$RUNC_ROOT" exec web2 ping -c 1 -W 2 web1 >/dev/null || die "web2 cannot ping web1 by name"
-ok "name discovery across hosts (web1 <-> web2, web1 -> db3)"
+for c in web1 web2; do
+  ! grep -qE 'web[12]|db3' <(grep -v "$(rec_ip "${CONT_HOST[$c]}" "$c")" "$WORK/$c/rootfs/etc/hosts") ||
+    die "$c's /etc/hosts lists a container of another host: $(cat "$WORK/$c/rootfs/etc/hosts")"
+done
+ok "names across hosts through the name servers (name, NAME.network, PTR, TCP, busybox), none in /etc/hosts"
 
-# Removal: within 1 s the other hosts drop db3's FDB entry and hosts line, and it is unreachable.
+# Removal: within 1 s the other hosts drop db3's FDB entry and its name, and it is unreachable.
 MAC3=$(rec_mac 3 c3)
 # A netlink dump that the kernel's table changes under is cut short ("Dump was interrupted"):
 # a missing line is looked for again before it counts as missing.
@@ -214,30 +242,37 @@ t0=${EPOCHREALTIME/./}
 gone=""
 while [ $(( ${EPOCHREALTIME/./} - t0 )) -lt 1000000 ]; do
   if ! bridge -n "${TAG}-h1" fdb show | grep -i "$MAC3" | grep -q " dst " && ! bridge -n "${TAG}-h2" fdb show | grep -i "$MAC3" | grep -q " dst " &&
-    ! grep -q db3 "$WORK/web1/rootfs/etc/hosts"; then
-    gone=1
+    [ -z "$(q web1 db3)" ] && [ -z "$(q web2 db3.ov1)" ]; then
+    gone=$(( (${EPOCHREALTIME/./} - t0) / 1000 ))
     break
   fi
   sleep 0.02
 done
-[ -n "$gone" ] || die "db3 still known on h1/h2 1 s after its teardown"
+[ -n "$gone" ] || die "db3 still known on h1/h2 1 s after its teardown (FDB or name server)"
+[ -z "$(q web1 -x "$IP3")" ] || die "the PTR of db3's address still answers"
 ! in_c web1 ping -c 1 -W 1 "$IP3" >/dev/null 2>&1 || die "db3's address still answers after teardown"
 etcdctl_ get --prefix /ocinet/v1/ --keys-only | grep -q "c3" && die "etcd still holds keys of c3"
-ok "endpoint removed on h3: gone from h1 and h2 within 1 s (FDB, /etc/hosts), unreachable, no etcd keys left"
+ok "endpoint removed on h3: gone from h1 and h2 in ${gone} ms (FDB, names), unreachable, no etcd keys left"
 
 # Agent crash: h2's agent is killed; meanwhile a container starts on h3; a restarted agent resyncs.
+# web2's /etc/hosts gets a remote line as the release before the name server wrote them: the
+# restarted agent withdraws it.
 kill -9 "${AGENT_PID[2]}"; wait "${AGENT_PID[2]}" 2>/dev/null || true
+sed -i 's/^# END ocinet$/10.200.0.250\tghost\t# ocinet-peer:ghost0\n&/' "$WORK/web2/rootfs/etc/hosts"
+grep -q ghost "$WORK/web2/rootfs/etc/hosts" || die "could not plant an old remote line in web2's /etc/hosts"
 ns_up 3 c4 late4
 IP4=$(rec_ip 3 c4) MAC4=$(rec_mac 3 c4)
 sleep 0.3
 ! bridge -n "${TAG}-h2" fdb show | grep -i "$MAC4" | grep -q " dst " || die "h2 learnt late4 without an agent?"
+[ -z "$(q web2 late4)" ] || die "h2's name server answers late4 without an agent?"
 start_agent 2
 for _ in $(seq 40); do bridge -n "${TAG}-h2" fdb show | grep -i "$MAC4" | grep -q " dst " && break; sleep 0.05; done
 bridge -n "${TAG}-h2" fdb show | grep -i "$MAC4" | grep -q " dst " || die "restarted agent on h2 did not resync late4"
 nsenter --net="/run/netns/${TAG}-h2" runc --root "$RUNC_ROOT" exec web2 ping -c 1 -W 2 "$IP4" >/dev/null || die "web2 cannot reach late4 after resync"
-for _ in $(seq 40); do grep -q late4 "$WORK/web2/rootfs/etc/hosts" && break; sleep 0.05; done
-grep -q late4 "$WORK/web2/rootfs/etc/hosts" || die "web2's /etc/hosts lacks late4 after resync"
-ok "agent killed and restarted on h2: resynced (FDB, ping, /etc/hosts)"
+until_answer "$IP4" web2 late4
+! grep -q ghost "$WORK/web2/rootfs/etc/hosts" || die "the restarted agent left an old remote line in web2's /etc/hosts"
+! grep -q late4 "$WORK/web2/rootfs/etc/hosts" || die "web2's /etc/hosts lists late4"
+ok "agent killed and restarted on h2: resynced (FDB, ping, name), old remote hosts lines withdrawn"
 
 # 30 concurrent setups across the 3 hosts: 30 distinct addresses.
 for i in $(seq 30); do new_netns "$TAG-p$i"; done

@@ -1,6 +1,7 @@
 // The name server's pure parts: the view (who sees which name), answers on the wire (built and
 // read back with libknot), and the choice of upstreams.
 #include <arpa/inet.h>
+#include <sys/stat.h>
 
 #include <catch2/catch.hpp>
 #include <map>
@@ -10,6 +11,7 @@
 #include "dns/control.h"
 #include "dns/upstreams.h"
 #include "dns/view.h"
+#include "netcore/container_files.h"
 #include "test_util.h"
 
 extern "C" {
@@ -388,17 +390,25 @@ TEST_CASE("dns upstreams: the container's, its networks', the host's; none on in
   CHECK(up(rec("a", "a", {att("iso", "10.0.3.2"), att("front", "10.0.1.2")})) == std::vector<std::string>{"192.0.2.53"});
 }
 
-TEST_CASE("dns upstreams: resolv.conf, systemd-resolved's stub, addresses with ports") {
-  CHECK(parse_resolv_conf("# c\nnameserver 10.0.0.1\nsearch x\nnameserver  fd00::1\nnameserver bogus\nnameserver 10.0.0.1\n") ==
-        std::vector<std::string>{"10.0.0.1", "fd00::1"});
+TEST_CASE("dns upstreams: the host's resolvers as the server sees them, addresses with ports") {
+  auto host = [](const std::string& a, const std::string& b) {
+    return host_resolv_conf(/*keep_loopback=*/true, /*replace_stub=*/true, a, b).nameservers;
+  };
   TempDir d;
+  spit(d.path + "/resolv.conf", "# c\nnameserver 10.0.0.1\nsearch x\nnameserver  fd00::1\nnameserver bogus\nnameserver 10.0.0.1\n");
+  CHECK(host(d.path + "/resolv.conf", d.path + "/missing") == std::vector<std::string>{"10.0.0.1", "fd00::1"});
   spit(d.path + "/resolv.conf", "nameserver 127.0.0.53\noptions edns0\n");
   spit(d.path + "/resolved.conf", "nameserver 192.0.2.1\nnameserver 192.0.2.2\n");
-  CHECK(host_resolvers(d.path + "/resolv.conf", d.path + "/resolved.conf") == std::vector<std::string>{"192.0.2.1", "192.0.2.2"});
-  CHECK(host_resolvers(d.path + "/resolv.conf", d.path + "/missing") == std::vector<std::string>{"127.0.0.53"});
+  CHECK(host(d.path + "/resolv.conf", d.path + "/resolved.conf") == std::vector<std::string>{"192.0.2.1", "192.0.2.2"});
+  CHECK(host(d.path + "/resolv.conf", d.path + "/missing") == std::vector<std::string>{"127.0.0.53"});
+  // A host-mode container keeps the stub (Docker copies the host's file); a container of its own drops it.
+  CHECK(host_resolv_conf(true, false, d.path + "/resolv.conf", d.path + "/resolved.conf").nameservers ==
+        std::vector<std::string>{"127.0.0.53"});
+  CHECK(host_resolv_conf(false, false, d.path + "/resolv.conf", d.path + "/resolved.conf").nameservers ==
+        std::vector<std::string>{"192.0.2.1", "192.0.2.2"});
   spit(d.path + "/resolv.conf", "nameserver 127.0.0.53\nnameserver 127.0.0.1\n");
-  CHECK(host_resolvers(d.path + "/resolv.conf", d.path + "/resolved.conf") == std::vector<std::string>{"127.0.0.53", "127.0.0.1"});
-  CHECK(host_resolvers(d.path + "/missing", d.path + "/resolved.conf").empty());
+  CHECK(host(d.path + "/resolv.conf", d.path + "/resolved.conf") == std::vector<std::string>{"127.0.0.53", "127.0.0.1"});
+  CHECK(host(d.path + "/missing", d.path + "/resolved.conf").empty());
   CHECK(parse_upstream("10.0.0.1:5353"));
   CHECK(parse_upstream("[fd00::1]:53"));
   CHECK_FALSE(parse_upstream("10.0.0.1:0"));
@@ -413,10 +423,94 @@ TEST_CASE("dns control messages are validated") {
   CHECK(p(R"({"op":"add","id":"abc"})")->id == "abc");
   CHECK(p(R"({"op":"status"})"));
   CHECK(p(R"({"op":"whatever"})"));  // passed on, logged and ignored by the server
+  REQUIRE(p(R"({"op":"remote","network":"ov1"})"));
+  CHECK(p(R"({"op":"remote","network":"ov1"})")->network == "ov1");
+  CHECK_FALSE(p(R"({"op":"remote","network":"../x"})"));
+  CHECK_FALSE(p(R"({"op":"remote"})"));
   CHECK_FALSE(p(R"({"op":"add","id":"../etc"})"));
   CHECK_FALSE(p(R"({"op":"remove"})"));
   CHECK_FALSE(p(R"({"op":1})"));
   CHECK_FALSE(p("not json"));
   CHECK_FALSE(p(""));
   CHECK_FALSE(p(std::string(5000, ' ')));
+}
+
+TEST_CASE("dns remote endpoints: other hosts' containers answer like local ones, on their network only") {
+  Fixture f;
+  const Member& web = f.put(rec("w", "web", {att("front", "10.0.1.2")}));
+  const Member& db = f.put(rec("d", "db", {att("back", "10.0.2.2")}));
+  RemoteEndpoint r{kHexId, "Far", "farhost", "10.0.1.9", {"api"}};
+  f.view.put(member_from_remote(r, "front"));
+  for (auto name : {"far", "far.front", "api", "farhost", "0123456789ab"})
+    CHECK(resolve(f.view, web, name) == std::set<std::string>{"10.0.1.9"});
+  CHECK(resolve(f.view, db, "far") == std::set<std::string>{"<not local>"});
+  uint8_t addr[4] = {10, 0, 1, 9};
+  REQUIRE(f.view.reverse(web, AF_INET, addr));
+  CHECK(*f.view.reverse(web, AF_INET, addr) == "Far.front.");
+  CHECK_FALSE(f.view.reverse(db, AF_INET, addr));
+  // A remote id equal to a local one replaces nothing; its removal leaves the local one.
+  f.view.put(member_from_remote({"w", "web", "", "10.0.1.8", {}}, "front"));
+  CHECK(f.view.find("w"));
+  CHECK(resolve(f.view, db, "web") == std::set<std::string>{"<not local>"});
+  CHECK(resolve(f.view, web, "web") == std::set<std::string>{"10.0.1.2", "10.0.1.8"});
+  f.view.remove(remote_key("front", "w"));
+  CHECK(resolve(f.view, web, "web") == std::set<std::string>{"10.0.1.2"});
+  f.view.remove(remote_key("front", kHexId));
+  CHECK(resolve(f.view, web, "far") == std::set<std::string>{"<not local>"});
+}
+
+TEST_CASE("dns remote endpoints: the agent's file is validated") {
+  std::vector<RemoteEndpoint> eps{{"c1", "one", "", "10.0.0.2", {"a1"}}, {"c2", "", "h2", "10.0.0.3", {}}};
+  size_t skipped = 9;
+  auto back = parse_remote_endpoints(remote_endpoints_json("ov", eps), "ov", &skipped);
+  REQUIRE(back);
+  CHECK(*back == eps);
+  CHECK(skipped == 0);
+  CHECK_FALSE(parse_remote_endpoints(remote_endpoints_json("ov", eps), "other", &skipped));
+  CHECK_FALSE(parse_remote_endpoints("not json", "ov", &skipped));
+  CHECK_FALSE(parse_remote_endpoints(R"({"network":"ov","endpoints":{}})", "ov", &skipped));
+  auto mixed = parse_remote_endpoints(R"({"network":"ov","endpoints":[
+      {"id":"../x","ip":"10.0.0.2"}, {"id":"c3","ip":"fd00::1"}, 7,
+      {"id":"c4","ip":"10.0.0.4","name":"bad name","hostname":"ok-host","aliases":["fine","no/slash",3]}]})",
+                                      "ov", &skipped);
+  REQUIRE(mixed);
+  CHECK(skipped == 3);
+  REQUIRE(mixed->size() == 1);
+  CHECK(mixed->at(0) == RemoteEndpoint{"c4", "", "ok-host", "10.0.0.4", {"fine"}});
+  CHECK_FALSE(parse_remote_endpoints(std::string(kMaxRemoteFile + 1, ' '), "ov", &skipped));
+}
+
+TEST_CASE("dns remote endpoints: files written only when they change; cached overlay definitions") {
+  TempDir d;
+  std::vector<RemoteEndpoint> eps{{"c1", "one", "", "10.0.0.2", {}}};
+  CHECK(write_remote_endpoints(d.path, "ov", eps));
+  CHECK_FALSE(write_remote_endpoints(d.path, "ov", eps));
+  eps.clear();
+  CHECK(write_remote_endpoints(d.path, "ov", eps));
+  NetworkDef n;
+  n.name = "ov";
+  n.driver = "overlay";
+  n.id = kHexId;
+  n.subnet = *parse_ipv4_net("10.200.0.0/24");
+  n.gateway = *parse_ipv4("10.200.0.1");
+  cache_network_for_dns(d.path, n);
+  auto sig = [&] {
+    struct stat st {};
+    ::stat((dns_networks_dir(d.path) + "/ov.json").c_str(), &st);
+    return st.st_ino;
+  };
+  auto ino = sig();
+  cache_network_for_dns(d.path, n);
+  CHECK(sig() == ino);
+  REQUIRE(load_cached_network(d.path, "ov"));
+  CHECK(load_cached_network(d.path, "ov")->driver == "overlay");
+  CHECK_FALSE(load_cached_network(d.path, "../ov"));
+  CHECK(fed_networks(d.path) == std::vector<std::string>{"ov"});
+  CHECK(remove_remote_endpoints(d.path, "ov"));
+  CHECK_FALSE(remove_remote_endpoints(d.path, "ov"));
+  uncache_network_for_dns(d.path, "ov");
+  CHECK(fed_networks(d.path).empty());
+  n.driver = "bridge";
+  cache_network_for_dns(d.path, n);
+  CHECK_FALSE(load_cached_network(d.path, "ov"));  // only overlay definitions come this way
 }
