@@ -72,18 +72,21 @@ std::vector<std::pair<uint32_t, std::string>> members(const GlobalOptions& o, co
   return LeaseStore::list_at(Paths{o.run_dir, o.lib_dir}.lease_dir(network));
 }
 
+// Docker's scope: overlay definitions live in etcd, shared by every host.
+const char* scope(const NetworkDef& n) { return n.driver == Driver::overlay ? "global" : "local"; }
+
 json inspect_json(const GlobalOptions& o, const AdminConfig& cfg, const NetworkDef& n) {
   json ipam_cfg{{"Subnet", n.subnet.str()}, {"Gateway", ipv4_str(n.gateway)}};
   if (n.ip_range) ipam_cfg["IPRange"] = n.ip_range->str();
   json ipam_configs = json::array({ipam_cfg});
   if (n.subnet6) ipam_configs.push_back({{"Subnet", n.subnet6->str()}, {"Gateway", n.gateway6}});
   json options = n.options;
-  if (n.driver != "overlay") options["com.docker.network.bridge.name"] = n.bridge;
+  if (n.driver != Driver::overlay) options["com.docker.network.bridge.name"] = n.bridge;
   if (n.mtu) options["com.docker.network.driver.mtu"] = std::to_string(n.mtu);
   json containers = json::object();
   RecordStore records(o.run_dir);
   json peers = json::array();
-  if (n.driver == "overlay") {
+  if (n.driver == Driver::overlay) {
     // Docker lists the local containers under Containers and the other hosts under Peers.
     auto etcd = overlay::connect(cfg);
     auto me = overlay::load_host(Paths{o.run_dir, o.lib_dir});
@@ -109,8 +112,8 @@ json inspect_json(const GlobalOptions& o, const AdminConfig& cfg, const NetworkD
   json out{{"Name", n.name},
               {"Id", n.id},
               {"Created", n.created},
-              {"Scope", n.driver == "overlay" ? "global" : "local"},
-              {"Driver", n.driver},
+              {"Scope", scope(n)},
+              {"Driver", to_string(n.driver)},
               {"EnableIPv6", n.ipv6},
               {"IPAM", {{"Driver", "default"}, {"Options", json::object()}, {"Config", ipam_configs}}},
               {"Internal", n.internal},
@@ -120,14 +123,14 @@ json inspect_json(const GlobalOptions& o, const AdminConfig& cfg, const NetworkD
               {"Containers", containers},
               {"Options", options},
               {"Labels", json::object()}};
-  if (n.driver == "overlay") out["Peers"] = peers;
+  if (n.driver == Driver::overlay) out["Peers"] = peers;
   return out;
 }
 
 // Removes a network with no endpoints: its bridge, its firewall rules, its leases dir, its file.
 void remove_network(const GlobalOptions& o, const AdminConfig& cfg, const NetworkDef& n) {
   if (n.name == kDefaultBridgeNetwork) fail_invalid("network \"bridge\" is the default network and cannot be removed");
-  if (n.driver == "overlay") {  // every host's agent removes its devices when it sees this
+  if (n.driver == Driver::overlay) {  // every host's agent removes its devices when it sees this
     auto etcd = overlay::connect(cfg);
     overlay::remove_network(etcd, n.name);
     return;
@@ -197,7 +200,7 @@ void add_network_commands(CLI::App& app, GlobalOptions& opts, int& exit_code) {
       req->options[kv.substr(0, eq)] = kv.substr(eq + 1);
     }
     auto cfg = load_admin_config(opts.config);
-    if (req->driver == "overlay") {
+    if (parse_driver(req->driver) == Driver::overlay) {
       NetworkStore store(opts.lib_dir);
       if (store.load(req->name)) fail_invalid("network \"" + req->name + "\" already exists on this host");
       std::vector<Ipv4Net> taken;
@@ -218,15 +221,15 @@ void add_network_commands(CLI::App& app, GlobalOptions& opts, int& exit_code) {
     if (*format == "json") {
       json out = json::array();
       for (const auto& n : nets)
-        out.push_back({{"Name", n.name}, {"Id", n.id}, {"Driver", n.driver}, {"Scope", n.driver == "overlay" ? "global" : "local"}, {"Subnet", n.subnet.str()},
+        out.push_back({{"Name", n.name}, {"Id", n.id}, {"Driver", to_string(n.driver)}, {"Scope", scope(n)}, {"Subnet", n.subnet.str()},
                        {"Internal", n.internal}});
       std::printf("%s\n", out.dump(2).c_str());
       return;
     }
     std::printf("%-12s  %-20s  %-8s  %-6s  %s\n", "NETWORK ID", "NAME", "DRIVER", "SCOPE", "SUBNET");
     for (const auto& n : nets)
-      std::printf("%-12s  %-20s  %-8s  %-6s  %s\n", n.id.substr(0, 12).c_str(), n.name.c_str(), n.driver.c_str(),
-                  n.driver == "overlay" ? "global" : "local",
+      std::printf("%-12s  %-20s  %-8s  %-6s  %s\n", n.id.substr(0, 12).c_str(), n.name.c_str(), to_string(n.driver).c_str(),
+                  scope(n),
                   n.subnet.str().c_str());
   });
 

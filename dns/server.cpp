@@ -414,7 +414,7 @@ void Server::want_remote(const Member& m) {
   for (const auto& p : m.nets) {
     if (remote_.count(p.network)) continue;
     const NetworkDef* def = networks_.get(p.network);
-    if (def && def->driver == "overlay") load_remote(p.network);
+    if (def && def->driver == Driver::overlay) load_remote(p.network);
   }
 }
 

@@ -165,7 +165,7 @@ void connect_endpoint(const GlobalOptions& opts, const AdminConfig& cfg, const s
       configure_container_side(inner, rec.attachments[at], inner_index, rec.attachments[at].default_route);
       ipv6_off_unless_filtered(rec.attachments[at], fw.get());
     }
-    if (net.driver == "bridge") {
+    if (has_nat(net.driver)) {
       write_sysctl("/proc/sys/net/ipv4/ip_forward", "1");
       if (fw->add_endpoint(network_rules(net), endpoint_rules(rec.tag, rec.attachments[at], {})))
         restore_firewall(paths, *fw, {}, rec.id);  // the ruleset was flushed: the others' rules too

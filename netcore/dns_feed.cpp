@@ -49,7 +49,7 @@ std::optional<NetworkDef> load_cached_network(const std::string& run_dir, const 
     auto text = read_regular_file(dns_networks_dir(run_dir) + "/" + name + ".json", kMaxDefinition);
     if (!text) return std::nullopt;
     NetworkDef n = network_from_json(*text);
-    if (n.driver != "overlay" || n.name != name) return std::nullopt;
+    if (n.driver != Driver::overlay || n.name != name) return std::nullopt;
     return n;
   } catch (const std::exception&) {
     return std::nullopt;

@@ -26,7 +26,7 @@ void from_json(const json& j, PortMapping& m) {
   m.host_port_end = j.value("host_port_end", uint16_t(0));
 }
 void to_json(json& j, const Attachment& a) {
-  j = json{{"network", a.network}, {"driver", a.driver}, {"bridge", a.bridge}, {"host_ifname", a.host_ifname}, {"ifname", a.ifname},
+  j = json{{"network", a.network}, {"driver", to_string(a.driver)}, {"bridge", a.bridge}, {"host_ifname", a.host_ifname}, {"ifname", a.ifname},
            {"ip", a.ip}, {"prefix", a.prefix}, {"gateway", a.gateway}, {"mac", a.mac}, {"mtu", a.mtu}, {"aliases", a.aliases},
            {"ip6", a.ip6}, {"prefix6", a.prefix6}, {"gateway6", a.gateway6},
            {"internal", a.internal}, {"default_route", a.default_route}};
@@ -34,7 +34,7 @@ void to_json(json& j, const Attachment& a) {
 void from_json(const json& j, Attachment& a) {
   a.network = j.at("network").get<std::string>();
   a.bridge = j.at("bridge").get<std::string>();
-  a.driver = j.value("driver", "bridge");
+  a.driver = driver_from_string(j.value("driver", "bridge"));  // records before macvlan have none
   a.host_ifname = j.at("host_ifname").get<std::string>();
   a.ifname = j.at("ifname").get<std::string>();
   a.ip = j.at("ip").get<std::string>();
@@ -98,7 +98,7 @@ std::optional<EndpointRecord> RecordStore::load(const std::string& id) const {
       r.links.push_back({l.at("name").get<std::string>(), l.value("alias", "")});
     r.dns = j.value("dns", std::vector<std::string>{});
     return r;
-  } catch (const json::exception&) {
+  } catch (const std::exception&) {  // bad JSON, or a driver this build does not know
     fail_system("endpoint record " + path_of(id) + " is corrupt", 0);
   }
 }

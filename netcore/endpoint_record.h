@@ -9,13 +9,14 @@
 
 #include "config/annotations.h"
 #include "config/validate.h"
+#include "netcore/driver_kind.h"
 #include "netcore/firewall/firewall.h"
 
 namespace ocinet {
 
 struct Attachment {
   std::string network;
-  std::string driver = "bridge";  // bridge, macvlan, ipvlan
+  Driver driver = Driver::bridge;
   std::string bridge;       // host bridge device
   std::string host_ifname;  // host end of the veth
   std::string ifname;       // inside the container: eth0, eth1, ...

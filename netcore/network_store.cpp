@@ -38,7 +38,7 @@ std::string now_rfc3339() {
 }
 
 std::string network_to_json(const NetworkDef& n) {
-  json j{{"name", n.name},          {"id", n.id},           {"driver", n.driver},
+  json j{{"name", n.name},          {"id", n.id},           {"driver", to_string(n.driver)},
          {"bridge", n.bridge},      {"subnet", n.subnet.str()}, {"gateway", ipv4_str(n.gateway)},
          {"internal", n.internal},  {"ipv6", n.ipv6},       {"mtu", n.mtu},
          {"options", n.options},    {"created", n.created},  {"dns_enabled", n.dns_enabled}};
@@ -57,12 +57,12 @@ NetworkDef network_from_json(const std::string& text) {
     NetworkDef n;
     n.name = j.at("name").get<std::string>();
     n.id = j.at("id").get<std::string>();
-    n.driver = j.at("driver").get<std::string>();
+    n.driver = driver_from_string(j.at("driver").get<std::string>());
     n.bridge = j.at("bridge").get<std::string>();
     auto subnet = parse_ipv4_net(j.at("subnet").get<std::string>());
     auto gw = parse_ipv4(j.at("gateway").get<std::string>());
     if (!subnet || !gw || !is_valid_name(n.name)) throw std::runtime_error("bad");
-    if (n.driver == "bridge" && !is_valid_name(n.bridge, 15)) throw std::runtime_error("bad");
+    if (n.driver == Driver::bridge && !is_valid_name(n.bridge, 15)) throw std::runtime_error("bad");
     n.subnet = *subnet;
     n.gateway = *gw;
     if (j.contains("ip_range")) n.ip_range = parse_ipv4_net(j["ip_range"].get<std::string>());
@@ -141,7 +141,7 @@ void NetworkStore::remove(const std::string& name) const {
   remove_file(dir_ + "/" + name + ".json");
 }
 
-void validate_driver_options(const std::string& driver, const std::map<std::string, std::string>& options) {
+void validate_driver_options(Driver driver, const std::map<std::string, std::string>& options) {
   auto one_of = [](const std::string& v, std::initializer_list<const char*> allowed) {
     for (const char* a : allowed)
       if (v == a) return true;
@@ -149,26 +149,27 @@ void validate_driver_options(const std::string& driver, const std::map<std::stri
   };
   for (const auto& [k, v] : options) {
     if (k == "com.docker.network.driver.mtu" || k == "mtu") continue;
-    if (driver == "macvlan" && k == "macvlan_mode") {
+    if (driver == Driver::macvlan && k == "macvlan_mode") {
       if (!one_of(v, {"bridge", "private", "vepa", "passthru"}))
         fail_invalid("-o macvlan_mode=" + v + ": want bridge, private, vepa or passthru");
       continue;
     }
-    if (driver == "ipvlan" && k == "ipvlan_mode") {
+    if (driver == Driver::ipvlan && k == "ipvlan_mode") {
       if (!one_of(v, {"l2", "l3", "l3s"})) fail_invalid("-o ipvlan_mode=" + v + ": want l2, l3 or l3s");
       continue;
     }
-    if (driver == "bridge" && k == "mcast_snooping") {
+    if (driver == Driver::bridge && k == "mcast_snooping") {
       if (!one_of(v, {"true", "false"})) fail_invalid("-o mcast_snooping=" + v + ": want true or false");
       continue;
     }
-    if (driver != "bridge" && k == "parent") {
+    if (is_subinterface(driver) && k == "parent") {
       if (!is_valid_name(v, 15)) fail_invalid("-o parent=" + v + ": not an interface name");
       continue;
     }
-    fail_invalid("-o " + k + ": unknown option for the " + driver + " driver");
+    fail_invalid("-o " + k + ": unknown option for the " + to_string(driver) + " driver");
   }
-  if (driver != "bridge" && !options.count("parent")) fail_invalid("-o parent=IFACE is required for the " + driver + " driver");
+  if (is_subinterface(driver) && !options.count("parent"))
+    fail_invalid("-o parent=IFACE is required for the " + to_string(driver) + " driver");
 }
 
 bool mcast_snooping(const NetworkDef& n) {
@@ -197,11 +198,19 @@ uint32_t gateway_option(const std::string& text, const Ipv4Net& subnet) {
   return *gw;
 }
 
+namespace {
+// The drivers of a local definition: overlay ones live in etcd (overlay::create_network).
+Driver local_driver(const std::string& name) {
+  auto d = parse_driver(name);
+  if (!d || *d == Driver::overlay) fail_invalid("driver \"" + name + "\" is not supported by this build (bridge, macvlan, ipvlan)");
+  return *d;
+}
+}  // namespace
+
 NetworkDef create_network(const NetworkStore& store, const AdminConfig& cfg, const NetworkCreateRequest& req,
                           const std::vector<Ipv4Net>& host_routes, const std::vector<Ipv4Net>& default_routes) {
   check_new_network_name(req.name);
-  if (req.driver != "bridge" && req.driver != "macvlan" && req.driver != "ipvlan")
-    fail_invalid("driver \"" + req.driver + "\" is not supported by this build (bridge, macvlan, ipvlan)");
+  const Driver driver = local_driver(req.driver);
   // Each family gets at most one subnet (and gateway), matched by the address form.
   std::vector<std::string> v4_subnets, v6_subnets, v4_gateways, v6_gateways;
   for (const auto& sn : req.subnets) (sn.find(':') == std::string::npos ? v4_subnets : v6_subnets).push_back(sn);
@@ -211,11 +220,11 @@ NetworkDef create_network(const NetworkStore& store, const AdminConfig& cfg, con
   if (v4_gateways.size() > v4_subnets.size() || v6_gateways.size() > v6_subnets.size())
     fail_invalid("--gateway: needs a --subnet of its family to belong to");
   if (req.mtu != 0 && (req.mtu < 68 || req.mtu > 65535)) fail_invalid("--mtu: out of range 68-65535");
-  validate_driver_options(req.driver, req.options);
+  validate_driver_options(driver, req.options);
 
   NetworkDef n;
   n.name = req.name;
-  n.driver = req.driver;
+  n.driver = driver;
   n.internal = req.internal;
   n.mtu = req.mtu;
   n.options = req.options;
@@ -239,7 +248,7 @@ NetworkDef create_network(const NetworkStore& store, const AdminConfig& cfg, con
     // A macvlan/ipvlan network usually *is* the parent's LAN: only bridges must stay clear of
     // the host's routes.
     for (const auto& r : host_routes)
-      if (req.driver == "bridge" && r.overlaps(subnet))
+      if (driver == Driver::bridge && r.overlaps(subnet))
         fail_invalid("--subnet " + subnet.str() + " overlaps the host route " + r.str());
     n.subnet = subnet;
   } else {
@@ -295,7 +304,7 @@ NetworkDef create_network(const NetworkStore& store, const AdminConfig& cfg, con
   n.id = random_hex_id();
   // Docker names it br-<id12>; "ocbr-" + 10 hex keeps within IFNAMSIZ and says whose it is.
   // macvlan/ipvlan networks have no bridge: their endpoints hang off the parent link.
-  if (n.driver == "bridge") n.bridge = "ocbr-" + n.id.substr(0, 10);
+  if (n.driver == Driver::bridge) n.bridge = "ocbr-" + n.id.substr(0, 10);
   n.created = now_rfc3339();
   store.save(n);
   return n;

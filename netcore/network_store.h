@@ -12,6 +12,7 @@
 
 #include "config/admin_config.h"
 #include "config/validate.h"
+#include "netcore/driver_kind.h"
 
 namespace ocinet {
 
@@ -21,7 +22,7 @@ inline constexpr const char* kDefaultBridgeDevice = "ocinet0";
 struct NetworkDef {
   std::string name;
   std::string id;  // 64 hex chars
-  std::string driver = "bridge";
+  Driver driver = Driver::bridge;
   std::string bridge;  // device name
   Ipv4Net subnet;
   uint32_t gateway = 0;
@@ -84,7 +85,7 @@ std::string random_hex_id();
 // `ocinet network create`, validated. Only the bridge driver and IPv4 in this build.
 struct NetworkCreateRequest {
   std::string name;
-  std::string driver = "bridge";
+  std::string driver = "bridge";  // as typed: parsed by create_network
   std::vector<std::string> subnets;
   std::vector<std::string> gateways;
   std::string ip_range;
@@ -107,7 +108,7 @@ std::string now_rfc3339();
 
 // Driver options (-o): mtu everywhere; parent and macvlan_mode / ipvlan_mode for sub-interface
 // drivers. Invalid naming the option.
-void validate_driver_options(const std::string& driver, const std::map<std::string, std::string>& options);
+void validate_driver_options(Driver driver, const std::map<std::string, std::string>& options);
 
 // Validates the request against the existing networks and the host's routes and saves the
 // definition under the store's lock. Invalid (exit 1) naming the conflict. `default_routes` are

@@ -41,7 +41,7 @@ RestoreResult restore_firewall(const Paths& paths, FirewallBackend& fw, const st
     bool any = false;
     for (size_t i = 0; i < rec->attachments.size(); i++) {
       const Attachment& a = rec->attachments[i];
-      if (a.driver != "bridge" || a.ip.empty()) continue;  // sub-interfaces and overlay bypass the host's netfilter
+      if (!has_nat(a.driver) || a.ip.empty()) continue;  // sub-interfaces and overlay bypass the host's netfilter
       auto it = defs.find(a.network);
       if (it == defs.end()) it = defs.emplace(a.network, store.load(a.network)).first;
       if (!it->second) continue;  // a network removed under a running endpoint: nothing to rebuild it from

@@ -320,13 +320,13 @@ EndpointRecord setup_endpoint(const GlobalOptions& opts, const AdminConfig& cfg,
     p.networks.push_back(store.resolve(n, cfg, [&] { return ipv4_routes(host, kDefaultBridgeDevice); }));
     const auto& net = p.networks.back();
     // An explicit mode names the first network's driver; otherwise the network decides.
-    if (p.ann.mode_given && p.networks.size() == 1 && net.driver != mode)
-      fail_invalid("io.ocinet.network: network " + n + " uses driver " + net.driver + ", not " + mode);
+    if (p.ann.mode_given && p.networks.size() == 1 && to_string(net.driver) != mode)
+      fail_invalid("io.ocinet.network: network " + n + " uses driver " + to_string(net.driver) + ", not " + mode);
   }
   bool any_bridge = false;
-  for (const auto& net : p.networks) any_bridge = any_bridge || net.driver == "bridge";
-  if (!p.ann.ports.empty() && p.networks[0].driver != "bridge")
-    fail_invalid("io.ocinet.ports: network " + p.networks[0].name + " (" + p.networks[0].driver +
+  for (const auto& net : p.networks) any_bridge = any_bridge || has_nat(net.driver);
+  if (!p.ann.ports.empty() && !has_nat(p.networks[0].driver))
+    fail_invalid("io.ocinet.ports: network " + p.networks[0].name + " (" + to_string(p.networks[0].driver) +
                  ") has no NAT to publish ports through");
   for (const auto& spec : p.ann.ports) {
     if (spec.host_ip.empty()) continue;
@@ -367,7 +367,7 @@ EndpointRecord setup_endpoint(const GlobalOptions& opts, const AdminConfig& cfg,
   rec.id = state.id;
   rec.tag = state.id;
   rec.name = p.name;
-  rec.mode = p.networks.empty() ? mode : p.networks[0].driver;
+  rec.mode = p.networks.empty() ? mode : to_string(p.networks[0].driver);
   rec.pid = state.pid;
   rec.netns = ns_path;
   rec.netns_id = ns.identity();
@@ -382,7 +382,7 @@ EndpointRecord setup_endpoint(const GlobalOptions& opts, const AdminConfig& cfg,
     Attachment a;
     plan_bridge_attachment(p.networks[i], state.id, i, p.ann.mtu.value_or(0), i == 0 ? p.ann.mac.value_or("") : "", a);
     a.driver = p.networks[i].driver;
-    if (a.driver == "overlay") {
+    if (a.driver == Driver::overlay) {
       a.bridge = overlay::bridge_name(p.networks[i]);
       a.gateway.clear();  // nothing routes off the overlay: a later network gives the default route
     }
@@ -409,7 +409,7 @@ EndpointRecord setup_endpoint(const GlobalOptions& opts, const AdminConfig& cfg,
         const auto& net = p.networks[i];
         std::optional<uint32_t> ip;
         if (i == 0 && p.ann.ip) ip = parse_ipv4(*p.ann.ip);
-        if (net.driver == "overlay") {
+        if (net.driver == Driver::overlay) {
           if (i == 0 && p.ann.ip6) fail_invalid("io.ocinet.ip6: overlay network " + net.name + " has no IPv6 subnet");
           auto& a = rec.attachments[i];
           uint32_t v4 = overlay::allocate(*etcd, net, overlay_revs[net.name], rec.id, me->host, ip);
@@ -434,12 +434,12 @@ EndpointRecord setup_endpoint(const GlobalOptions& opts, const AdminConfig& cfg,
     }
     for (size_t i = 0; i < p.networks.size(); i++) rec.steps.push_back("veth:" + std::to_string(i));
     for (size_t i = 0; i < p.networks.size(); i++)
-      if (p.networks[i].driver == "overlay") rec.steps.push_back("endpoint:" + std::to_string(i));
+      if (p.networks[i].driver == Driver::overlay) rec.steps.push_back("endpoint:" + std::to_string(i));
     if (fw) rec.steps.push_back("firewall");
     records.save(rec);  // addresses and ports known; kernel changes may start
     std::vector<int> vxlan(p.networks.size(), 0), inner_index(p.networks.size(), 0);
     for (size_t i = 0; i < p.networks.size(); i++) {
-      if (p.networks[i].driver == "overlay")
+      if (p.networks[i].driver == Driver::overlay)
         vxlan[i] = overlay::attach(host, p.networks[i], me->vtep, ns.fd(), rec.attachments[i]);
       else
         inner_index[i] = attach_network(host, p.networks[i], ns, rec.attachments[i]);
@@ -459,7 +459,7 @@ EndpointRecord setup_endpoint(const GlobalOptions& opts, const AdminConfig& cfg,
     // theirs (the agent keeps it in step from here on). Their names come from the name server,
     // fed by the agent; it learns the definition here, before this container's "add" reaches it.
     for (size_t i = 0; i < p.networks.size(); i++) {
-      if (p.networks[i].driver != "overlay") continue;
+      if (p.networks[i].driver != Driver::overlay) continue;
       overlay::register_endpoint(*etcd, *me, rec, rec.attachments[i]);
       if (p.dns) cache_network_for_dns(paths.run_dir, p.networks[i]);
       for (const auto& e : overlay::endpoints_on(*etcd, p.networks[i].name))
@@ -470,7 +470,7 @@ EndpointRecord setup_endpoint(const GlobalOptions& opts, const AdminConfig& cfg,
       bool restored = false;
       for (size_t i = 0; i < p.networks.size(); i++) {
         const auto& net = p.networks[i];
-        if (net.driver != "bridge") continue;  // sub-interfaces bypass the host's netfilter
+        if (!has_nat(net.driver)) continue;
         const NetworkRules nr = network_rules(net);
         EndpointRules er = endpoint_rules(rec.tag, rec.attachments[i], i == 0 ? rec.ports : std::vector<PortMapping>{});
         // Publication on the host's loopback needs the kernel's help on the bridge, and only then

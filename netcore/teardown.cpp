@@ -153,7 +153,7 @@ void undo_record(const Paths& paths, const AdminConfig& cfg, const EndpointRecor
         bool flushed = false;  // ocinet's tables were gone: the other endpoints' rules are written again
         for (size_t i = 0; i < rec.attachments.size(); i++) {
           const auto& a = rec.attachments[i];
-          if (a.ip.empty() || a.driver != "bridge") continue;
+          if (a.ip.empty() || !has_nat(a.driver)) continue;
           flushed |= fw->remove_endpoint_rules(endpoint_rules(rec.tag, a, i == 0 ? rec.ports : std::vector<PortMapping>{}));
         }
         if (flushed) restore_firewall(paths, *fw, {}, rec.id);
@@ -162,11 +162,11 @@ void undo_record(const Paths& paths, const AdminConfig& cfg, const EndpointRecor
         in_etcd("unregistering the overlay endpoint", [&](Etcd& e) { e.remove(overlay::ep_key(a.network, rec.id)); });
       } else if (kind == "veth") {
         const auto& a = rec.attachments[index];
-        if (a.driver == "bridge" || a.driver == "overlay") {
+        if (is_subinterface(a.driver)) {
+          detach_sublink(rec.netns, rec.netns_id, a);
+        } else {  // a veth on a bridge, the overlay's too
           if (!host) host.emplace();
           detach_bridge(*host, a);
-        } else {
-          detach_sublink(rec.netns, rec.netns_id, a);
         }
       } else if (kind == "ports") {
         with_lock();
@@ -177,7 +177,7 @@ void undo_record(const Paths& paths, const AdminConfig& cfg, const EndpointRecor
       } else if (kind == "lease") {
         with_lock();
         const auto& a = rec.attachments[index];
-        if (a.driver == "overlay") {
+        if (a.driver == Driver::overlay) {
           if (!me) me = overlay::load_host(paths);
           if (me) in_etcd("releasing the overlay address", [&](Etcd& e) { overlay::release(e, a.network, a.ip, rec.id, me->host); });
         }

@@ -78,7 +78,7 @@ void add_default_routes(NlSocket& inner, const Attachment& a) {
 
 void ipv6_off_unless_filtered(const Attachment& a, const FirewallBackend* fw) {
   if (!a.ip6.empty()) return;
-  if (a.driver == "bridge" && fw && fw->filters_ipv6_of_v4only_ports()) return;
+  if (has_nat(a.driver) && fw && fw->filters_ipv6_of_v4only_ports()) return;
   write_netns_sysctl("net/ipv6/conf/" + a.ifname + "/disable_ipv6", "1");  // absent without IPv6: skipped
 }
 
@@ -87,7 +87,7 @@ NetworkRules network_rules(const NetworkDef& net) {
 }
 
 EndpointRules endpoint_rules(const std::string& tag, const Attachment& a, std::vector<PortMapping> ports) {
-  return {tag, a.ip, a.bridge, std::move(ports), a.ip6, a.driver == "bridge" ? a.host_ifname : ""};
+  return {tag, a.ip, a.bridge, std::move(ports), a.ip6, has_nat(a.driver) ? a.host_ifname : ""};
 }
 
 void detach_bridge(NlSocket& host, const Attachment& a) { delete_link(host, a.host_ifname); }

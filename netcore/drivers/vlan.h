@@ -16,7 +16,7 @@ namespace ocinet {
 
 // The RTM_NEWLINK request for the sub-interface (exposed for unit tests: the message is
 // checked without root or a kernel that has the driver). Caller frees it with nlmsg_free.
-nl_msg* build_sublink_request(const std::string& driver, int parent_ifindex, const std::string& mode,
+nl_msg* build_sublink_request(Driver driver, int parent_ifindex, const std::string& mode,
                               const std::string& name, int ns_fd, int mtu, const std::string& mac);
 // Creates the sub-interface `a.ifname` of the network's parent in `ns`. System error (exit 2)
 // naming the cause when the parent is missing or the kernel lacks the driver.

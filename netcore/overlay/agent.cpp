@@ -140,7 +140,7 @@ class Agent {
 
   static bool on_overlay(const EndpointRecord& r, const std::string& net) {
     for (const auto& a : r.attachments)
-      if (a.driver == "overlay" && a.network == net && !a.ip.empty()) return true;
+      if (a.driver == Driver::overlay && a.network == net && !a.ip.empty()) return true;
     return false;
   }
 
@@ -155,7 +155,7 @@ class Agent {
     for (const auto& r : local_records()) {
       if (!r.ready()) continue;  // a setup in progress registers itself
       for (const auto& a : r.attachments) {
-        if (a.driver != "overlay" || a.ip.empty()) continue;
+        if (a.driver != Driver::overlay || a.ip.empty()) continue;
         auto it = present.find(ep_key(a.network, r.id));
         if (it != present.end() && it->second == me.lease) continue;
         register_endpoint(etcd, me, r, a);
@@ -186,7 +186,7 @@ class Agent {
       std::vector<std::string> nets;
       bool any_overlay = false;
       for (const auto& a : r.attachments) {
-        if (a.driver != "overlay" || a.ip.empty()) continue;
+        if (a.driver != Driver::overlay || a.ip.empty()) continue;
         any_overlay = true;
         if (net.empty() || a.network == net) nets.push_back(a.network);
       }
@@ -253,7 +253,7 @@ class Agent {
       if (rest.rfind("net/", 0) == 0) {
         try {
           auto n = network_from_json(kv.value);
-          if (n.driver == "overlay" && vni_of(n) && n.id.size() >= 10) nets[n.name] = n;
+          if (n.driver == Driver::overlay && vni_of(n) && n.id.size() >= 10) nets[n.name] = n;
         } catch (const Error&) {
           spdlog::warn("ignoring corrupt network definition {}", kv.key);
         }
@@ -279,7 +279,7 @@ class Agent {
     for (const auto& r : records) {
       local_ids.insert(r.id);
       for (const auto& a : r.attachments)
-        if (a.driver == "overlay") local_nets.insert(a.network);
+        if (a.driver == Driver::overlay) local_nets.insert(a.network);
     }
     for (const auto& kv : own_keys) {
       auto j = nlohmann::json::parse(kv.value, nullptr, false);
@@ -357,7 +357,7 @@ class Agent {
           std::string name = rest.substr(4);
           if (ev.put) {
             auto n = network_from_json(ev.kv.value);
-            if (n.driver != "overlay" || !vni_of(n) || n.id.size() < 10) continue;
+            if (n.driver != Driver::overlay || !vni_of(n) || n.id.size() < 10) continue;
             nets_[name] = n;
             cache_network_for_dns(paths_.run_dir, n);
             fed.insert(name);

@@ -111,7 +111,7 @@ std::optional<StoredNetwork> get_network(Etcd& etcd, const std::string& name) {
   } catch (const Error& e) {
     fail_system("etcd: definition of overlay network " + name + " is corrupt: " + e.what(), 0);
   }
-  if (s.def.driver != "overlay" || s.def.name != name || s.def.id.size() < 10 || !vni_of(s.def))
+  if (s.def.driver != Driver::overlay || s.def.name != name || s.def.id.size() < 10 || !vni_of(s.def))
     fail_system("etcd: definition of overlay network " + name + " is corrupt", 0);
   s.mod_revision = kv->mod_revision;
   return s;
@@ -122,7 +122,7 @@ std::vector<NetworkDef> list_networks(Etcd& etcd) {
   for (const auto& kv : etcd.range(std::string(kPrefix) + "net/").kvs) {
     try {
       auto n = network_from_json(kv.value);
-      if (n.driver == "overlay" && vni_of(n)) out.push_back(n);
+      if (n.driver == Driver::overlay && vni_of(n)) out.push_back(n);
     } catch (const Error&) {
     }
   }
@@ -140,7 +140,7 @@ NetworkDef create_network(Etcd& etcd, const AdminConfig& cfg, const NetworkCreat
 
   NetworkDef n;
   n.name = req.name;
-  n.driver = "overlay";
+  n.driver = Driver::overlay;
   apply_dns_options(req, n);
   n.id = random_hex_id();
   n.mtu = req.mtu ? req.mtu : kDefaultMtu;

@@ -489,7 +489,7 @@ TEST_CASE("dns remote endpoints: files written only when they change; cached ove
   CHECK(write_remote_endpoints(d.path, "ov", eps));
   NetworkDef n;
   n.name = "ov";
-  n.driver = "overlay";
+  n.driver = Driver::overlay;
   n.id = kHexId;
   n.subnet = *parse_ipv4_net("10.200.0.0/24");
   n.gateway = *parse_ipv4("10.200.0.1");
@@ -503,14 +503,14 @@ TEST_CASE("dns remote endpoints: files written only when they change; cached ove
   cache_network_for_dns(d.path, n);
   CHECK(sig() == ino);
   REQUIRE(load_cached_network(d.path, "ov"));
-  CHECK(load_cached_network(d.path, "ov")->driver == "overlay");
+  CHECK(load_cached_network(d.path, "ov")->driver == Driver::overlay);
   CHECK_FALSE(load_cached_network(d.path, "../ov"));
   CHECK(fed_networks(d.path) == std::vector<std::string>{"ov"});
   CHECK(remove_remote_endpoints(d.path, "ov"));
   CHECK_FALSE(remove_remote_endpoints(d.path, "ov"));
   uncache_network_for_dns(d.path, "ov");
   CHECK(fed_networks(d.path).empty());
-  n.driver = "bridge";
+  n.driver = Driver::bridge;
   cache_network_for_dns(d.path, n);
   CHECK_FALSE(load_cached_network(d.path, "ov"));  // only overlay definitions come this way
 }

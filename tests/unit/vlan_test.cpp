@@ -32,7 +32,7 @@ Parsed parse(nl_msg* msg) {
 }  // namespace
 
 TEST_CASE("macvlan request: kind, parent, mode, name, target netns, MAC") {
-  nl_msg* msg = build_sublink_request("macvlan", 7, "private", "eth0", 42, 1400, "02:42:0a:63:01:02");
+  nl_msg* msg = build_sublink_request(Driver::macvlan, 7, "private", "eth0", 42, 1400, "02:42:0a:63:01:02");
   auto p = parse(msg);
   CHECK(nlmsg_hdr(msg)->nlmsg_type == RTM_NEWLINK);
   CHECK(nlmsg_hdr(msg)->nlmsg_flags & NLM_F_EXCL);
@@ -50,7 +50,7 @@ TEST_CASE("macvlan request: kind, parent, mode, name, target netns, MAC") {
 
 TEST_CASE("ipvlan request: kind, mode, no MAC of its own") {
   for (auto [name, mode] : {std::pair<const char*, int>{"l2", IPVLAN_MODE_L2}, {"l3", IPVLAN_MODE_L3}, {"l3s", IPVLAN_MODE_L3S}}) {
-    nl_msg* msg = build_sublink_request("ipvlan", 3, name, "eth1", 9, 0, "02:42:0a:63:01:02");
+    nl_msg* msg = build_sublink_request(Driver::ipvlan, 3, name, "eth1", 9, 0, "02:42:0a:63:01:02");
     auto p = parse(msg);
     CHECK(std::string(nla_get_string(p.info[IFLA_INFO_KIND])) == "ipvlan");
     REQUIRE(p.data[IFLA_IPVLAN_MODE]);
@@ -61,7 +61,7 @@ TEST_CASE("ipvlan request: kind, mode, no MAC of its own") {
 }
 
 TEST_CASE("sub-interface requests refuse bad modes and drivers") {
-  CHECK(ERROR_KIND(build_sublink_request("macvlan", 1, "sideways", "eth0", 3, 0, "")) == 1);
-  CHECK(ERROR_KIND(build_sublink_request("ipvlan", 1, "l4", "eth0", 3, 0, "")) == 1);
-  CHECK(ERROR_KIND(build_sublink_request("bridge", 1, "", "eth0", 3, 0, "")) == 1);
+  CHECK(ERROR_KIND(build_sublink_request(Driver::macvlan, 1, "sideways", "eth0", 3, 0, "")) == 1);
+  CHECK(ERROR_KIND(build_sublink_request(Driver::ipvlan, 1, "l4", "eth0", 3, 0, "")) == 1);
+  CHECK(ERROR_KIND(build_sublink_request(Driver::bridge, 1, "", "eth0", 3, 0, "")) == 1);
 }
