@@ -62,6 +62,9 @@ void detach_stdio() {
   detach_stdio();
   int high = ::fcntl(server_end, F_DUPFD, 10), go = ::fcntl(pipe_in, F_DUPFD, 10);
   if (high < 0 || go < 0 || ::dup2(high, 3) != 3 || ::dup2(go, 4) != 4) _exit(0);
+  // Everything else goes now, the pipe's write end (inherited by the fork) above all: held
+  // here, it would keep the end of file from ever coming, and the launcher would wait forever.
+  ::close_range(5, ~0U, 0);
   char c;
   ssize_t n;
   while ((n = ::read(4, &c, 1)) < 0 && errno == EINTR) {

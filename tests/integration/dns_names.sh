@@ -39,6 +39,13 @@ ocinet network create --internal --dns 10.53.0.2 inet >/dev/null
 ocinet network create --disable-dns nodns >/dev/null
 ocinet network inspect nodns | jq -e '.[0].DNSEnabled == false' >/dev/null || die "inspect nodns: DNSEnabled is not false"
 
+# User networks exist and no server runs: a setup forks the launcher, which must go with the hook
+# when the setup needs no server (a default-bridge container): no process left in the host netns.
+setup early '{}'
+for _ in $(seq 20); do [ -z "$(ip netns pids "$HOSTNS")" ] && break; sleep 0.05; done
+[ -z "$(ip netns pids "$HOSTNS")" ] || die "processes left in the host netns after a setup that needed no server: $(ip netns pids "$HOSTNS" | xargs -r ps -o pid=,comm= -p)"
+ok "a setup that needs no name server starts none and leaves no launcher behind"
+
 LONG=$(printf 'a%.0s' {1..63})b  # a 64-character id: answered by its 12-character short form too
 setup web '{"io.ocinet.network": "app", "io.ocinet.aliases": "api"}'
 hosts_before=$(cat "$WORK/b-web/rootfs/etc/hosts")
@@ -107,7 +114,7 @@ done
 [ "$(server_pid)" != "$old" ] || die "the server was not started again"
 ok "a killed server is started by the next setup and answers every running container within 1 s"
 
-for c in web db both in1 in2 plain off1 web3; do teardown "$c"; done
+for c in early web db both in1 in2 plain off1 web3; do teardown "$c"; done
 served=$(ip netns exec "$HOSTNS" "$BIN/ocinet" dns status | jq '.endpoints | length')
 [ "$served" = 0 ] || die "the server still serves $served endpoints after every teardown"
 ok "after every teardown the server serves nothing (their sockets, which hold the netns, are closed)"
