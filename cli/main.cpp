@@ -14,7 +14,7 @@
 #include "netcore/endpoint_record.h"
 #include "dns/control.h"
 #include "netcore/dns_link.h"
-#include "netcore/error.h"
+#include "base/error.h"
 #include "netcore/netns.h"
 #include "netcore/overlay/agent.h"
 #include "netcore/setup.h"

@@ -10,7 +10,7 @@
 
 #include "config/admin_config.h"
 #include "netcore/endpoint_record.h"
-#include "netcore/error.h"
+#include "base/error.h"
 #include "netcore/firewall/firewall.h"
 #include "netcore/fsutil.h"
 #include "netcore/ipam.h"

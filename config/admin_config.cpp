@@ -5,7 +5,7 @@
 #include <sstream>
 
 #include "config/validate.h"
-#include "netcore/error.h"
+#include "base/error.h"
 
 namespace ocinet {
 

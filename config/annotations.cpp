@@ -3,7 +3,7 @@
 #include <algorithm>
 
 #include "config/validate.h"
-#include "netcore/error.h"
+#include "base/error.h"
 
 namespace ocinet {
 namespace {

@@ -1,6 +1,6 @@
 #include "config/bundle_rewrite.h"
 
-#include "netcore/error.h"
+#include "base/error.h"
 
 namespace ocinet {
 

@@ -3,7 +3,7 @@
 #include <nlohmann/json.hpp>
 
 #include "config/validate.h"
-#include "netcore/error.h"
+#include "base/error.h"
 #include "netcore/fsutil.h"
 
 namespace ocinet {

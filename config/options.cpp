@@ -2,7 +2,7 @@
 
 #include <cstdlib>
 
-#include "netcore/error.h"
+#include "base/error.h"
 
 namespace ocinet {
 

@@ -2,7 +2,7 @@
 
 #include <cerrno>
 
-#include "netcore/error.h"
+#include "base/error.h"
 
 namespace ocinet::dns {
 

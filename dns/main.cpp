@@ -14,7 +14,7 @@
 #include "config/options.h"
 #include "dns/control.h"
 #include "dns/server.h"
-#include "netcore/error.h"
+#include "base/error.h"
 
 namespace {
 

@@ -17,7 +17,7 @@
 
 #include "netcore/container_files.h"
 #include "netcore/dns_feed.h"
-#include "netcore/error.h"
+#include "base/error.h"
 
 extern "C" {
 #include <libknot/libknot.h>

@@ -25,7 +25,7 @@
 #include "config/oci_state.h"
 #include "config/options.h"
 #include "netcore/dns_link.h"
-#include "netcore/error.h"
+#include "base/error.h"
 #include "netcore/setup.h"
 
 using namespace ocinet;

@@ -8,7 +8,7 @@
 #include "netcore/discovery.h"
 #include "netcore/dns_link.h"
 #include "netcore/drivers/driver.h"
-#include "netcore/error.h"
+#include "base/error.h"
 #include "netcore/firewall/firewall.h"
 #include "netcore/fsutil.h"
 #include "netcore/ipam.h"

@@ -15,7 +15,7 @@
 #include <optional>
 #include <sstream>
 
-#include "netcore/error.h"
+#include "base/error.h"
 #include "netcore/fsutil.h"
 
 namespace ocinet {

@@ -5,7 +5,7 @@
 #include <cstring>
 #include <set>
 
-#include "netcore/error.h"
+#include "base/error.h"
 #include "netcore/fault.h"
 #include "netcore/ipam.h"
 #include "netcore/network_store.h"

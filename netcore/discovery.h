@@ -21,7 +21,7 @@
 #include "netcore/container_files.h"
 #include "netcore/endpoint_record.h"
 #include "netcore/fsutil.h"
-#include "netcore/setup.h"
+#include "netcore/paths.h"
 
 namespace ocinet {
 

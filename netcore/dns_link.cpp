@@ -15,7 +15,7 @@
 
 #include "dns/control.h"
 #include "netcore/dns_feed.h"
-#include "netcore/error.h"
+#include "base/error.h"
 #include "netcore/network_store.h"
 
 namespace ocinet {

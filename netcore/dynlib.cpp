@@ -2,7 +2,7 @@
 
 #include <dlfcn.h>
 
-#include "netcore/error.h"
+#include "base/error.h"
 
 namespace ocinet {
 

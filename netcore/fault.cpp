@@ -4,7 +4,7 @@
 #include <cstdlib>
 #include <string>
 
-#include "netcore/error.h"
+#include "base/error.h"
 
 namespace ocinet {
 

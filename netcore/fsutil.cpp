@@ -8,7 +8,7 @@
 #include <algorithm>
 #include <cstdint>
 
-#include "netcore/error.h"
+#include "base/error.h"
 
 namespace ocinet {
 

@@ -10,7 +10,7 @@
 #include <algorithm>
 #include <cstring>
 
-#include "netcore/error.h"
+#include "base/error.h"
 #include "netcore/firewall/fw_input.h"
 #include "netcore/fsutil.h"
 #include "netcore/port_table.h"

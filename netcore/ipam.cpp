@@ -2,7 +2,7 @@
 
 #include <dirent.h>
 
-#include "netcore/error.h"
+#include "base/error.h"
 #include "netcore/fsutil.h"
 
 namespace ocinet {

@@ -24,7 +24,7 @@
 #include <functional>
 #include <string_view>
 
-#include "netcore/error.h"
+#include "base/error.h"
 #include "netcore/fault.h"
 #include "netcore/fsutil.h"
 #include "netcore/nl_util.h"

@@ -10,7 +10,7 @@
 #include <vector>
 
 #include "config/validate.h"
-#include "netcore/error.h"
+#include "base/error.h"
 
 struct nl_sock;
 struct nl_msg;

@@ -8,7 +8,7 @@
 #include <cstdio>
 #include <cstdlib>
 
-#include "netcore/error.h"
+#include "base/error.h"
 
 namespace ocinet {
 

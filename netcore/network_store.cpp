@@ -9,7 +9,7 @@
 #include <ctime>
 #include <nlohmann/json.hpp>
 
-#include "netcore/error.h"
+#include "base/error.h"
 #include "netcore/fsutil.h"
 
 namespace ocinet {

@@ -10,7 +10,7 @@
 #include <memory>
 #include <string>
 
-#include "netcore/error.h"
+#include "base/error.h"
 
 namespace ocinet {
 

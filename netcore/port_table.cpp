@@ -8,7 +8,7 @@
 #include <cstring>
 
 #include "config/validate.h"
-#include "netcore/error.h"
+#include "base/error.h"
 #include "netcore/fsutil.h"
 
 namespace ocinet {

@@ -5,7 +5,7 @@
 
 #include "netcore/drivers/bridge.h"
 #include "netcore/endpoint_record.h"
-#include "netcore/error.h"
+#include "base/error.h"
 #include "netcore/fsutil.h"
 #include "netcore/network_store.h"
 

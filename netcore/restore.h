@@ -9,7 +9,8 @@
 #include <vector>
 
 #include "netcore/firewall/firewall.h"
-#include "netcore/setup.h"
+#include "netcore/endpoint_record.h"
+#include "netcore/paths.h"
 
 namespace ocinet {
 

@@ -12,7 +12,7 @@
 #include "netcore/dns_link.h"
 #include <spdlog/spdlog.h>
 #include "netcore/drivers/driver.h"
-#include "netcore/error.h"
+#include "base/error.h"
 #include "netcore/fault.h"
 #include "netcore/firewall/firewall.h"
 #include "netcore/fsutil.h"

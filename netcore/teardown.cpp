@@ -11,7 +11,7 @@
 #include "netcore/dns_link.h"
 #include "netcore/drivers/bridge.h"
 #include "netcore/drivers/vlan.h"
-#include "netcore/error.h"
+#include "base/error.h"
 #include "netcore/firewall/firewall.h"
 #include "netcore/fsutil.h"
 #include "netcore/ipam.h"

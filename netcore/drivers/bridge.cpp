@@ -2,7 +2,7 @@
 
 #include <cstdio>
 
-#include "netcore/error.h"
+#include "base/error.h"
 
 namespace ocinet {
 

@@ -9,7 +9,7 @@
 
 #include <memory>
 
-#include "netcore/error.h"
+#include "base/error.h"
 #include "netcore/fault.h"
 
 namespace ocinet {

@@ -1,6 +1,6 @@
 #include "netcore/firewall/firewall.h"
 
-#include "netcore/error.h"
+#include "base/error.h"
 
 namespace ocinet {
 namespace {

@@ -10,7 +10,7 @@
 #include <string>
 
 #include "config/validate.h"
-#include "netcore/error.h"
+#include "base/error.h"
 #include "netcore/firewall/firewall.h"
 
 namespace ocinet {

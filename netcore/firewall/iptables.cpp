@@ -43,7 +43,7 @@ extern "C" {  // unlike libiptc.h, it does not say so itself
 #include <vector>
 
 #include "netcore/dynlib.h"
-#include "netcore/error.h"
+#include "base/error.h"
 #include "netcore/firewall/firewall.h"
 #include "netcore/firewall/foreign_forward.h"
 #include "netcore/firewall/fw_input.h"

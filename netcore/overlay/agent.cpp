@@ -20,7 +20,7 @@
 #include "dns/control.h"
 #include "netcore/discovery.h"
 #include "netcore/dns_feed.h"
-#include "netcore/error.h"
+#include "base/error.h"
 #include "netcore/fsutil.h"
 #include "netcore/nl_util.h"
 #include "netcore/overlay/overlay.h"

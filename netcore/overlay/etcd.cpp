@@ -4,7 +4,7 @@
 
 
 #include "netcore/dynlib.h"
-#include "netcore/error.h"
+#include "base/error.h"
 
 namespace ocinet {
 

@@ -12,7 +12,7 @@
 #include <nlohmann/json.hpp>
 #include <set>
 
-#include "netcore/error.h"
+#include "base/error.h"
 #include "netcore/fault.h"
 #include "netcore/fsutil.h"
 #include "netcore/nl_util.h"

@@ -30,7 +30,7 @@
 #include "netcore/netlink.h"
 #include "netcore/network_store.h"
 #include "netcore/overlay/etcd.h"
-#include "netcore/setup.h"
+#include "netcore/paths.h"
 
 namespace ocinet::overlay {
 

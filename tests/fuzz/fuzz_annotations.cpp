@@ -6,7 +6,7 @@
 
 #include "config/annotations.h"
 #include "config/validate.h"
-#include "netcore/error.h"
+#include "base/error.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   std::string in(reinterpret_cast<const char*>(data), size);

@@ -3,7 +3,7 @@
 #include <string>
 
 #include "config/admin_config.h"
-#include "netcore/error.h"
+#include "base/error.h"
 #include "netcore/network_store.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {

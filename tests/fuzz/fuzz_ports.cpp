@@ -3,7 +3,7 @@
 #include <string>
 
 #include "config/ports.h"
-#include "netcore/error.h"
+#include "base/error.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   std::string in(reinterpret_cast<const char*>(data), size);

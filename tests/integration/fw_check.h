@@ -7,7 +7,7 @@
 #include <string>
 #include <vector>
 
-#include "netcore/error.h"
+#include "base/error.h"
 
 namespace fwcheck {
 

@@ -18,7 +18,7 @@
 #include <string>
 #include <thread>
 
-#include "netcore/error.h"
+#include "base/error.h"
 #include "netcore/firewall/firewall.h"
 #include "tests/integration/fw_check.h"
 

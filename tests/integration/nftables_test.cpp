@@ -24,7 +24,7 @@
 #include <vector>
 
 #include "hook/confine.h"
-#include "netcore/error.h"
+#include "base/error.h"
 #include "netcore/firewall/firewall.h"
 #include "tests/integration/fw_check.h"
 

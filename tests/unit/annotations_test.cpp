@@ -1,7 +1,7 @@
 #include <catch2/catch.hpp>
 
 #include "config/annotations.h"
-#include "netcore/error.h"
+#include "base/error.h"
 #include "test_util.h"
 
 using namespace ocinet;

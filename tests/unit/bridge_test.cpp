@@ -3,7 +3,7 @@
 
 #include <cerrno>
 
-#include "netcore/error.h"
+#include "base/error.h"
 #include "netcore/netlink.h"
 
 using namespace ocinet;

@@ -12,7 +12,7 @@
 #include <sstream>
 
 #include "netcore/container_files.h"
-#include "netcore/error.h"
+#include "base/error.h"
 #include "test_util.h"
 
 using namespace ocinet;

@@ -4,7 +4,7 @@
 
 #include "netcore/driver_kind.h"
 #include "netcore/endpoint_record.h"
-#include "netcore/error.h"
+#include "base/error.h"
 #include "netcore/network_store.h"
 #include "test_util.h"
 

@@ -3,7 +3,7 @@
 #include <catch2/catch.hpp>
 
 #include "config/ports.h"
-#include "netcore/error.h"
+#include "base/error.h"
 #include "netcore/host_ports.h"
 #include "netcore/port_table.h"
 #include "test_util.h"

@@ -2,7 +2,7 @@
 
 #include <set>
 
-#include "netcore/error.h"
+#include "base/error.h"
 #include "netcore/ipam.h"
 #include "test_util.h"
 

@@ -1,6 +1,6 @@
 #include <catch2/catch.hpp>
 
-#include "netcore/error.h"
+#include "base/error.h"
 #include "netcore/network_store.h"
 #include "test_util.h"
 

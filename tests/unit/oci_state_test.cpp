@@ -10,7 +10,7 @@
 #include <thread>
 
 #include "config/oci_state.h"
-#include "netcore/error.h"
+#include "base/error.h"
 #include "netcore/fsutil.h"
 #include "test_util.h"
 

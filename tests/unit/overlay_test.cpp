@@ -2,7 +2,7 @@
 
 #include "config/admin_config.h"
 #include "netcore/discovery.h"
-#include "netcore/error.h"
+#include "base/error.h"
 #include "netcore/overlay/agent.h"
 #include "netcore/overlay/etcd.h"
 #include "netcore/overlay/overlay.h"

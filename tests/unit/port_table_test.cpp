@@ -6,7 +6,7 @@
 
 #include "config/ports.h"
 #include "netcore/endpoint_record.h"
-#include "netcore/error.h"
+#include "base/error.h"
 #include "netcore/fsutil.h"
 #include "netcore/port_table.h"
 #include "test_util.h"

@@ -4,7 +4,7 @@
 #include "config/annotations.h"
 #include "config/ports.h"
 #include "netcore/setup.h"
-#include "netcore/error.h"
+#include "base/error.h"
 #include "test_util.h"
 
 using namespace ocinet;

@@ -5,7 +5,7 @@
 
 #include <catch2/catch.hpp>
 
-#include "netcore/error.h"
+#include "base/error.h"
 #include "netcore/netlink.h"
 #include "test_util.h"
 

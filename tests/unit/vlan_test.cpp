@@ -6,7 +6,7 @@
 #include <netlink/msg.h>
 
 #include "netcore/drivers/vlan.h"
-#include "netcore/error.h"
+#include "base/error.h"
 #include "test_util.h"
 
 using namespace ocinet;
