@@ -7,6 +7,8 @@
 #include "netcore/container_files.h"
 #include "netcore/discovery.h"
 #include "netcore/dns_link.h"
+#include "netcore/attach_steps.h"
+#include "netcore/container_side.h"
 #include "netcore/drivers/driver.h"
 #include "base/error.h"
 #include "netcore/firewall/firewall.h"
@@ -18,17 +20,10 @@
 #include "netcore/overlay/overlay.h"
 #include "netcore/restore.h"
 #include "netcore/setup.h"
+#include "netcore/undo.h"
 
 namespace ocinet {
 namespace {
-
-bool has_step(const EndpointRecord& r, const std::string& s) {
-  return std::find(r.steps.begin(), r.steps.end(), s) != r.steps.end();
-}
-
-void add_step(EndpointRecord& r, const std::string& s) {
-  if (!has_step(r, s)) r.steps.push_back(s);
-}
 
 // Lowest ethN index not in use, so a disconnect followed by a connect reuses its name.
 size_t free_index(const EndpointRecord& r) {
@@ -98,30 +93,32 @@ void prepare_config_for_mode(const GlobalOptions& opts, nlohmann::json& config) 
   rewrite_netns_for_mode(config, ann.mode, joined);
 }
 
-void connect_endpoint(const GlobalOptions& opts, const AdminConfig& cfg, const std::string& network,
-                      const std::string& container, const std::string& static_ip, const std::vector<std::string>& aliases) {
-  const Paths paths{opts.run_dir, opts.lib_dir};
-  RecordStore records(opts.run_dir);
-  std::string id = resolve_container(opts, container);
-  FileLock endpoint_lock(paths.endpoint_lock(id));
-  EndpointRecord rec = load_running(records, id);
+namespace {
+
+// The checks connect makes before anything changes.
+void check_connect(const AdminConfig& cfg, const EndpointRecord& rec, const std::string& network,
+                   const std::vector<std::string>& aliases) {
   for (const auto& al : aliases)
     if (!is_valid_name(al)) fail_invalid("--alias \"" + al + "\": invalid name");
-  std::optional<uint32_t> want_ip;
-  if (!static_ip.empty()) {
-    want_ip = parse_ipv4(static_ip);
-    if (!want_ip) fail_invalid("--ip \"" + static_ip + "\": not an IPv4 address");
-    if (!cfg.policy.allow_static_ip) fail_invalid("policy allow_static_ip: static addresses are not allowed");
-  }
   if (rec.mode == "host" || rec.mode == "container")
     fail_invalid("container " + rec.name + " shares another network namespace (mode " + rec.mode + ")");
-  if (!cfg.policy.allowed_networks.empty() &&
-      std::find(cfg.policy.allowed_networks.begin(), cfg.policy.allowed_networks.end(), network) ==
-          cfg.policy.allowed_networks.end())
+  const auto& allowed = cfg.policy.allowed_networks;
+  if (!allowed.empty() && std::find(allowed.begin(), allowed.end(), network) == allowed.end())
     fail_invalid("policy allowed_networks: network " + network + " is not allowed");
   for (const auto& a : rec.attachments)
     if (a.network == network) fail_invalid("container " + rec.name + " is already connected to network " + network);
-  NlSocket host;
+}
+
+AddressRequest connect_address(const AdminConfig& cfg, const std::string& static_ip) {
+  AddressRequest want;
+  if (static_ip.empty()) return want;
+  want.ip = parse_ipv4(static_ip);
+  if (!want.ip) fail_invalid("--ip \"" + static_ip + "\": not an IPv4 address");
+  if (!cfg.policy.allow_static_ip) fail_invalid("policy allow_static_ip: static addresses are not allowed");
+  return want;
+}
+
+NetworkDef connect_network(const GlobalOptions& opts, const AdminConfig& cfg, const std::string& network) {
   NetworkStore store(opts.lib_dir);
   if (!cfg.etcd_endpoints.empty() && network != kDefaultBridgeNetwork && !store.exists(network)) {
     auto etcd = overlay::connect(cfg);
@@ -129,49 +126,68 @@ void connect_endpoint(const GlobalOptions& opts, const AdminConfig& cfg, const s
       fail_invalid("network " + network + " is an overlay network: overlay attachments are made at container start "
                    "(io.ocinet.network); live connect is not supported for them yet");
   }
-  NetworkDef net = store.resolve(network, cfg, [&] { return ipv4_routes(host, kDefaultBridgeDevice); });
+  NlSocket host;
+  return store.resolve(network, cfg, [&] { return ipv4_routes(host, kDefaultBridgeDevice); });
+}
+
+// Attachment `index` of `rec` on `net`, planned by its driver; it takes the default route when
+// the container has none and the network can carry it.
+Attachment plan_connect(const NetworkDef& net, const EndpointRecord& rec, size_t index,
+                        const std::vector<std::string>& aliases) {
+  Attachment a;
+  network_driver(net.driver).plan(net, rec.id, index, a);
+  if (net.name != kDefaultBridgeNetwork) a.aliases = aliases;
+  bool routed = std::any_of(rec.attachments.begin(), rec.attachments.end(), [](const Attachment& x) { return x.default_route; });
+  a.default_route = !routed && default_route_candidate({a}) == 0;
+  return a;
+}
+
+// The setup steps for attachment `at`, logged write-ahead as in setup.
+void connect_steps(DriverContext& ctx, const RecordStore& records, const NetworkDef& net, const Netns& ns,
+                   const AddressRequest& want, EndpointRecord& rec, size_t at) {
+  {
+    FileLock lock(ctx.paths().alloc_lock());
+    take_address(ctx, {net, 0}, want, rec, at);
+  }
+  auto fw = make_firewall(ctx.config().firewall_backend);
+  add_step(rec.steps, {StepKind::link, at});
+  add_step(rec.steps, {StepKind::firewall});
+  records.save(rec);
+  const Attached made = attach_link(ctx, net, ns, rec.attachments[at]);
+  {
+    ScopedNetns inside(ns);
+    NlSocket inner;
+    configure_attachment(inner, rec.attachments[at], made, /*lo_up=*/false, fw.get());
+  }
+  bool restored = false;
+  install_rules(ctx, *fw, net, rec, at, restored);
+}
+
+}  // namespace
+
+void connect_endpoint(const GlobalOptions& opts, const AdminConfig& cfg, const std::string& network,
+                      const std::string& container, const std::string& static_ip, const std::vector<std::string>& aliases) {
+  const Paths paths{opts.run_dir, opts.lib_dir};
+  RecordStore records(opts.run_dir);
+  std::string id = resolve_container(opts, container);
+  FileLock endpoint_lock(paths.endpoint_lock(id));
+  EndpointRecord rec = load_running(records, id);
+  const AddressRequest want = connect_address(cfg, static_ip);
+  check_connect(cfg, rec, network, aliases);
+  const NetworkDef net = connect_network(opts, cfg, network);
   Netns ns = Netns::open(rec.netns);
   if (ns.is_current()) fail_invalid("refusing to configure the host's own network namespace");
 
-  size_t i = free_index(rec);
-  Attachment a;
-  plan_bridge_attachment(net, id, i, 0, "", a);
-  a.driver = net.driver;
-  if (net.name != kDefaultBridgeNetwork) a.aliases = aliases;
-  a.internal = net.internal;
-  // A container without a default route gets one through the new network if it can carry it.
-  bool routed = std::any_of(rec.attachments.begin(), rec.attachments.end(), [](const Attachment& x) { return x.default_route; });
-  a.default_route = !routed && default_route_candidate({a}) == 0;
-  EndpointRecord before = rec;  // what to restore in the record on failure
-  rec.attachments.push_back(a);
-  size_t at = rec.attachments.size() - 1;
-  // Write-ahead, as in setup: every undo tolerates a step that never ran.
-  add_step(rec, "lease:" + std::to_string(at));
+  const EndpointRecord before = rec;  // what to restore in the record on failure
+  rec.attachments.push_back(plan_connect(net, rec, free_index(rec), aliases));
+  const size_t at = rec.attachments.size() - 1;
+  add_step(rec.steps, {StepKind::lease, at});
   records.save(rec);
-  auto fw = make_firewall(cfg.firewall_backend);
+  DriverContext ctx(paths, cfg);
   try {
-    {
-      FileLock lock(paths.alloc_lock());
-      if (!NetworkStore(opts.lib_dir).exists(net.name)) fail_invalid("network " + net.name + " was removed meanwhile");
-      lease_addresses(paths, net, id, want_ip, std::nullopt, rec.attachments[at]);
-    }
-    add_step(rec, "veth:" + std::to_string(at));
-    add_step(rec, "firewall");
-    records.save(rec);
-    const int inner_index = attach_network(host, net, ns, rec.attachments[at]);
-    {
-      ScopedNetns inside(ns);
-      NlSocket inner;
-      configure_container_side(inner, rec.attachments[at], inner_index, rec.attachments[at].default_route);
-      ipv6_off_unless_filtered(rec.attachments[at], fw.get());
-    }
-    if (has_nat(net.driver)) {
-      write_sysctl("/proc/sys/net/ipv4/ip_forward", "1");
-      if (fw->add_endpoint(network_rules(net), endpoint_rules(rec.tag, rec.attachments[at], {})))
-        restore_firewall(paths, *fw, {}, rec.id);  // the ruleset was flushed: the others' rules too
-    }
+    connect_steps(ctx, records, net, ns, want, rec, at);
     const bool peers = announced_in_peers(before);
-    if (peers) add_step(rec, "peers");
+    if (peers) add_step(rec.steps, {StepKind::peers});
     records.save(rec);
     {
       DiscoveryLocks locks(paths, {net.name});
@@ -180,13 +196,8 @@ void connect_endpoint(const GlobalOptions& opts, const AdminConfig& cfg, const s
     if (has_embedded_dns(net)) point_at_name_server(rec);
     dns_notify(opts.run_dir, opts.lib_dir, "update", id);  // the name server reads the record again (started if need be)
   } catch (...) {
-    // Undo exactly this attachment, then put the record back as it was.
-    EndpointRecord only = rec;
-    only.attachments = {rec.attachments[at]};
-    only.ports.clear();
-    only.steps = {"lease:0", "veth:0"};
     try {
-      undo_record(paths, cfg, only);
+      undo(paths, cfg, rec, steps_of(rec.steps, at));  // this attachment's; the record as it was
       records.save(before);
       DiscoveryLocks locks(paths, {net.name});
       sync_network(paths, records, before, net.name, announced_in_peers(before));
@@ -209,42 +220,21 @@ void disconnect_endpoint(const GlobalOptions& opts, const AdminConfig& cfg, cons
   if (it == rec.attachments.end()) fail_invalid("container " + rec.name + " is not connected to network " + network);
   if (!rec.ports.empty() && it == rec.attachments.begin())
     fail_invalid("container " + rec.name + " publishes ports through network " + network + "; they would stop working");
-  Attachment gone = *it;
+  const size_t gone = size_t(it - rec.attachments.begin());
+  const EndpointRecord before = rec;  // with the attachment: what its undo reads
   rec.attachments.erase(it);
-  // Steps name attachments by index: renumber by rebuilding the index-bearing steps.
-  std::vector<std::string> steps;
-  for (const auto& s : rec.steps)
-    if (s.rfind("lease:", 0) != 0 && s.rfind("veth:", 0) != 0) steps.push_back(s);
-  for (size_t i = 0; i < rec.attachments.size(); i++) {
-    steps.insert(steps.begin(), "lease:" + std::to_string(i));
-    steps.push_back("veth:" + std::to_string(i));
-  }
-  // Keep the canonical order: name, leases, ports, veths, firewall, peers.
-  std::stable_sort(steps.begin(), steps.end(), [](const std::string& a, const std::string& b) {
-    auto rank = [](const std::string& s) {
-      for (auto [p, r] : {std::pair<const char*, int>{"name", 0}, {"lease:", 1}, {"ports", 2}, {"veth:", 3},
-                          {"firewall", 4}, {"peers", 5}})
-        if (s.rfind(p, 0) == 0) return r;
-      return 6;
-    };
-    return rank(a) < rank(b);
-  });
-  rec.steps = steps;
+  rec.steps = without_attachment(rec.steps, gone);
   {
     DiscoveryLocks locks(paths, {network});
     records.save(rec);  // from here on, peers and teardown see the container without it
     sync_network(paths, records, rec, network, announced_in_peers(rec));
   }
   dns_notify(opts.run_dir, opts.lib_dir, "update", id);
-  EndpointRecord only = rec;
-  only.attachments = {gone};
-  only.ports.clear();
-  only.steps = {"lease:0", "veth:0"};
   // Only the first attachment carries per-container firewall rules (published ports), and it
   // cannot be disconnected while it does: nothing to remove from the firewall here.
-  undo_record(paths, cfg, only);
+  undo(paths, cfg, before, steps_of(before.steps, gone));
   // Its routes went with its interface: the next network that can carry them takes them over.
-  int next = gone.default_route ? default_route_candidate(rec.attachments) : -1;
+  int next = before.attachments[gone].default_route ? default_route_candidate(rec.attachments) : -1;
   if (next < 0) return;
   rec.attachments[next].default_route = true;
   records.save(rec);

@@ -190,7 +190,7 @@ void sync_network(const Paths& paths, const RecordStore& records, const Endpoint
 }
 
 bool announced_in_peers(const EndpointRecord& rec) {
-  return std::find(rec.steps.begin(), rec.steps.end(), "peers") != rec.steps.end();
+  return has_step(rec.steps, {StepKind::peers});
 }
 
 }  // namespace ocinet

@@ -92,21 +92,29 @@ std::optional<EndpointRecord> RecordStore::load(const std::string& id) const {
           break;
         }
     r.ports = j.at("ports").get<std::vector<PortMapping>>();
-    r.steps = j.at("steps").get<std::vector<std::string>>();
+    for (const auto& step : j.at("steps").get<std::vector<std::string>>()) r.steps.push_back(parse_step(step));
     r.tag = j.value("tag", r.id.substr(0, 12));
     for (const auto& l : j.value("links", json::array()))
       r.links.push_back({l.at("name").get<std::string>(), l.value("alias", "")});
     r.dns = j.value("dns", std::vector<std::string>{});
     return r;
-  } catch (const std::exception&) {  // bad JSON, or a driver this build does not know
+  } catch (const std::exception&) {  // bad JSON, or a driver or step this build does not know
     fail_system("endpoint record " + path_of(id) + " is corrupt", 0);
   }
 }
 
+namespace {
+std::vector<std::string> step_strings(const StepLog& log) {
+  std::vector<std::string> out;
+  for (const auto& s : log) out.push_back(to_string(s));
+  return out;
+}
+}  // namespace
+
 void RecordStore::save(const EndpointRecord& r) const {
   json j{{"id", r.id},       {"name", r.name},   {"mode", r.mode},
          {"state", r.state}, {"pid", r.pid},     {"netns", r.netns}, {"rootfs", r.rootfs}, {"hosts_source", r.hosts_source}, {"hostname", r.hostname}, {"netns_id", r.netns_id}, {"owner", r.owner}, {"tag", r.tag},
-         {"attachments", r.attachments}, {"ports", r.ports}, {"steps", r.steps}};
+         {"attachments", r.attachments}, {"ports", r.ports}, {"steps", step_strings(r.steps)}};
   if (!r.links.empty()) {
     json links = json::array();
     for (const auto& l : r.links) links.push_back({{"name", l.name}, {"alias", l.alias}});

@@ -11,6 +11,7 @@
 #include "config/validate.h"
 #include "netcore/driver_kind.h"
 #include "netcore/firewall/firewall.h"
+#include "netcore/step_log.h"
 
 namespace ocinet {
 
@@ -52,7 +53,7 @@ struct EndpointRecord {
   std::string resolv_source;       // bind-mount source of /etc/resolv.conf, "" when none
   std::vector<Attachment> attachments;
   std::vector<PortMapping> ports;
-  std::vector<std::string> steps;  // write-ahead log: "name", "lease:<i>", "ports", "veth:<i>", "firewall", "peers"
+  StepLog steps;  // write-ahead: what may exist, in the order it was made
   // What its firewall comments and peers' hosts-line markers carry: the whole id. Records of
   // releases before whole-id keys have none; theirs carried the first 12 characters.
   std::string tag;

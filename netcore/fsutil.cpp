@@ -1,6 +1,8 @@
 #include "netcore/fsutil.h"
 
+#include <dirent.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -189,6 +191,46 @@ std::optional<std::string> read_owner_mark(const std::string& path) {
 
 void remove_file(const std::string& path) {
   if (::unlink(path.c_str()) != 0 && errno != ENOENT) fail_system("removing " + path, errno);
+}
+
+namespace {
+// Calls fn(path, name, lstat) for every non-directory entry below `dir`, recursively (the
+// state directories are shallow: ipam/<net>/v6, ports/<proto>/<port>/<addr>).
+template <typename F>
+void for_each_file(const std::string& dir, F&& fn) {
+  DIR* d = ::opendir(dir.c_str());
+  if (!d) return;
+  while (dirent* e = ::readdir(d)) {
+    std::string n = e->d_name;
+    if (n == "." || n == "..") continue;
+    std::string path = dir + "/" + n;
+    struct stat st {};
+    if (::lstat(path.c_str(), &st) != 0) continue;
+    if (S_ISDIR(st.st_mode))
+      for_each_file(path, fn);
+    else
+      fn(path, n, st);
+  }
+  ::closedir(d);
+}
+}  // namespace
+
+void remove_owned_files(const std::string& dir, const std::string& owner) {
+  for_each_file(dir, [&](const std::string& path, const std::string&, const struct stat& st) {
+    if (!S_ISLNK(st.st_mode)) return;
+    auto holder = read_owner_mark(path);
+    if (holder && *holder == owner) remove_file(path);
+  });
+}
+
+void remove_stale_temps(const std::string& dir) {
+  for_each_file(dir, [](const std::string& path, const std::string& n, const struct stat&) {
+    auto at = n.rfind(".tmp.");
+    if (at == std::string::npos || at + 5 >= n.size() || n.find_first_not_of("0123456789", at + 5) != std::string::npos)
+      return;
+    pid_t pid = pid_t(std::stol(n.substr(at + 5)));
+    if (::kill(pid, 0) != 0 && errno == ESRCH) ::unlink(path.c_str());
+  });
 }
 
 }  // namespace ocinet

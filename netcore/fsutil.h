@@ -63,5 +63,11 @@ void replace_owner_mark(const std::string& path, const std::string& owner);
 std::optional<std::string> read_owner_mark(const std::string& path);
 // unlink; a missing file is success.
 void remove_file(const std::string& path);
+// Removes every ownership mark below `dir` (recursively) that names `owner`: for when no record
+// says which marks those are.
+void remove_owned_files(const std::string& dir, const std::string& owner);
+// Removes "<name>.tmp.<pid>" files below `dir` whose writer is dead: the remains of a process
+// killed between writing a temp file and renaming it.
+void remove_stale_temps(const std::string& dir);
 
 }  // namespace ocinet

@@ -1,5 +1,7 @@
 #include "netcore/drivers/vlan.h"
 
+#include "netcore/drivers/driver.h"
+
 #include <linux/if.h>
 #include <linux/if_link.h>
 #include <netlink/netlink.h>
@@ -99,6 +101,26 @@ void detach_sublink(const std::string& netns_path, const std::string& netns_id, 
   ScopedNetns inside(*ns);
   NlSocket inner;
   delete_link(inner, a.ifname);
+}
+
+namespace {
+
+class VlanDriver final : public NetworkDriver {
+ public:
+  Attached attach(DriverContext& ctx, const NetworkDef& net, const Netns& ns, const Attachment& a) const override {
+    attach_sublink(ctx.host(), net, ns, a);
+    return {};
+  }
+  void detach(DriverContext&, const EndpointRecord& rec, const Attachment& a) const override {
+    detach_sublink(rec.netns, rec.netns_id, a);
+  }
+};
+
+}  // namespace
+
+const NetworkDriver& vlan_driver() {
+  static const VlanDriver d;
+  return d;
 }
 
 }  // namespace ocinet

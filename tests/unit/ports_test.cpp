@@ -3,7 +3,7 @@
 #include "config/admin_config.h"
 #include "config/annotations.h"
 #include "config/ports.h"
-#include "netcore/setup.h"
+#include "netcore/setup_plan.h"
 #include "base/error.h"
 #include "test_util.h"
 

@@ -1,0 +1,49 @@
+#include "netcore/attach_steps.h"
+
+#include <algorithm>
+
+#include "netcore/container_side.h"
+#include "netcore/drivers/bridge.h"
+#include "netcore/fault.h"
+#include "netcore/restore.h"
+
+namespace ocinet {
+
+void take_address(DriverContext& ctx, const PlannedNetwork& net, AddressRequest want, EndpointRecord& rec, size_t i) {
+  want.revision = net.revision;
+  network_driver(net.def.driver).reserve(ctx, net.def, rec.id, want, rec.attachments[i]);
+}
+
+Attached attach_link(DriverContext& ctx, const NetworkDef& net, const Netns& ns, const Attachment& a) {
+  return network_driver(net.driver).attach(ctx, net, ns, a);
+}
+
+void configure_attachment(NlSocket& inner, const Attachment& a, const Attached& made, bool lo_up,
+                          const FirewallBackend* fw) {
+  configure_container_side(inner, a, made.inner_ifindex, a.default_route, lo_up);
+  ipv6_off_unless_filtered(a, fw);
+}
+
+void install_rules(DriverContext& ctx, FirewallBackend& fw, const NetworkDef& net, const EndpointRecord& rec, size_t i,
+                   bool& restored) {
+  if (!network_driver(net.driver).has_firewall()) return;
+  write_sysctl("/proc/sys/net/ipv4/ip_forward", "1");
+  const NetworkRules nr = network_rules(net);
+  // Only the first attachment publishes ports.
+  EndpointRules er = endpoint_rules(rec.tag, rec.attachments[i], i == 0 ? rec.ports : std::vector<PortMapping>{});
+  // Publication on the host's loopback needs the kernel's help on the bridge, and only then
+  // (most containers publish none): a local ::1 route before, route_localnet once the
+  // firewall's guard against what else they let in is there (never without a firewall).
+  auto on = [&](auto loopback) { return std::any_of(er.ports.begin(), er.ports.end(), loopback); };
+  if (on([](const PortMapping& m) { return m.host_ip == "::1"; }))
+    add_loopback_route6(ctx.host(), link_index(ctx.host(), net.bridge), net.bridge);
+  fault_point("firewall");
+  if (fw.add_endpoint(nr, er) && !restored) {
+    restore_firewall(ctx.paths(), fw, {}, rec.id);
+    restored = true;
+  }
+  if (fw.guards_loopback() && on([](const PortMapping& m) { return m.host_ip.rfind("127.", 0) == 0; }))
+    enable_route_localnet(net.bridge);
+}
+
+}  // namespace ocinet

@@ -1,0 +1,58 @@
+#include "netcore/host_view.h"
+
+#include "base/error.h"
+#include "netcore/fsutil.h"
+#include "netcore/overlay/overlay.h"
+#include "netcore/setup.h"
+
+namespace ocinet {
+
+RealHost::RealHost(const GlobalOptions& opts, const AdminConfig& cfg)
+    : opts_(opts), cfg_(cfg), paths_{opts.run_dir, opts.lib_dir} {}
+
+RealHost::~RealHost() = default;
+
+NlSocket& RealHost::nl() {
+  if (!nl_) nl_.emplace();
+  return *nl_;
+}
+
+BundleConfig RealHost::bundle(const std::string& dir) { return load_bundle_config(dir); }
+
+NetnsView RealHost::netns(const std::string& path) {
+  auto ns = std::make_shared<Netns>(Netns::open(path));
+  return {ns->identity(), ns->is_current(), ns};
+}
+
+PlannedNetwork RealHost::network(const std::string& name) {
+  NetworkStore store(opts_.lib_dir);
+  // Overlay networks live in etcd; a name not defined on this host is looked up there.
+  if (!cfg_.etcd_endpoints.empty() && name != cfg_.default_network && !store.exists(name)) {
+    if (!etcd_) etcd_ = std::make_unique<Etcd>(overlay::connect(cfg_));
+    if (auto s = overlay::get_network(*etcd_, name)) return {s->def, s->mod_revision};
+  }
+  return {store.resolve(name, cfg_, [&] { return ipv4_routes(nl(), kDefaultBridgeDevice); }), 0};
+}
+
+std::optional<NetworkDef> RealHost::local_network(const std::string& name) {
+  return NetworkStore(opts_.lib_dir).load(name);
+}
+
+bool RealHost::is_local_address(const std::string& ip) {
+  if (auto v4 = parse_ipv4(ip)) return ocinet::is_local_address(nl(), *v4);
+  return is_local_address6(nl(), ip);
+}
+
+bool RealHost::bridged_ipv6_to_netfilter() { return ocinet::bridged_ipv6_to_netfilter(); }
+
+std::vector<HostSocket> RealHost::sockets_for(const std::vector<PortSpec>& specs) { return host_sockets_for(specs); }
+
+std::optional<EndpointRecord> RealHost::record(const std::string& id) { return RecordStore(opts_.run_dir).load(id); }
+
+std::optional<std::string> RealHost::name_holder(const std::string& name) {
+  return read_owner_mark(paths_.names_dir() + "/" + name);
+}
+
+EndpointRecord RealHost::running_container(const std::string& ref) { return ocinet::running_container(opts_, ref); }
+
+}  // namespace ocinet
