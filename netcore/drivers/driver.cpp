@@ -1,5 +1,7 @@
 #include "netcore/drivers/driver.h"
 
+#include <map>
+
 #include <spdlog/spdlog.h>
 
 #include "base/error.h"
@@ -122,7 +124,19 @@ void release_local_addresses(const Paths& paths, const std::string& id, const At
   if (auto idx = subnet6 ? subnet6->index_of(a.ip6) : std::nullopt) LeaseStore::release_at(dir + "/v6", id, *idx);
 }
 
+namespace {
+std::map<Driver, const NetworkDriver*>& overrides() {
+  static std::map<Driver, const NetworkDriver*> m;
+  return m;
+}
+}  // namespace
+
+DriverOverride::DriverOverride(Driver kind, const NetworkDriver& d) : kind_(kind) { overrides()[kind] = &d; }
+DriverOverride::~DriverOverride() { overrides().erase(kind_); }
+
 const NetworkDriver& network_driver(Driver kind) {
+  if (!overrides().empty())
+    if (auto it = overrides().find(kind); it != overrides().end()) return *it->second;
   switch (kind) {
     case Driver::bridge:
       return bridge_driver();

@@ -96,6 +96,19 @@ class NetworkDriver {
 // The one place a Driver becomes code.
 const NetworkDriver& network_driver(Driver kind);
 
+// For tests: network_driver(kind) returns `d` while the override lives, so a toy driver runs
+// through the real plan, apply and undo steps.
+class DriverOverride {
+ public:
+  DriverOverride(Driver kind, const NetworkDriver& d);
+  ~DriverOverride();
+  DriverOverride(const DriverOverride&) = delete;
+  DriverOverride& operator=(const DriverOverride&) = delete;
+
+ private:
+  Driver kind_;
+};
+
 // Drivers' shared pieces.
 const NetworkDriver& bridge_driver();
 const NetworkDriver& vlan_driver();
