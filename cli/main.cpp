@@ -35,7 +35,7 @@ std::string ports_str(const EndpointRecord& r) {
   return s;
 }
 
-int cmd_ps(const GlobalOptions& o, const std::string& format) {
+void cmd_ps(const GlobalOptions& o, const std::string& format) {
   RecordStore records(o.run_dir);
   nlohmann::json out = nlohmann::json::array();
   std::vector<EndpointRecord> recs;
@@ -54,7 +54,7 @@ int cmd_ps(const GlobalOptions& o, const std::string& format) {
       out.push_back({{"id", r.id}, {"name", r.name}, {"mode", r.mode}, {"state", r.state}, {"networks", nets}, {"ports", ports}});
     }
     std::printf("%s\n", out.dump(2).c_str());
-    return 0;
+    return;
   }
   // Short ids only for 64-hex ids: other ids are shown whole, so no two rows look alike.
   int w = 12;
@@ -69,15 +69,13 @@ int cmd_ps(const GlobalOptions& o, const std::string& format) {
     std::printf("%-*s  %-20s  %-10s  %-22s  %s\n", w, r.short_id().c_str(), r.name.c_str(), nets.c_str(), addrs.c_str(),
                 ports_str(r).c_str());
   }
-  return 0;
 }
 
 // Releases endpoints whose network namespace is gone (the runtime never ran poststop).
-int cmd_gc(const GlobalOptions& o, const AdminConfig& cfg) {
+void cmd_gc(const GlobalOptions& o, const AdminConfig& cfg) {
   auto released = gc_endpoints(o, cfg);
   for (const auto& r : released) std::printf("released %s (%s): %s\n", display_id(r.id).c_str(), r.name.c_str(), r.why.c_str());
   std::printf("%zu endpoint(s) released\n", released.size());
-  return 0;
 }
 
 // Adds ocinet's hooks and annotations to a bundle and prepares its network namespace entry for
@@ -113,64 +111,87 @@ void cmd_bundle_inject(const GlobalOptions& o, const std::string& dir, const std
   write_file_atomic(path, config.dump(2) + "\n");
 }
 
-}  // namespace
+void cmd_dns_status(const GlobalOptions& o) {
+  std::string status;
+  if (int err = dns_status(o.run_dir, status); err != 0)
+    fail_system("asking the name server on " + dns::control_path(o.run_dir) + " (none running?)", -err);
+  std::printf("%s\n", nlohmann::json::parse(status, nullptr, false).dump(2).c_str());
+}
 
-int main(int argc, char** argv) {
-  GlobalOptions opts = options_from_env();
-  CLI::App app{"ocinet: container networking without a daemon"};
+// The agent is the one long-running command: it logs with timestamps, at info unless asked.
+int cmd_agent(const GlobalOptions& o, const overlay::AgentOptions& agent_opts) {
+  spdlog::set_pattern("%Y-%m-%dT%H:%M:%S.%e %^%l%$ %v");
+  auto lvl = spdlog::level::from_str(o.log_level);
+  spdlog::set_level(lvl == spdlog::level::off && o.log_level != "off" ? spdlog::level::info : lvl);
+  return overlay::run_agent(o, load_admin_config(o.config), agent_opts);
+}
+
+void add_global_options(CLI::App& app, GlobalOptions& opts) {
   app.add_option("--config", opts.config, "admin config file");
   app.add_option("--run-dir", opts.run_dir, "per-boot state directory");
   app.add_option("--lib-dir", opts.lib_dir, "persistent state directory");
   app.add_option("--log-level", opts.log_level, "trace, debug, info, warn, error");
   app.require_subcommand(1);
   app.fallthrough();  // global options may follow the subcommand too
-  std::string format = "table";
+}
+
+void add_endpoint_commands(CLI::App& app, GlobalOptions& opts) {
   auto* ps = app.add_subcommand("ps", "list endpoints");
-  ps->add_option("--format", format, "table or json")->check(CLI::IsMember({"table", "json"}));
-  auto* gc = app.add_subcommand("gc", "release endpoints whose network namespace is gone");
-  auto* version = app.add_subcommand("version", "print the version");
+  auto format = std::make_shared<std::string>("table");
+  ps->add_option("--format", *format, "table or json")->check(CLI::IsMember({"table", "json"}));
+  ps->callback([&opts, format] { cmd_ps(opts, *format); });
+  app.add_subcommand("gc", "release endpoints whose network namespace is gone")->callback([&opts] {
+    cmd_gc(opts, load_admin_config(opts.config));
+  });
+}
+
+void add_agent_command(CLI::App& app, GlobalOptions& opts, int& exit_code) {
   auto* agent = app.add_subcommand("agent", "overlay: keep this host's VXLAN state in sync with etcd (runs until SIGTERM)");
-  overlay::AgentOptions agent_opts;
-  agent->add_option("--advertise-address", agent_opts.advertise_address,
+  auto agent_opts = std::make_shared<overlay::AgentOptions>();
+  agent->add_option("--advertise-address", agent_opts->advertise_address,
                     "this host's underlay IPv4 address for VXLAN (default: the source address towards etcd)");
-  agent->add_option("--lease-ttl", agent_opts.lease_ttl, "seconds a dead host's endpoints stay registered (default 10)");
+  agent->add_option("--lease-ttl", agent_opts->lease_ttl, "seconds a dead host's endpoints stay registered (default 10)");
+  agent->callback([&opts, &exit_code, agent_opts] { exit_code = cmd_agent(opts, *agent_opts); });
+}
+
+void add_dns_commands(CLI::App& app, GlobalOptions& opts) {
   auto* dns = app.add_subcommand("dns", "the embedded name server");
   dns->require_subcommand(1);
-  auto* dns_status_cmd = dns->add_subcommand("status", "what the running name server answers (JSON)");
-  int exit_code = 0;
-  add_network_commands(app, opts, exit_code);
+  dns->add_subcommand("status", "what the running name server answers (JSON)")->callback([&opts] { cmd_dns_status(opts); });
+}
 
+void add_bundle_commands(CLI::App& app, GlobalOptions& opts) {
   auto* bundle = app.add_subcommand("bundle", "prepare OCI bundles for plain runc/crun");
   bundle->require_subcommand(1);
   auto* inject = bundle->add_subcommand("inject", "add ocinet's hooks and annotations to BUNDLE_DIR/config.json");
-  std::string bundle_dir, hook_path = "/usr/libexec/ocinet/ocinet-hook";
-  std::vector<std::string> inject_annotations;
-  inject->add_option("bundle", bundle_dir, "bundle directory")->required();
-  inject->add_option("--annotation", inject_annotations, "annotation KEY=VALUE");
-  inject->add_option("--hook", hook_path, "path of ocinet-hook as the runtime will see it");
-  inject->callback([&] { cmd_bundle_inject(opts, bundle_dir, inject_annotations, hook_path); });
+  struct Args {
+    std::string dir, hook_path = "/usr/libexec/ocinet/ocinet-hook";
+    std::vector<std::string> annotations;
+  };
+  auto args = std::make_shared<Args>();
+  inject->add_option("bundle", args->dir, "bundle directory")->required();
+  inject->add_option("--annotation", args->annotations, "annotation KEY=VALUE");
+  inject->add_option("--hook", args->hook_path, "path of ocinet-hook as the runtime will see it");
+  inject->callback([&opts, args] { cmd_bundle_inject(opts, args->dir, args->annotations, args->hook_path); });
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  GlobalOptions opts = options_from_env();
+  CLI::App app{"ocinet: container networking without a daemon"};
+  add_global_options(app, opts);
+  // The subcommands' callbacks run once the whole command line is parsed (global options that
+  // follow the subcommand included); the exit code of those that have one lands here.
+  int exit_code = 0;
+  add_endpoint_commands(app, opts);
+  app.add_subcommand("version", "print the version")->callback([] { std::printf("ocinet 0.1.0\n"); });
+  add_agent_command(app, opts, exit_code);
+  add_dns_commands(app, opts);
+  add_network_commands(app, opts, exit_code);
+  add_bundle_commands(app, opts);
   try {
     app.parse(argc, argv);
-    if (exit_code) return exit_code;
-    if (*version) {
-      std::printf("ocinet 0.1.0\n");
-      return 0;
-    }
-    if (*ps) return cmd_ps(opts, format);
-    if (*gc) return cmd_gc(opts, load_admin_config(opts.config));
-    if (*dns_status_cmd) {
-      std::string status;
-      if (int err = dns_status(opts.run_dir, status); err != 0)
-        fail_system("asking the name server on " + dns::control_path(opts.run_dir) + " (none running?)", -err);
-      std::printf("%s\n", nlohmann::json::parse(status, nullptr, false).dump(2).c_str());
-      return 0;
-    }
-    if (*agent) {
-      spdlog::set_pattern("%Y-%m-%dT%H:%M:%S.%e %^%l%$ %v");
-      auto lvl = spdlog::level::from_str(opts.log_level);
-      spdlog::set_level(lvl == spdlog::level::off && opts.log_level != "off" ? spdlog::level::info : lvl);
-      return overlay::run_agent(opts, load_admin_config(opts.config), agent_opts);
-    }
   } catch (const CLI::ParseError& e) {
     if (e.get_exit_code() == 0) return app.exit(e);
     std::fprintf(stderr, "ocinet: %s\n", e.what());
@@ -179,5 +200,5 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "ocinet: %s\n", e.what());
     return e.exit_code();
   }
-  return 0;
+  return exit_code;
 }

@@ -1,21 +1,18 @@
 #include "cli/network_cmd.h"
 
-#include <unistd.h>
-
 #include <algorithm>
 #include <array>
-#include <map>
 #include <cstdio>
+#include <map>
 #include <nlohmann/json.hpp>
 
+#include "base/error.h"
 #include "config/admin_config.h"
 #include "netcore/endpoint_record.h"
-#include "base/error.h"
 #include "netcore/firewall/firewall.h"
-#include "netcore/fsutil.h"
 #include "netcore/ipam.h"
-#include "netcore/netlink.h"
 #include "netcore/network_store.h"
+#include "netcore/networks.h"
 #include "netcore/overlay/overlay.h"
 #include "netcore/restore.h"
 #include "netcore/setup.h"
@@ -25,57 +22,18 @@ namespace {
 
 using nlohmann::json;
 
-std::vector<Ipv4Net> host_routes() {
-  NlSocket nl;
-  return ipv4_routes(nl);
-}
+Paths paths_of(const GlobalOptions& o) { return Paths{o.run_dir, o.lib_dir}; }
 
-// The routes the default network's subnet rule sees: less those of its own bridge, as the hook's.
-std::vector<Ipv4Net> default_network_routes() {
-  NlSocket nl;
-  return ipv4_routes(nl, kDefaultBridgeDevice);
-}
-
-// Every network, with the default one defined on first sight (Docker always lists it), and the
-// overlay networks from etcd when it is configured.
-std::vector<NetworkDef> all_networks(const GlobalOptions& o, const AdminConfig& cfg) {
-  NetworkStore store(o.lib_dir);
-  store.resolve(kDefaultBridgeNetwork, cfg, default_network_routes);
-  auto nets = store.list();
-  if (!cfg.etcd_endpoints.empty()) {
-    auto etcd = overlay::connect(cfg);
-    for (auto& n : overlay::list_networks(etcd)) {
-      n.bridge = overlay::bridge_name(n);
-      nets.push_back(n);
-    }
-  }
-  std::sort(nets.begin(), nets.end(), [](const NetworkDef& a, const NetworkDef& b) { return a.name < b.name; });
-  return nets;
-}
-
-NetworkDef find_network(const GlobalOptions& o, const AdminConfig& cfg, const std::string& name) {
-  NetworkStore store(o.lib_dir);
-  if (name == kDefaultBridgeNetwork) return store.resolve(name, cfg, default_network_routes);
-  auto n = store.load(name);
-  if (!n && !cfg.etcd_endpoints.empty()) {
-    auto etcd = overlay::connect(cfg);
-    if (auto s = overlay::get_network(etcd, name)) {
-      s->def.bridge = overlay::bridge_name(s->def);
-      return s->def;
-    }
-  }
-  if (!n) fail_invalid("network \"" + name + "\" not found");
-  return *n;
-}
+Networks networks_of(const GlobalOptions& o) { return Networks(paths_of(o), load_admin_config(o.config)); }
 
 std::vector<std::pair<uint32_t, std::string>> members(const GlobalOptions& o, const std::string& network) {
-  return LeaseStore::list_at(Paths{o.run_dir, o.lib_dir}.lease_dir(network));
+  return LeaseStore::list_at(paths_of(o).lease_dir(network));
 }
 
 // Docker's scope: overlay definitions live in etcd, shared by every host.
 const char* scope(const NetworkDef& n) { return n.driver == Driver::overlay ? "global" : "local"; }
 
-json inspect_json(const GlobalOptions& o, const AdminConfig& cfg, const NetworkDef& n) {
+json inspect_json(const GlobalOptions& o, Networks& nets, const NetworkDef& n) {
   json ipam_cfg{{"Subnet", n.subnet.str()}, {"Gateway", ipv4_str(n.gateway)}};
   if (n.ip_range) ipam_cfg["IPRange"] = n.ip_range->str();
   json ipam_configs = json::array({ipam_cfg});
@@ -88,10 +46,9 @@ json inspect_json(const GlobalOptions& o, const AdminConfig& cfg, const NetworkD
   json peers = json::array();
   if (n.driver == Driver::overlay) {
     // Docker lists the local containers under Containers and the other hosts under Peers.
-    auto etcd = overlay::connect(cfg);
-    auto me = overlay::load_host(Paths{o.run_dir, o.lib_dir});
+    auto me = overlay::load_host(paths_of(o));
     std::map<std::string, json> by_host;
-    for (const auto& e : overlay::endpoints_on(etcd, n.name))
+    for (const auto& e : overlay::endpoints_on(nets.etcd(), n.name))
       if (!me || e.host != me->host) by_host[e.vtep] = json{{"Name", e.host}, {"IP", e.vtep}};
     for (auto& [vtep, p] : by_host) peers.push_back(p);
   }
@@ -127,36 +84,6 @@ json inspect_json(const GlobalOptions& o, const AdminConfig& cfg, const NetworkD
   return out;
 }
 
-// Removes a network with no endpoints: its bridge, its firewall rules, its leases dir, its file.
-void remove_network(const GlobalOptions& o, const AdminConfig& cfg, const NetworkDef& n) {
-  if (n.name == kDefaultBridgeNetwork) fail_invalid("network \"bridge\" is the default network and cannot be removed");
-  if (n.driver == Driver::overlay) {  // every host's agent removes its devices when it sees this
-    auto etcd = overlay::connect(cfg);
-    overlay::remove_network(etcd, n.name);
-    return;
-  }
-  Paths paths{o.run_dir, o.lib_dir};
-  NetworkStore store(o.lib_dir);
-  FileLock store_lock(store.lock_path());
-  FileLock alloc_lock(paths.alloc_lock());
-  auto m = members(o, n.name);
-  if (!m.empty())
-    fail_invalid("network \"" + n.name + "\" has " + std::to_string(m.size()) + " active endpoint(s) (e.g. container " +
-                 display_id(m[0].second) + "); disconnect them first");
-  // Under the allocation lock: a setup in progress has its lease before it touches the firewall.
-  bool tables_in_use = false;
-  for (const auto& other : store.list())
-    tables_in_use = tables_in_use || (other.name != n.name && !members(o, other.name).empty());
-  make_firewall(cfg.firewall_backend)->remove_network(n.name, tables_in_use);
-  NlSocket nl;
-  delete_link(nl, n.bridge);
-  for (const auto& dir : {paths.lease_dir(n.name) + "/v6", paths.lease_dir(n.name)}) {
-    remove_file(dir + "/next");
-    ::rmdir(dir.c_str());
-  }
-  store.remove(n.name);
-}
-
 // `network reload`: the rules of running endpoints written again from their records (Podman's
 // command; the packages run it when nftables.service or firewalld restarts or reloads).
 void cmd_reload(const GlobalOptions& o, bool all, const std::vector<std::string>& refs) {
@@ -165,7 +92,7 @@ void cmd_reload(const GlobalOptions& o, bool all, const std::vector<std::string>
   auto fw = make_firewall(cfg.firewall_backend);
   std::vector<std::string> ids;
   for (const auto& r : refs) ids.push_back(resolve_container(o, r));
-  const RestoreResult r = restore_firewall(Paths{o.run_dir, o.lib_dir}, *fw, ids);
+  const RestoreResult r = restore_firewall(paths_of(o), *fw, ids);
   std::string nets;
   for (const auto& n : r.networks) nets += (nets.empty() ? " on " : ", ") + n;
   std::printf("restored the %s rules of %zu endpoint(s)%s\n", fw->name(), r.endpoints, nets.c_str());
@@ -173,13 +100,18 @@ void cmd_reload(const GlobalOptions& o, bool all, const std::vector<std::string>
     std::printf("skipped %s: a setup or teardown is at work on it and writes its rules itself\n", display_id(id).c_str());
 }
 
-}  // namespace
 
-void add_network_commands(CLI::App& app, GlobalOptions& opts, int& exit_code) {
-  auto* net = app.add_subcommand("network", "manage networks");
-  net->require_subcommand(1);
+// -o KEY=VALUE pairs into `options`.
+void parse_driver_options(const std::vector<std::string>& pairs, std::map<std::string, std::string>& options) {
+  for (const auto& kv : pairs) {
+    auto eq = kv.find('=');
+    if (eq == std::string::npos || eq == 0) fail_invalid("-o \"" + kv + "\": want KEY=VALUE");
+    options[kv.substr(0, eq)] = kv.substr(eq + 1);
+  }
+}
 
-  auto* create = net->add_subcommand("create", "create a network");
+void add_create_command(CLI::App& net, GlobalOptions& opts) {
+  auto* create = net.add_subcommand("create", "create a network");
   auto req = std::make_shared<NetworkCreateRequest>();
   auto opt_list = std::make_shared<std::vector<std::string>>();
   create->add_option("-d,--driver", req->driver, "driver: bridge, macvlan, ipvlan, overlay");
@@ -194,64 +126,55 @@ void add_network_commands(CLI::App& app, GlobalOptions& opts, int& exit_code) {
   create->add_option("--dns", req->dns, "upstream name server of the network's containers (repeatable)");
   create->add_option("name", req->name, "network name")->required();
   create->callback([&opts, req, opt_list] {
-    for (const auto& kv : *opt_list) {
-      auto eq = kv.find('=');
-      if (eq == std::string::npos || eq == 0) fail_invalid("-o \"" + kv + "\": want KEY=VALUE");
-      req->options[kv.substr(0, eq)] = kv.substr(eq + 1);
-    }
-    auto cfg = load_admin_config(opts.config);
-    if (parse_driver(req->driver) == Driver::overlay) {
-      NetworkStore store(opts.lib_dir);
-      if (store.load(req->name)) fail_invalid("network \"" + req->name + "\" already exists on this host");
-      std::vector<Ipv4Net> taken;
-      for (const auto& l : store.list()) taken.push_back(l.subnet);
-      auto etcd = overlay::connect(cfg);
-      std::printf("%s\n", overlay::create_network(etcd, cfg, *req, taken).id.c_str());
-      return;
-    }
-    auto n = create_network(NetworkStore(opts.lib_dir), cfg, *req, host_routes(), default_network_routes());
-    std::printf("%s\n", n.id.c_str());
+    parse_driver_options(*opt_list, req->options);
+    std::printf("%s\n", networks_of(opts).create(*req).id.c_str());
   });
+}
 
-  auto* ls = net->add_subcommand("ls", "list networks");
+void print_networks(const std::vector<NetworkDef>& nets, const std::string& format) {
+  if (format == "json") {
+    json out = json::array();
+    for (const auto& n : nets)
+      out.push_back({{"Name", n.name}, {"Id", n.id}, {"Driver", to_string(n.driver)}, {"Scope", scope(n)}, {"Subnet", n.subnet.str()},
+                     {"Internal", n.internal}});
+    std::printf("%s\n", out.dump(2).c_str());
+    return;
+  }
+  std::printf("%-12s  %-20s  %-8s  %-6s  %s\n", "NETWORK ID", "NAME", "DRIVER", "SCOPE", "SUBNET");
+  for (const auto& n : nets)
+    std::printf("%-12s  %-20s  %-8s  %-6s  %s\n", n.id.substr(0, 12).c_str(), n.name.c_str(), to_string(n.driver).c_str(),
+                scope(n), n.subnet.str().c_str());
+}
+
+void add_ls_command(CLI::App& net, GlobalOptions& opts) {
+  auto* ls = net.add_subcommand("ls", "list networks");
   auto format = std::make_shared<std::string>("table");
   ls->add_option("--format", *format, "table or json")->check(CLI::IsMember({"table", "json"}));
-  ls->callback([&opts, format] {
-    auto nets = all_networks(opts, load_admin_config(opts.config));
-    if (*format == "json") {
-      json out = json::array();
-      for (const auto& n : nets)
-        out.push_back({{"Name", n.name}, {"Id", n.id}, {"Driver", to_string(n.driver)}, {"Scope", scope(n)}, {"Subnet", n.subnet.str()},
-                       {"Internal", n.internal}});
-      std::printf("%s\n", out.dump(2).c_str());
-      return;
-    }
-    std::printf("%-12s  %-20s  %-8s  %-6s  %s\n", "NETWORK ID", "NAME", "DRIVER", "SCOPE", "SUBNET");
-    for (const auto& n : nets)
-      std::printf("%-12s  %-20s  %-8s  %-6s  %s\n", n.id.substr(0, 12).c_str(), n.name.c_str(), to_string(n.driver).c_str(),
-                  scope(n),
-                  n.subnet.str().c_str());
-  });
+  ls->callback([&opts, format] { print_networks(networks_of(opts).list(), *format); });
+}
 
-  auto* inspect = net->add_subcommand("inspect", "show networks as JSON");
+void add_inspect_command(CLI::App& net, GlobalOptions& opts) {
+  auto* inspect = net.add_subcommand("inspect", "show networks as JSON");
   auto names = std::make_shared<std::vector<std::string>>();
   inspect->add_option("names", *names, "network names")->required();
   inspect->callback([&opts, names] {
-    auto cfg = load_admin_config(opts.config);
+    auto nets = networks_of(opts);
     json out = json::array();
-    for (const auto& name : *names) out.push_back(inspect_json(opts, cfg, find_network(opts, cfg, name)));
+    for (const auto& name : *names) out.push_back(inspect_json(opts, nets, nets.resolve(name).def));
     std::printf("%s\n", out.dump(4).c_str());
   });
+}
 
-  auto* rm = net->add_subcommand("rm", "remove networks (refused while endpoints are attached)");
-  auto rm_names = std::make_shared<std::vector<std::string>>();
-  rm->add_option("names", *rm_names, "network names")->required();
-  rm->callback([&opts, rm_names, &exit_code] {
-    auto cfg = load_admin_config(opts.config);
-    for (const auto& name : *rm_names) {
+void add_rm_command(CLI::App& net, GlobalOptions& opts, int& exit_code) {
+  auto* rm = net.add_subcommand("rm", "remove networks (refused while endpoints are attached)");
+  auto names = std::make_shared<std::vector<std::string>>();
+  rm->add_option("names", *names, "network names")->required();
+  rm->callback([&opts, names, &exit_code] {
+    auto nets = networks_of(opts);
+    for (const auto& name : *names) {
       // Docker goes on with the other names and fails at the end; so does ocinet.
       try {
-        remove_network(opts, cfg, find_network(opts, cfg, name));
+        nets.remove(name);
         std::printf("%s\n", name.c_str());
       } catch (const Error& e) {
         std::fprintf(stderr, "ocinet: %s\n", e.what());
@@ -259,8 +182,24 @@ void add_network_commands(CLI::App& app, GlobalOptions& opts, int& exit_code) {
       }
     }
   });
+}
 
-  auto* connect = net->add_subcommand("connect", "connect a running container to a network");
+void add_prune_command(CLI::App& net, GlobalOptions& opts) {
+  auto* prune = net.add_subcommand("prune", "remove every network without endpoints");
+  prune->callback([&opts] {
+    auto nets = networks_of(opts);
+    // Local definitions only: an overlay network is shared with the other hosts, whose
+    // endpoints this host's leases do not show.
+    for (const auto& n : NetworkStore(opts.lib_dir).list()) {
+      if (n.name == kDefaultBridgeNetwork || !members(opts, n.name).empty()) continue;
+      nets.remove(n.name);
+      std::printf("Deleted Network: %s\n", n.name.c_str());
+    }
+  });
+}
+
+void add_connect_commands(CLI::App& net, GlobalOptions& opts) {
+  auto* connect = net.add_subcommand("connect", "connect a running container to a network");
   auto conn = std::make_shared<std::array<std::string, 3>>();  // network, container, ip
   auto conn_aliases = std::make_shared<std::vector<std::string>>();
   connect->add_option("--ip", (*conn)[2], "static IPv4 address");
@@ -271,28 +210,34 @@ void add_network_commands(CLI::App& app, GlobalOptions& opts, int& exit_code) {
     connect_endpoint(opts, load_admin_config(opts.config), (*conn)[0], (*conn)[1], (*conn)[2], *conn_aliases);
   });
 
-  auto* disconnect = net->add_subcommand("disconnect", "disconnect a running container from a network");
+  auto* disconnect = net.add_subcommand("disconnect", "disconnect a running container from a network");
   auto disc = std::make_shared<std::array<std::string, 2>>();
   disconnect->add_option("network", (*disc)[0], "network name")->required();
   disconnect->add_option("container", (*disc)[1], "container name or id")->required();
   disconnect->callback([&opts, disc] { disconnect_endpoint(opts, load_admin_config(opts.config), (*disc)[0], (*disc)[1]); });
+}
 
-  auto* reload = net->add_subcommand("reload", "rebuild the firewall state of running containers (after a flush)");
-  auto reload_all = std::make_shared<bool>(false);
-  auto reload_refs = std::make_shared<std::vector<std::string>>();
-  reload->add_flag("--all,-a", *reload_all, "every running container");
-  reload->add_option("container", *reload_refs, "container names or ids");
-  reload->callback([&opts, reload_all, reload_refs] { cmd_reload(opts, *reload_all, *reload_refs); });
+void add_reload_command(CLI::App& net, GlobalOptions& opts) {
+  auto* reload = net.add_subcommand("reload", "rebuild the firewall state of running containers (after a flush)");
+  auto all = std::make_shared<bool>(false);
+  auto refs = std::make_shared<std::vector<std::string>>();
+  reload->add_flag("--all,-a", *all, "every running container");
+  reload->add_option("container", *refs, "container names or ids");
+  reload->callback([&opts, all, refs] { cmd_reload(opts, *all, *refs); });
+}
 
-  auto* prune = net->add_subcommand("prune", "remove every network without endpoints");
-  prune->callback([&opts] {
-    auto cfg = load_admin_config(opts.config);
-    for (const auto& n : NetworkStore(opts.lib_dir).list()) {
-      if (n.name == kDefaultBridgeNetwork || !members(opts, n.name).empty()) continue;
-      remove_network(opts, cfg, n);
-      std::printf("Deleted Network: %s\n", n.name.c_str());
-    }
-  });
+}  // namespace
+
+void add_network_commands(CLI::App& app, GlobalOptions& opts, int& exit_code) {
+  auto* net = app.add_subcommand("network", "manage networks");
+  net->require_subcommand(1);
+  add_create_command(*net, opts);
+  add_ls_command(*net, opts);
+  add_inspect_command(*net, opts);
+  add_rm_command(*net, opts, exit_code);
+  add_connect_commands(*net, opts);
+  add_reload_command(*net, opts);
+  add_prune_command(*net, opts);
 }
 
 }  // namespace ocinet

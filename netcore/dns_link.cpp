@@ -1,7 +1,6 @@
 #include "netcore/dns_link.h"
 
 #include <arpa/inet.h>
-#include <dirent.h>
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
@@ -16,7 +15,7 @@
 #include "dns/control.h"
 #include "netcore/dns_feed.h"
 #include "base/error.h"
-#include "netcore/network_store.h"
+#include "netcore/networks.h"
 
 namespace ocinet {
 namespace {
@@ -112,28 +111,6 @@ UniqueFd bound_socket(int type, const char* what) {
   return fd;
 }
 
-// Whether a network with the name server may exist: a user network (any definition but the
-// default network's) or an overlay network's copy for the server. The launcher's fork costs the
-// hook ~1.5 ms (the copy-on-write faults of everything it touches while the launcher lives), a
-// host with the default network only should not pay it on every setup.
-bool user_networks_exist(const std::string& run_dir, const std::string& lib_dir) {
-  for (const std::string& dir : {lib_dir + "/networks", dns_networks_dir(run_dir)}) {
-    DIR* d = ::opendir(dir.c_str());
-    if (!d) continue;
-    bool found = false;
-    while (dirent* e = ::readdir(d)) {
-      const std::string n = e->d_name;
-      if (n.size() > 5 && n.compare(n.size() - 5, 5, ".json") == 0 && n != std::string(kDefaultBridgeNetwork) + ".json") {
-        found = true;
-        break;
-      }
-    }
-    ::closedir(d);
-    if (found) return true;
-  }
-  return false;
-}
-
 }  // namespace
 
 void dns_prepare(const std::string& run_dir, const std::string& lib_dir, bool may_launch, const std::string& server_path) {
@@ -142,7 +119,7 @@ void dns_prepare(const std::string& run_dir, const std::string& lib_dir, bool ma
   l.run_dir = run_dir;
   l.lib_dir = lib_dir;
   l.conn = connect_control(run_dir);
-  if (l.conn || !may_launch || server_path.empty() || !user_networks_exist(run_dir, lib_dir)) return;
+  if (l.conn || !may_launch || server_path.empty() || !Networks::user_networks_exist(Paths{run_dir, lib_dir})) return;
   int pair[2], pipefd[2];
   if (::socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, pair) != 0) return;
   if (::pipe2(pipefd, O_CLOEXEC) != 0) {
