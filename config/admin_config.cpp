@@ -20,6 +20,64 @@ AdminConfig default_admin_config() {
   return c;
 }
 
+namespace {
+
+// The readers of parse_admin_config's sections. A value of the wrong JSON type throws json's
+// exception, which parse_admin_config reports naming its `key`: the caller sets it before each
+// section, and read_policy before each of its settings.
+
+void read_address_pools(const json& pools, std::vector<AddressPool>& out) {
+  out.clear();
+  for (auto& p : pools) {
+    auto base = parse_ipv4_net(p.at("base").get<std::string>());
+    int size = p.at("size").get<int>();
+    if (!base || size < base->prefix || size > 30) fail_invalid("admin config: address_pools: invalid pool");
+    out.push_back({*base, size});
+  }
+}
+
+void read_firewall_backend(const json& v, std::string& out) {
+  out = v.get<std::string>();
+  if (out != "auto" && out != "iptables" && out != "nftables" && out != "none")
+    fail_invalid("admin config: firewall_backend: want auto, iptables, nftables or none");
+}
+
+void read_etcd_endpoints(const json& v, std::vector<std::string>& out) {
+  out = v.get<std::vector<std::string>>();
+  if (out.size() > 16) fail_invalid("admin config: etcd.endpoints: at most 16");
+  for (auto& e : out) {
+    // Base URLs of the etcd client port; requests append "/v3/...".
+    bool scheme = e.rfind("http://", 0) == 0 || e.rfind("https://", 0) == 0;
+    if (!scheme || e.size() > 256 || has_control_chars(e) || e.find_first_of(" ?#") != std::string::npos)
+      fail_invalid("admin config: etcd.endpoints: \"" + (has_control_chars(e) ? std::string("(control characters)") : e) +
+                   "\" is not an http:// or https:// URL");
+    while (!e.empty() && e.back() == '/') e.pop_back();
+  }
+}
+
+void read_policy(const json& p, std::string& key, Policy& policy) {
+  if (p.contains(key = "allowed_modes")) policy.allowed_modes = p[key].get<std::vector<std::string>>();
+  if (p.contains(key = "allowed_networks")) policy.allowed_networks = p[key].get<std::vector<std::string>>();
+  if (p.contains(key = "min_host_port")) policy.min_host_port = p[key].get<int>();
+  if (p.contains(key = "allowed_host_ips")) {
+    policy.allowed_host_ips = p[key].get<std::vector<std::string>>();
+    // Port specs carry IPv6 addresses in one spelling (config/ports): compare like with like.
+    for (auto& ip : policy.allowed_host_ips)
+      if (auto v6 = canonical_ipv6(ip)) ip = *v6;
+  }
+  if (p.contains(key = "allow_static_ip")) policy.allow_static_ip = p[key].get<bool>();
+  if (p.contains(key = "max_published_ports")) {
+    // get<int> would take 1.5 as 1 and wrap a huge number: an integer, as written, or nothing.
+    const json& v = p[key];
+    if (!v.is_number_integer() || v.get<int64_t>() < 0 || v.get<int64_t>() > kMaxPublishedPortsLimit)
+      fail_invalid("admin config: policy.max_published_ports: want an integer from 0 to " +
+                   std::to_string(kMaxPublishedPortsLimit));
+    policy.max_published_ports = int(v.get<int64_t>());
+  }
+}
+
+}  // namespace
+
 AdminConfig parse_admin_config(const std::string& text) {
   AdminConfig c = default_admin_config();
   json j;
@@ -35,55 +93,13 @@ AdminConfig parse_admin_config(const std::string& text) {
       c.default_network = j[key].get<std::string>();
       if (!is_valid_name(c.default_network)) fail_invalid("admin config: default_network: invalid name");
     }
-    if (j.contains(key = "address_pools")) {
-      c.address_pools.clear();
-      for (auto& p : j[key]) {
-        auto base = parse_ipv4_net(p.at("base").get<std::string>());
-        int size = p.at("size").get<int>();
-        if (!base || size < base->prefix || size > 30) fail_invalid("admin config: address_pools: invalid pool");
-        c.address_pools.push_back({*base, size});
-      }
-    }
-    if (j.contains(key = "firewall_backend")) {
-      c.firewall_backend = j[key].get<std::string>();
-      if (c.firewall_backend != "auto" && c.firewall_backend != "iptables" && c.firewall_backend != "nftables" &&
-          c.firewall_backend != "none")
-        fail_invalid("admin config: firewall_backend: want auto, iptables, nftables or none");
-    }
+    if (j.contains(key = "address_pools")) read_address_pools(j[key], c.address_pools);
+    if (j.contains(key = "firewall_backend")) read_firewall_backend(j[key], c.firewall_backend);
     if (j.contains(key = "etcd") && j["etcd"].is_object() && j["etcd"].contains("endpoints")) {
       key = "etcd.endpoints";
-      c.etcd_endpoints = j["etcd"]["endpoints"].get<std::vector<std::string>>();
-      if (c.etcd_endpoints.size() > 16) fail_invalid("admin config: etcd.endpoints: at most 16");
-      for (auto& e : c.etcd_endpoints) {
-        // Base URLs of the etcd client port; requests append "/v3/...".
-        bool scheme = e.rfind("http://", 0) == 0 || e.rfind("https://", 0) == 0;
-        if (!scheme || e.size() > 256 || has_control_chars(e) || e.find_first_of(" ?#") != std::string::npos)
-          fail_invalid("admin config: etcd.endpoints: \"" + (has_control_chars(e) ? std::string("(control characters)") : e) +
-                       "\" is not an http:// or https:// URL");
-        while (!e.empty() && e.back() == '/') e.pop_back();
-      }
+      read_etcd_endpoints(j["etcd"]["endpoints"], c.etcd_endpoints);
     }
-    if (j.contains("policy")) {
-      auto& p = j["policy"];
-      if (p.contains(key = "allowed_modes")) c.policy.allowed_modes = p[key].get<std::vector<std::string>>();
-      if (p.contains(key = "allowed_networks")) c.policy.allowed_networks = p[key].get<std::vector<std::string>>();
-      if (p.contains(key = "min_host_port")) c.policy.min_host_port = p[key].get<int>();
-      if (p.contains(key = "allowed_host_ips")) {
-        c.policy.allowed_host_ips = p[key].get<std::vector<std::string>>();
-        // Port specs carry IPv6 addresses in one spelling (config/ports): compare like with like.
-        for (auto& ip : c.policy.allowed_host_ips)
-          if (auto v6 = canonical_ipv6(ip)) ip = *v6;
-      }
-      if (p.contains(key = "allow_static_ip")) c.policy.allow_static_ip = p[key].get<bool>();
-      if (p.contains(key = "max_published_ports")) {
-        // get<int> would take 1.5 as 1 and wrap a huge number: an integer, as written, or nothing.
-        const json& v = p[key];
-        if (!v.is_number_integer() || v.get<int64_t>() < 0 || v.get<int64_t>() > kMaxPublishedPortsLimit)
-          fail_invalid("admin config: policy.max_published_ports: want an integer from 0 to " +
-                       std::to_string(kMaxPublishedPortsLimit));
-        c.policy.max_published_ports = int(v.get<int64_t>());
-      }
-    }
+    if (j.contains("policy")) read_policy(j["policy"], key, c.policy);
   } catch (const json::exception&) {
     fail_invalid("admin config: " + key + ": ill-typed value");
   }

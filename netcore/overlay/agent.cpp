@@ -241,19 +241,23 @@ class Agent {
     }
   }
 
-  int64_t resync(Etcd& etcd) {
-    auto all = etcd.range(kPrefix);
-    const std::string prefix = kPrefix;
-    std::map<std::string, NetworkDef> nets;
-    std::map<std::string, Endpoint> remote;
-    std::map<std::string, int64_t> own_eps;  // ep key -> lease
+  // What one read of the whole prefix holds, sorted by kind of key.
+  struct Snapshot {
+    std::map<std::string, NetworkDef> nets;  // usable overlay networks, by name
+    std::map<std::string, Endpoint> remote;  // ep key -> endpoint on another host
+    std::map<std::string, int64_t> own_eps;  // ep key -> lease, for this host's endpoints
     std::vector<EtcdKv> own_keys;            // this host's ipam and ep keys
+  };
+
+  Snapshot sort_keys(const EtcdRange& all) const {
+    const std::string prefix = kPrefix;
+    Snapshot s;
     for (const auto& kv : all.kvs) {
       std::string rest = kv.key.substr(prefix.size());
       if (rest.rfind("net/", 0) == 0) {
         try {
           auto n = network_from_json(kv.value);
-          if (n.driver == Driver::overlay && vni_of(n) && n.id.size() >= 10) nets[n.name] = n;
+          if (n.driver == Driver::overlay && vni_of(n) && n.id.size() >= 10) s.nets[n.name] = n;
         } catch (const Error&) {
           spdlog::warn("ignoring corrupt network definition {}", kv.key);
         }
@@ -261,39 +265,39 @@ class Agent {
         auto e = endpoint_from(kv);
         if (!e) continue;
         if (e->host == me_.host) {
-          own_eps[kv.key] = kv.lease;
-          own_keys.push_back(kv);
+          s.own_eps[kv.key] = kv.lease;
+          s.own_keys.push_back(kv);
         } else {
-          remote[kv.key] = *e;
+          s.remote[kv.key] = *e;
         }
       } else if (rest.rfind("ipam/", 0) == 0) {
         auto j = nlohmann::json::parse(kv.value, nullptr, false);
-        if (!j.is_discarded() && j.is_object() && j.value("host", "") == me_.host) own_keys.push_back(kv);
+        if (!j.is_discarded() && j.is_object() && j.value("host", "") == me_.host) s.own_keys.push_back(kv);
       }
     }
-    // Local records are read after the range: a key written by a setup that started meanwhile
-    // had its record written first (write-ahead), so it is not mistaken for a leftover.
-    auto records = local_records();
+    return s;
+  }
+
+  // This host's keys whose container has no record here any more (it went while the agent was
+  // away, or its teardown could not reach etcd): removed, unless someone rewrote them meanwhile.
+  static void remove_leftovers(Etcd& etcd, const std::vector<EndpointRecord>& records, Snapshot& s) {
+    const std::string prefix = kPrefix;
     std::set<std::string> local_ids;
-    std::set<std::string> local_nets;
-    for (const auto& r : records) {
-      local_ids.insert(r.id);
-      for (const auto& a : r.attachments)
-        if (a.driver == Driver::overlay) local_nets.insert(a.network);
-    }
-    for (const auto& kv : own_keys) {
+    for (const auto& r : records) local_ids.insert(r.id);
+    for (const auto& kv : s.own_keys) {
       auto j = nlohmann::json::parse(kv.value, nullptr, false);
       bool is_ep = kv.key.compare(prefix.size(), 3, "ep/") == 0;
       std::string id = j.is_object() ? j.value(is_ep ? "id" : "container", "") : "";
       if (local_ids.count(id)) continue;
       if (etcd.remove_if(kv.key, kv.value)) spdlog::info("removed leftover {} (container {} is gone)", kv.key, display_id(id));
-      own_eps.erase(kv.key);
+      s.own_eps.erase(kv.key);
     }
+  }
 
-    NlSocket nl;
-    std::map<std::string, int> vxlan;  // network -> its VXLAN device
-    for (const auto& [name, n] : nets) vxlan[name] = ensure_devices(nl, n, me_.vtep).vxlan;
-    // Devices of networks that no longer exist (removed while this agent was away).
+  // Devices of networks that no longer exist (removed while this agent was away), unless a
+  // container here is still plugged into one.
+  static void remove_orphan_devices(NlSocket& nl, const std::map<std::string, NetworkDef>& nets,
+                                    const std::vector<EndpointRecord>& records) {
     std::set<std::string> wanted;
     for (const auto& [name, n] : nets) {
       wanted.insert(bridge_name(n));
@@ -309,26 +313,28 @@ class Agent {
         spdlog::info("removed {} (its overlay network is gone)", l);
       }
     }
-    nets_ = nets;
-    // FDB and neighbour entries: exactly the remote endpoints of each network.
-    for (const auto& [name, n] : nets) {
-      int vx = vxlan[name];
-      std::set<std::pair<std::string, std::string>> fdb, neigh;
-      for (const auto& [key, e] : remote)
-        if (e.network == name) {
-          fdb.insert({e.mac, e.vtep});
-          neigh.insert({e.ip, e.mac});
-        }
-      auto have = installed_entries(nl, vx);
-      for (const auto& [mac, vtep] : have.fdb)
-        if (!fdb.count({mac, vtep})) remove_remote(nl, vx, Endpoint{"", "", "", "0.0.0.0", mac, vtep, "", name, {}});
-      for (const auto& [ip, mac] : have.neigh)
-        if (!neigh.count({ip, mac})) remove_remote(nl, vx, Endpoint{"", "", "", ip, "00:00:00:00:00:00", "", "", name, {}});
-      for (const auto& [key, e] : remote)
-        if (e.network == name) add_remote(nl, vx, e);
-    }
-    remote_ = remote;
-    reregister(etcd, own_eps);
+  }
+
+  // FDB and neighbour entries of network `name`'s VXLAN device `vx`: exactly its remote endpoints.
+  static void sync_entries(NlSocket& nl, const std::string& name, int vx, const std::map<std::string, Endpoint>& remote) {
+    std::set<std::pair<std::string, std::string>> fdb, neigh;
+    for (const auto& [key, e] : remote)
+      if (e.network == name) {
+        fdb.insert({e.mac, e.vtep});
+        neigh.insert({e.ip, e.mac});
+      }
+    auto have = installed_entries(nl, vx);
+    for (const auto& [mac, vtep] : have.fdb)
+      if (!fdb.count({mac, vtep})) remove_remote(nl, vx, Endpoint{"", "", "", "0.0.0.0", mac, vtep, "", name, {}});
+    for (const auto& [ip, mac] : have.neigh)
+      if (!neigh.count({ip, mac})) remove_remote(nl, vx, Endpoint{"", "", "", ip, "00:00:00:00:00:00", "", "", name, {}});
+    for (const auto& [key, e] : remote)
+      if (e.network == name) add_remote(nl, vx, e);
+  }
+
+  // The name server's copy of every overlay network (and of none that is gone), then the
+  // remote endpoints of each.
+  void refeed_name_server(const std::map<std::string, NetworkDef>& nets) {
     std::set<std::string> fed;
     for (const auto& name : fed_networks(paths_.run_dir))
       if (!nets.count(name)) {
@@ -340,9 +346,31 @@ class Agent {
       fed.insert(name);
     }
     feed_name_server(fed);
+  }
+
+  // Brings this host in line with etcd as a whole: leftover keys, devices, FDB and neighbour
+  // entries, this host's registrations, the name server and hosts files. Returns the revision
+  // read, from which the watch follows.
+  int64_t resync(Etcd& etcd) {
+    auto all = etcd.range(kPrefix);
+    Snapshot s = sort_keys(all);
+    // Local records are read after the range: a key written by a setup that started meanwhile
+    // had its record written first (write-ahead), so it is not mistaken for a leftover.
+    auto records = local_records();
+    remove_leftovers(etcd, records, s);
+
+    NlSocket nl;
+    std::map<std::string, int> vxlan;  // network -> its VXLAN device
+    for (const auto& [name, n] : s.nets) vxlan[name] = ensure_devices(nl, n, me_.vtep).vxlan;
+    remove_orphan_devices(nl, s.nets, records);
+    nets_ = s.nets;
+    for (const auto& [name, n] : s.nets) sync_entries(nl, name, vxlan[name], s.remote);
+    remote_ = s.remote;
+    reregister(etcd, s.own_eps);
+    refeed_name_server(s.nets);
     refresh_hosts("", "");
-    spdlog::info("resynced at revision {}: {} overlay network(s), {} remote endpoint(s)", all.revision, nets.size(),
-                 remote.size());
+    spdlog::info("resynced at revision {}: {} overlay network(s), {} remote endpoint(s)", all.revision, s.nets.size(),
+                 s.remote.size());
     return all.revision;
   }
 

@@ -149,6 +149,17 @@ EtcdKv kv_from(const nlohmann::json& j) {
   return kv;
 }
 
+// An error answer of the gateway: {"error": "...", "code": <gRPC code>, "message": "..."}.
+std::string error_message(const nlohmann::json& j) {
+  return j.contains("message") ? j["message"].get<std::string>() : j.value("error", std::string("HTTP error"));
+}
+
+// Unknown when the answer carries no code (an HTTP error from something other than etcd).
+GrpcCode error_code(const nlohmann::json& j) {
+  const auto it = j.find("code");
+  return it != j.end() && it->is_number_integer() ? GrpcCode(it->get<int>()) : GrpcCode::Unknown;
+}
+
 }  // namespace
 
 Etcd::Etcd(std::vector<std::string> endpoints, long timeout_ms) : endpoints_(std::move(endpoints)), timeout_ms_(timeout_ms) {
@@ -187,10 +198,8 @@ nlohmann::json Etcd::call(const std::string& path, const nlohmann::json& body) {
     nlohmann::json j = nlohmann::json::parse(answer, nullptr, /*allow_exceptions=*/false);
     if (j.is_discarded() || !j.is_object())
       fail_system("etcd at " + ep + ": answer to " + path + " is not JSON (HTTP " + std::to_string(status) + ")", 0);
-    if (j.contains("error") || status != 200) {
-      std::string msg = j.contains("message") ? j["message"].get<std::string>() : j.value("error", std::string("HTTP error"));
-      fail_system("etcd at " + ep + ": " + path + ": " + msg, 0);
-    }
+    if (j.contains("error") || status != 200)
+      throw EtcdError("etcd at " + ep + ": " + path + ": " + error_message(j), error_code(j));
     return j;
   }
   fail_system(last_error, 0);
@@ -276,6 +285,7 @@ struct WatchState {
   bool compacted = false;
   bool created = false;
   std::string error;
+  GrpcCode error_code = GrpcCode::Unknown;
 };
 
 size_t watch_body(char* data, size_t size, size_t n, void* user) {
@@ -290,7 +300,11 @@ size_t watch_body(char* data, size_t size, size_t n, void* user) {
     auto j = nlohmann::json::parse(line, nullptr, false);
     if (j.is_discarded()) continue;
     if (j.contains("error")) {
-      st->error = j["error"].is_object() ? j["error"].value("message", std::string("watch error")) : j["error"].dump();
+      // A stream's error: {"error": {"grpc_code": ..., "message": ...}}.
+      const auto& e = j["error"];
+      st->error = e.is_object() ? e.value("message", std::string("watch error")) : e.dump();
+      if (e.is_object() && e.contains("grpc_code") && e["grpc_code"].is_number_integer())
+        st->error_code = GrpcCode(e["grpc_code"].get<int>());
       return 0;
     }
     const auto& r = j.contains("result") ? j["result"] : j;
@@ -362,7 +376,7 @@ void Etcd::watch(const std::string& prefix, int64_t start_revision,
   c.easy_cleanup(h);
   compacted = st.compacted;
   if (st.stop || st.compacted) return;
-  if (!st.error.empty()) fail_system("etcd at " + ep + ": watch: " + st.error, 0);
+  if (!st.error.empty()) throw EtcdError("etcd at " + ep + ": watch: " + st.error, st.error_code);
   if (rc != CURLE_OK) {
     preferred_++;  // try another endpoint next time
     fail_system("etcd at " + ep + ": watch: " + c.easy_strerror(rc), 0);

@@ -15,6 +15,8 @@
 #include <string>
 #include <vector>
 
+#include "base/error.h"
+
 namespace ocinet {
 
 // Standard base64 (RFC 4648, with padding): the gateway carries keys and values this way.
@@ -38,6 +40,22 @@ struct EtcdRange {
 struct EtcdEvent {
   bool put = true;
   EtcdKv kv;
+};
+
+// gRPC status codes (grpc/codes) as etcd answers them. Named: Unknown (also for an error
+// answer without a code) and those a caller tests; any other value is carried as is.
+enum class GrpcCode : int { Unknown = 2, NotFound = 5 };
+
+// A request that etcd answered with an error, as opposed to no answer at all (a plain Error).
+// It carries etcd's gRPC status code, so a caller tests the code and never the message text.
+// A system failure (exit 2) like every etcd failure.
+class EtcdError : public Error {
+ public:
+  EtcdError(const std::string& what, GrpcCode code) : Error(ErrorKind::System, what), code_(code) {}
+  GrpcCode code() const { return code_; }
+
+ private:
+  GrpcCode code_;
 };
 
 // The end of the key range holding every key that starts with `prefix` (etcd's convention).
@@ -78,16 +96,18 @@ class Etcd {
   int64_t lease_keepalive(int64_t id);
   void lease_revoke(int64_t id);
 
-  // Streams events under `prefix` from `start_revision` until `on_event` returns false, the
-  // stream ends, or `keep_going` returns false (polled at least every 500 ms). Throws on a
-  // connection failure; returns normally when stopped. `compacted` is set when etcd refused the
+  // Streams events under `prefix` from `start_revision` until `on_events` returns false, the
+  // stream ends, or `keep_going` returns false (polled by libcurl's progress callback, about once
+  // a second while the stream is idle). Throws on a connection failure, a watch error or the end
+  // of the stream; returns normally when stopped. `compacted` is set when etcd refused the
   // start revision because it was compacted (the caller must resync).
   void watch(const std::string& prefix, int64_t start_revision,
              const std::function<bool(const std::vector<EtcdEvent>&, int64_t revision)>& on_events,
              const std::function<bool()>& keep_going, bool& compacted);
 
   // The raw request: POST `path` with `body`, returns the parsed answer. Throws System (exit 2)
-  // naming the endpoint when none answers, or the gateway's error message.
+  // naming the endpoint when none answers, or EtcdError with the gateway's error message and
+  // code when etcd refused the request.
   nlohmann::json call(const std::string& path, const nlohmann::json& body);
 
   const std::vector<std::string>& endpoints() const { return endpoints_; }

@@ -297,8 +297,10 @@ void register_endpoint(Etcd& etcd, const HostInfo& me, const EndpointRecord& rec
   fault_point("register endpoint");
   try {
     etcd.put(ep_key(a.network, rec.id), endpoint_json(e), me.lease);
-  } catch (const Error& err) {
-    if (std::string(err.what()).find("lease not found") != std::string::npos)
+  } catch (const EtcdError& err) {
+    // A put answers NotFound when its lease is gone (etcd's ErrGRPCLeaseNotFound): the agent that
+    // keeps it alive is gone, or has not replaced it yet.
+    if (err.code() == GrpcCode::NotFound)
       fail_system("overlay: this host's etcd lease has expired: is `ocinet agent` running?", 0);
     throw;
   }

@@ -8,6 +8,7 @@
 
 #include "dns/answer.h"
 #include "dns/view.h"
+#include "tests/dns_fixture.h"
 
 extern "C" {
 #include <libknot/libknot.h>
@@ -15,6 +16,7 @@ extern "C" {
 
 using namespace ocinet;
 using namespace ocinet::dns;
+using namespace ocinet::dns_fixture;
 
 namespace {
 
@@ -26,29 +28,10 @@ struct World {
   World() {
     defs["app"].name = "app";
     defs["app2"].name = "app2";
-    auto lookup = [this](const std::string& n) -> const NetworkDef* {
-      auto it = defs.find(n);
-      return it == defs.end() ? nullptr : &it->second;
-    };
-    auto rec = [](const std::string& id, const std::string& name, const std::string& net, const std::string& ip,
-                  const std::string& ip6) {
-      EndpointRecord r;
-      r.id = id;
-      r.name = name;
-      r.state = "ready";
-      r.netns = "/proc/1/ns/net";
-      r.netns_id = "4:1";
-      Attachment a;
-      a.network = net;
-      a.ip = ip;
-      a.ip6 = ip6;
-      a.aliases = {"api"};
-      r.attachments = {a};
-      return r;
-    };
-    asker = &view.put(*member_from_record(rec("web", "web", "app", "172.18.0.2", "fd00::2"), lookup));
-    view.put(*member_from_record(rec("db", "db", "app", "172.18.0.3", ""), lookup));
-    view.put(*member_from_record(rec("other", "other", "app2", "172.19.0.2", ""), lookup));
+    const NetworkLookup lookup = lookup_in(defs);
+    asker = &view.put(*member_from_record(rec("web", "web", {att("app", "172.18.0.2", {"api"}, "fd00::2")}), lookup));
+    view.put(*member_from_record(rec("db", "db", {att("app", "172.18.0.3", {"api"})}), lookup));
+    view.put(*member_from_record(rec("other", "other", {att("app2", "172.19.0.2", {"api"})}), lookup));
   }
 };
 

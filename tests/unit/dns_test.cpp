@@ -13,6 +13,7 @@
 #include "dns/view.h"
 #include "netcore/container_files.h"
 #include "test_util.h"
+#include "tests/dns_fixture.h"
 
 extern "C" {
 #include <libknot/libknot.h>
@@ -20,6 +21,7 @@ extern "C" {
 
 using namespace ocinet;
 using namespace ocinet::dns;
+using namespace ocinet::dns_fixture;
 
 namespace {
 
@@ -35,33 +37,8 @@ struct Nets {
     defs["front"].dns_servers = {"10.1.1.1"};
     defs["back"].dns_servers = {"10.2.2.2", "10.1.1.1"};
   }
-  NetworkLookup lookup() const {
-    return [this](const std::string& n) -> const NetworkDef* {
-      auto it = defs.find(n);
-      return it == defs.end() ? nullptr : &it->second;
-    };
-  }
+  NetworkLookup lookup() const { return lookup_in(defs); }
 };
-
-Attachment att(const std::string& net, const std::string& ip, std::vector<std::string> aliases = {}, std::string ip6 = "") {
-  Attachment a;
-  a.network = net;
-  a.ip = ip;
-  a.ip6 = ip6;
-  a.aliases = std::move(aliases);
-  return a;
-}
-
-EndpointRecord rec(const std::string& id, const std::string& name, std::vector<Attachment> atts) {
-  EndpointRecord r;
-  r.id = id;
-  r.name = name;
-  r.state = "ready";
-  r.netns = "/proc/1/ns/net";
-  r.netns_id = "4:1";
-  r.attachments = std::move(atts);
-  return r;
-}
 
 std::string ip_str(const uint8_t* a, int family) {
   char buf[INET6_ADDRSTRLEN];
