@@ -9,8 +9,8 @@
 
 namespace ocinet {
 
-void take_address(DriverContext& ctx, const PlannedNetwork& net, AddressRequest want, EndpointRecord& rec, size_t i) {
-  want.revision = net.revision;
+void take_address(DriverContext& ctx, const ResolvedNetwork& net, AddressRequest want, EndpointRecord& rec, size_t i) {
+  want.revision = net.etcd_revision;
   network_driver(net.def.driver).reserve(ctx, net.def, rec.id, want, rec.attachments[i]);
 }
 

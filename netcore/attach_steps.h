@@ -10,7 +10,7 @@
 namespace ocinet {
 
 // Takes attachment i's addresses; the caller holds the allocation lock.
-void take_address(DriverContext& ctx, const PlannedNetwork& net, AddressRequest want, EndpointRecord& rec, size_t i);
+void take_address(DriverContext& ctx, const ResolvedNetwork& net, AddressRequest want, EndpointRecord& rec, size_t i);
 // The container's interface on the network, with the host side it needs.
 Attached attach_link(DriverContext& ctx, const NetworkDef& net, const Netns& ns, const Attachment& a);
 // Inside the container's netns (`inner` is a socket there): addresses, routes, and IPv6 off

@@ -17,6 +17,7 @@
 #include "netcore/netlink.h"
 #include "netcore/netns.h"
 #include "netcore/network_store.h"
+#include "netcore/networks.h"
 #include "netcore/overlay/overlay.h"
 #include "netcore/restore.h"
 #include "netcore/setup.h"
@@ -119,15 +120,11 @@ AddressRequest connect_address(const AdminConfig& cfg, const std::string& static
 }
 
 NetworkDef connect_network(const GlobalOptions& opts, const AdminConfig& cfg, const std::string& network) {
-  NetworkStore store(opts.lib_dir);
-  if (!cfg.etcd_endpoints.empty() && network != kDefaultBridgeNetwork && !store.exists(network)) {
-    auto etcd = overlay::connect(cfg);
-    if (overlay::get_network(etcd, network))
-      fail_invalid("network " + network + " is an overlay network: overlay attachments are made at container start "
-                   "(io.ocinet.network); live connect is not supported for them yet");
-  }
-  NlSocket host;
-  return store.resolve(network, cfg, [&] { return ipv4_routes(host, kDefaultBridgeDevice); });
+  const ResolvedNetwork n = Networks(Paths{opts.run_dir, opts.lib_dir}, cfg).resolve(network);
+  if (n.def.driver == Driver::overlay)
+    fail_invalid("network " + network + " is an overlay network: overlay attachments are made at container start "
+                 "(io.ocinet.network); live connect is not supported for them yet");
+  return n.def;
 }
 
 // Attachment `index` of `rec` on `net`, planned by its driver; it takes the default route when

@@ -2,13 +2,12 @@
 
 #include "base/error.h"
 #include "netcore/fsutil.h"
-#include "netcore/overlay/overlay.h"
 #include "netcore/setup.h"
 
 namespace ocinet {
 
 RealHost::RealHost(const GlobalOptions& opts, const AdminConfig& cfg)
-    : opts_(opts), cfg_(cfg), paths_{opts.run_dir, opts.lib_dir} {}
+    : opts_(opts), cfg_(cfg), paths_{opts.run_dir, opts.lib_dir}, networks_(paths_, cfg) {}
 
 RealHost::~RealHost() = default;
 
@@ -24,15 +23,7 @@ NetnsView RealHost::netns(const std::string& path) {
   return {ns->identity(), ns->is_current(), ns};
 }
 
-PlannedNetwork RealHost::network(const std::string& name) {
-  NetworkStore store(opts_.lib_dir);
-  // Overlay networks live in etcd; a name not defined on this host is looked up there.
-  if (!cfg_.etcd_endpoints.empty() && name != cfg_.default_network && !store.exists(name)) {
-    if (!etcd_) etcd_ = std::make_unique<Etcd>(overlay::connect(cfg_));
-    if (auto s = overlay::get_network(*etcd_, name)) return {s->def, s->mod_revision};
-  }
-  return {store.resolve(name, cfg_, [&] { return ipv4_routes(nl(), kDefaultBridgeDevice); }), 0};
-}
+ResolvedNetwork RealHost::network(const std::string& name) { return networks_.resolve(name); }
 
 std::optional<NetworkDef> RealHost::local_network(const std::string& name) {
   return NetworkStore(opts_.lib_dir).load(name);

@@ -18,7 +18,7 @@ class RealHost final : public HostView {
   ~RealHost() override;
   BundleConfig bundle(const std::string& dir) override;
   NetnsView netns(const std::string& path) override;
-  PlannedNetwork network(const std::string& name) override;
+  ResolvedNetwork network(const std::string& name) override;
   std::optional<NetworkDef> local_network(const std::string& name) override;
   bool is_local_address(const std::string& ip) override;
   bool bridged_ipv6_to_netfilter() override;
@@ -27,7 +27,7 @@ class RealHost final : public HostView {
   std::optional<std::string> name_holder(const std::string& name) override;
   EndpointRecord running_container(const std::string& ref) override;
   // The etcd connection a network lookup opened, for the steps after planning; null when none.
-  Etcd* etcd_if_open() { return etcd_.get(); }
+  Etcd* etcd_if_open() { return networks_.etcd_if_open(); }
 
  private:
   NlSocket& nl();
@@ -35,7 +35,7 @@ class RealHost final : public HostView {
   const AdminConfig& cfg_;
   Paths paths_;
   std::optional<NlSocket> nl_;
-  std::unique_ptr<Etcd> etcd_;
+  Networks networks_;
 };
 
 }  // namespace ocinet

@@ -38,6 +38,8 @@ class Networks {
   // The etcd connection resolve() opened (overlay networks), opened on first call otherwise.
   // Throws as overlay::connect does.
   Etcd& etcd();
+  // The connection if one was opened (to share it), else null.
+  Etcd* etcd_if_open() { return etcd_.get(); }
   // Whether any user (non-default) or overlay network is known on this host, from directory
   // listings only (no parsing): a host with the default network only skips the name server.
   static bool user_networks_exist(const Paths& paths);

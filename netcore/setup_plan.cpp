@@ -74,8 +74,8 @@ std::optional<EndpointRecord> plan_netns(HostView& host, const OciState& state, 
   return std::nullopt;
 }
 
-std::vector<PlannedNetwork> resolve_networks(HostView& host, const Annotations& ann, const std::vector<std::string>& names) {
-  std::vector<PlannedNetwork> out;
+std::vector<ResolvedNetwork> resolve_networks(HostView& host, const Annotations& ann, const std::vector<std::string>& names) {
+  std::vector<ResolvedNetwork> out;
   for (const auto& n : names) {
     out.push_back(host.network(n));
     // An explicit mode names the first network's driver; otherwise the network decides.
@@ -220,7 +220,7 @@ SetupPlan plan_setup(HostView& host, const AdminConfig& cfg, const OciState& sta
   check_published(host, p);
   if (!p.networks.empty()) p.link_entries = resolve_links(host, p.ann, p.networks[0].def.name);
   p.firewall = std::any_of(p.networks.begin(), p.networks.end(),
-                           [](const PlannedNetwork& n) { return network_driver(n.def.driver).has_firewall(); });
+                           [](const ResolvedNetwork& n) { return network_driver(n.def.driver).has_firewall(); });
   p.dns = answered_by_name_server(host, p, owner);
   plan_record(state, p);
   return p;

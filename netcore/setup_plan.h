@@ -15,13 +15,9 @@
 #include "netcore/host_ports.h"
 #include "netcore/netns.h"
 #include "netcore/network_store.h"
+#include "netcore/networks.h"
 
 namespace ocinet {
-
-struct PlannedNetwork {
-  NetworkDef def;
-  int64_t revision = 0;  // the definition's revision in etcd (overlay), 0 for local ones
-};
 
 struct NetnsView {
   std::string identity;         // "dev:ino"
@@ -36,7 +32,7 @@ class HostView {
   virtual BundleConfig bundle(const std::string& dir) = 0;
   virtual NetnsView netns(const std::string& path) = 0;
   // A local definition, else one in etcd; the default network is defined on first use.
-  virtual PlannedNetwork network(const std::string& name) = 0;
+  virtual ResolvedNetwork network(const std::string& name) = 0;
   virtual std::optional<NetworkDef> local_network(const std::string& name) = 0;  // defined on this host
   virtual bool is_local_address(const std::string& ip) = 0;  // IPv4 or IPv6
   virtual bool bridged_ipv6_to_netfilter() = 0;
@@ -50,7 +46,7 @@ class HostView {
 struct SetupPlan {
   Annotations ann;
   BundleConfig bundle;
-  std::vector<PlannedNetwork> networks;
+  std::vector<ResolvedNetwork> networks;
   std::shared_ptr<Netns> ns;
   std::vector<HostsEntry> link_entries;  // io.ocinet.links, for /etc/hosts
   std::vector<HostsEntry> joined;        // mode container: the owner's addresses

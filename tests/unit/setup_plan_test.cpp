@@ -30,7 +30,7 @@ NetworkDef make_network(const std::string& name, Driver driver, const std::strin
 
 class FakeHost final : public HostView {
  public:
-  std::map<std::string, PlannedNetwork> networks;
+  std::map<std::string, ResolvedNetwork> networks;
   std::set<std::string> local_addresses = {"192.0.2.10"};
   std::map<std::string, EndpointRecord> records;
   std::map<std::string, std::string> names;
@@ -45,7 +45,7 @@ class FakeHost final : public HostView {
   }
   BundleConfig bundle(const std::string&) override { return {"/b/rootfs", "box", std::nullopt, true, {}}; }
   NetnsView netns(const std::string&) override { return {"4:4026530000", !own_netns, nullptr}; }
-  PlannedNetwork network(const std::string& name) override {
+  ResolvedNetwork network(const std::string& name) override {
     network_lookups++;
     auto it = networks.find(name);
     if (it == networks.end()) fail_invalid("network " + name + " not found");
@@ -110,7 +110,7 @@ TEST_CASE("plan: user networks get the name server and aliases; overlay gives no
   SetupPlan p = plan_setup(host, config(), state({{"io.ocinet.network", "ov,web"}, {"io.ocinet.aliases", "db"}}));
   REQUIRE(p.rec.attachments.size() == 2);
   CHECK(p.dns);
-  CHECK(p.networks[0].revision == 7);
+  CHECK(p.networks[0].etcd_revision == 7);
   CHECK(p.rec.attachments[0].bridge.rfind("ocov-", 0) == 0);
   CHECK(p.rec.attachments[0].gateway.empty());
   CHECK_FALSE(p.rec.attachments[0].default_route);
