@@ -4,6 +4,7 @@
 #include <set>
 
 #include "netcore/drivers/bridge.h"
+#include "netcore/drivers/driver.h"
 #include "netcore/endpoint_record.h"
 #include "base/error.h"
 #include "netcore/fsutil.h"
@@ -41,7 +42,7 @@ RestoreResult restore_firewall(const Paths& paths, FirewallBackend& fw, const st
     bool any = false;
     for (size_t i = 0; i < rec->attachments.size(); i++) {
       const Attachment& a = rec->attachments[i];
-      if (!has_nat(a.driver) || a.ip.empty()) continue;  // sub-interfaces and overlay bypass the host's netfilter
+      if (!network_driver(a.driver).has_firewall() || a.ip.empty()) continue;  // the others bypass the host's netfilter
       auto it = defs.find(a.network);
       if (it == defs.end()) it = defs.emplace(a.network, store.load(a.network)).first;
       if (!it->second) continue;  // a network removed under a running endpoint: nothing to rebuild it from
