@@ -1,7 +1,6 @@
 // The verbs on endpoints. Setup: plan (validate and decide everything), then apply steps under a
 // write-ahead endpoint record, rolling back on any failure. Teardown: undo the record's steps.
 #pragma once
-#include <functional>
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
@@ -28,9 +27,6 @@ struct GcResult {
 // whose setup died half-way (record not ready, nobody holding its lock).
 std::vector<GcResult> gc_endpoints(const GlobalOptions& opts, const AdminConfig& cfg);
 
-}  // namespace ocinet
-
-namespace ocinet {
 // `ocinet network connect/disconnect` on a running container (given by name or id): adds or
 // removes an ethN live, with its lease, firewall rules and name discovery. All or nothing.
 void connect_endpoint(const GlobalOptions& opts, const AdminConfig& cfg, const std::string& network,
