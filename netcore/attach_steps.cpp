@@ -1,7 +1,5 @@
 #include "netcore/attach_steps.h"
 
-#include <algorithm>
-
 #include "netcore/container_side.h"
 #include "netcore/drivers/bridge.h"
 #include "netcore/fault.h"
@@ -28,22 +26,13 @@ void install_rules(DriverContext& ctx, FirewallBackend& fw, const NetworkDef& ne
                    bool& restored) {
   if (!network_driver(net.driver).has_firewall()) return;
   write_sysctl("/proc/sys/net/ipv4/ip_forward", "1");
-  const NetworkRules nr = network_rules(net);
   // Only the first attachment publishes ports.
-  EndpointRules er = endpoint_rules(rec.tag, rec.attachments[i], i == 0 ? rec.ports : std::vector<PortMapping>{});
-  // Publication on the host's loopback needs the kernel's help on the bridge, and only then
-  // (most containers publish none): a local ::1 route before, route_localnet once the
-  // firewall's guard against what else they let in is there (never without a firewall).
-  auto on = [&](auto loopback) { return std::any_of(er.ports.begin(), er.ports.end(), loopback); };
-  if (on([](const PortMapping& m) { return m.host_ip == "::1"; }))
-    add_loopback_route6(ctx.host(), link_index(ctx.host(), net.bridge), net.bridge);
+  const EndpointRules er = endpoint_rules(rec.tag, rec.attachments[i], i == 0 ? rec.ports : std::vector<PortMapping>{});
   fault_point("firewall");
-  if (fw.add_endpoint(nr, er) && !restored) {
+  if (fw.add_endpoint(network_rules(net), er) && !restored) {
     restore_firewall(ctx.paths(), fw, {}, rec.id);
     restored = true;
   }
-  if (fw.guards_loopback() && on([](const PortMapping& m) { return m.host_ip.rfind("127.", 0) == 0; }))
-    enable_route_localnet(net.bridge);
 }
 
 }  // namespace ocinet

@@ -10,7 +10,7 @@
 #include "config/annotations.h"
 #include "config/validate.h"
 #include "netcore/driver_kind.h"
-#include "netcore/firewall/firewall.h"
+#include "config/ports.h"
 #include "netcore/step_log.h"
 
 namespace ocinet {

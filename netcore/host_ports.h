@@ -10,7 +10,6 @@
 #include <vector>
 
 #include "config/ports.h"
-#include "netcore/firewall/firewall.h"
 
 namespace ocinet {
 

@@ -330,10 +330,12 @@ int ensure_bridge(NlSocket& nl, const std::string& name, const Ipv4Net& subnet, 
   return idx;
 }
 
-VethEnds create_veth(NlSocket& nl, const std::string& host_name, int master_ifindex, int mtu, const std::string& peer_name,
-                     int peer_ns_fd, const std::string& peer_mac, bool hairpin,
-                     const std::function<void(NlBatch&)>& first) {
-  fault_point("create veth");
+namespace {
+
+// The veth pair create_veth asks for: `host_name` enslaved to `master_ifindex`, its peer in the
+// netns `peer_ns_fd`, both with the MTU (if any) and one queue each way, the peer with its MAC.
+LinkPtr veth_request(const std::string& host_name, int master_ifindex, int mtu, const std::string& peer_name,
+                     int peer_ns_fd, const std::string& peer_mac) {
   LinkPtr veth(rtnl_link_veth_alloc());
   if (!veth) fail_system("netlink: out of memory", ENOMEM);
   rtnl_link* peer = rtnl_link_veth_get_peer(veth.get());  // owned by veth
@@ -366,6 +368,16 @@ VethEnds create_veth(NlSocket& nl, const std::string& host_name, int master_ifin
     rtnl_link_set_addr(peer, mac.get());
   }
   rtnl_link_put(peer);  // rtnl_link_veth_get_peer took a reference
+  return veth;
+}
+
+}  // namespace
+
+VethEnds create_veth(NlSocket& nl, const std::string& host_name, int master_ifindex, int mtu, const std::string& peer_name,
+                     int peer_ns_fd, const std::string& peer_mac, bool hairpin,
+                     const std::function<void(NlBatch&)>& first) {
+  fault_point("create veth");
+  LinkPtr veth = veth_request(host_name, master_ifindex, mtu, peer_name, peer_ns_fd, peer_mac);
   // One round trip: the pair is created enslaved and down, its bridge-port options are set, and
   // the host end is brought up, in that order. The last two name the link, whose ifindex is not
   // known before the kernel's answer.

@@ -17,11 +17,13 @@ std::string host_veth_name(const std::string& id, size_t index) {
 }
 
 NetworkRules network_rules(const NetworkDef& net) {
-  return {net.name, net.bridge, net.subnet.str(), net.internal, net.subnet6 ? net.subnet6->str() : ""};
+  NetworkRules r{net.name, net.bridge, net.subnet, net.internal};
+  if (net.subnet6) r.subnet6 = *net.subnet6;
+  return r;
 }
 
 EndpointRules endpoint_rules(const std::string& tag, const Attachment& a, std::vector<PortMapping> ports) {
-  return {tag, a.ip, a.bridge, std::move(ports), a.ip6, has_nat(a.driver) ? a.host_ifname : ""};
+  return {tag, a.ip, a.bridge, PublishedPorts(ports), a.ip6, has_nat(a.driver) ? a.host_ifname : ""};
 }
 
 namespace {
