@@ -97,10 +97,7 @@ void prepare_config_for_mode(const GlobalOptions& opts, nlohmann::json& config) 
 namespace {
 
 // The checks connect makes before anything changes.
-void check_connect(const AdminConfig& cfg, const EndpointRecord& rec, const std::string& network,
-                   const std::vector<std::string>& aliases) {
-  for (const auto& al : aliases)
-    if (!is_valid_name(al)) fail_invalid("--alias \"" + al + "\": invalid name");
+void check_connect(const AdminConfig& cfg, const EndpointRecord& rec, const std::string& network) {
   if (rec.mode == "host" || rec.mode == "container")
     fail_invalid("container " + rec.name + " shares another network namespace (mode " + rec.mode + ")");
   const auto& allowed = cfg.policy.allowed_networks;
@@ -110,7 +107,11 @@ void check_connect(const AdminConfig& cfg, const EndpointRecord& rec, const std:
     if (a.network == network) fail_invalid("container " + rec.name + " is already connected to network " + network);
 }
 
-AddressRequest connect_address(const AdminConfig& cfg, const std::string& static_ip) {
+// The aliases and the static address asked for, checked.
+AddressRequest connect_address(const AdminConfig& cfg, const std::vector<std::string>& aliases,
+                               const std::string& static_ip) {
+  for (const auto& al : aliases)
+    if (!is_valid_name(al)) fail_invalid("--alias \"" + al + "\": invalid name");
   AddressRequest want;
   if (static_ip.empty()) return want;
   want.ip = parse_ipv4(static_ip);
@@ -144,6 +145,7 @@ void connect_steps(DriverContext& ctx, const RecordStore& records, const Network
                    const AddressRequest& want, EndpointRecord& rec, size_t at) {
   {
     FileLock lock(ctx.paths().alloc_lock());
+    if (!NetworkStore(ctx.paths().lib_dir).exists(net.name)) fail_invalid("network " + net.name + " was removed meanwhile");
     take_address(ctx, {net, 0}, want, rec, at);
   }
   auto fw = make_firewall(ctx.config().firewall_backend);
@@ -169,8 +171,8 @@ void connect_endpoint(const GlobalOptions& opts, const AdminConfig& cfg, const s
   std::string id = resolve_container(opts, container);
   FileLock endpoint_lock(paths.endpoint_lock(id));
   EndpointRecord rec = load_running(records, id);
-  const AddressRequest want = connect_address(cfg, static_ip);
-  check_connect(cfg, rec, network, aliases);
+  const AddressRequest want = connect_address(cfg, aliases, static_ip);
+  check_connect(cfg, rec, network);
   const NetworkDef net = connect_network(opts, cfg, network);
   Netns ns = Netns::open(rec.netns);
   if (ns.is_current()) fail_invalid("refusing to configure the host's own network namespace");

@@ -57,8 +57,10 @@ Etcd& Networks::etcd() {
 }
 
 std::optional<ResolvedNetwork> Networks::from_etcd(const std::string& name) {
-  // "bridge" is reserved for the default network: no overlay network can take it.
-  if (cfg_.etcd_endpoints.empty() || name == kDefaultBridgeNetwork || store_.exists(name)) return std::nullopt;
+  // "bridge" is reserved for the default network, and the admin's default network is local.
+  if (cfg_.etcd_endpoints.empty() || name == kDefaultBridgeNetwork || name == cfg_.default_network ||
+      store_.exists(name))
+    return std::nullopt;
   auto s = overlay::get_network(etcd(), name);
   if (!s) return std::nullopt;
   s->def.bridge = overlay::bridge_name(s->def);

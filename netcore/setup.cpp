@@ -194,9 +194,11 @@ void apply(DriverContext& ctx, const RecordStore& records, SetupPlan& p, Firewal
     announce_to_peers(ctx, p, made);
     if (fw) install_firewall(ctx, p, *fw);
     write_container_files(p);
-    drop_step(rec.steps, {StepKind::files});  // the files are the container's from here on
-    rec.state = "ready";
-    records.save(rec);
+    EndpointRecord ready = rec;  // rec keeps the files step until the ready record is saved
+    drop_step(ready.steps, {StepKind::files});  // the files are the container's from here on
+    ready.state = "ready";
+    records.save(ready);
+    rec = std::move(ready);
     if (dns_sockets.udp && !dns_add(rec.id, dns_sockets))
       spdlog::warn("{}: no name server reachable; it answers this container once it starts", display_id(rec.id));
   } catch (...) {

@@ -47,7 +47,11 @@ Step parse_step(const std::string& s) {
 bool has_step(const StepLog& log, const Step& s) { return std::find(log.begin(), log.end(), s) != log.end(); }
 
 void add_step(StepLog& log, const Step& s) {
-  if (!has_step(log, s)) log.push_back(s);
+  if (has_step(log, s)) return;
+  // In setup's order (the kinds' order, then the attachment), whenever it is added: undo runs
+  // backwards, and frees addresses, ports and names only after what uses them is gone.
+  auto before = [](const Step& a, const Step& b) { return a.kind != b.kind ? a.kind < b.kind : a.index < b.index; };
+  log.insert(std::upper_bound(log.begin(), log.end(), s, before), s);
 }
 
 void drop_step(StepLog& log, const Step& s) { log.erase(std::remove(log.begin(), log.end(), s), log.end()); }

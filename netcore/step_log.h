@@ -8,6 +8,7 @@
 
 namespace ocinet {
 
+// In the order setup makes them (add_step keeps a log in this order).
 enum class StepKind {
   name,      // RUN/names/<name>
   lease,     // the attachment's addresses (per attachment)
@@ -35,7 +36,7 @@ Step parse_step(const std::string& s);
 
 using StepLog = std::vector<Step>;
 bool has_step(const StepLog& log, const Step& s);
-void add_step(StepLog& log, const Step& s);  // once
+void add_step(StepLog& log, const Step& s);  // once, in setup's order
 void drop_step(StepLog& log, const Step& s);
 // The steps of attachment `index`, in log order.
 StepLog steps_of(const StepLog& log, size_t index);

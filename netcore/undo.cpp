@@ -132,9 +132,9 @@ void undo(const Paths& paths, const AdminConfig& cfg, const EndpointRecord& rec,
       });
       if (!saved) break;  // freeing now could not be resumed safely: left for the next run
     }
-    if (frees_shared(s.kind) && !lock) lock.emplace(paths.alloc_lock());
     const Attachment* a = per_attachment(s.kind) ? &rec.attachments[s.index] : nullptr;
     errors.run([&] {
+      if (frees_shared(s.kind) && !lock) lock.emplace(paths.alloc_lock());
       switch (s.kind) {
         case StepKind::files: return undo_files(rec);
         case StepKind::peers: {

@@ -281,3 +281,13 @@ TEST_CASE("undo reports every failure in one line, after trying every step") {
     CHECK(std::string(e.what()).find('\n') == std::string::npos);
   }
 }
+
+TEST_CASE("step log: steps added later go where setup would have put them") {
+  StepLog log = {{StepKind::name}, {StepKind::lease, 0}, {StepKind::link, 0}, {StepKind::firewall}};
+  add_step(log, {StepKind::lease, 1});  // network connect
+  add_step(log, {StepKind::link, 1});
+  add_step(log, {StepKind::firewall});
+  add_step(log, {StepKind::peers});
+  CHECK(log == StepLog{{StepKind::name}, {StepKind::lease, 0}, {StepKind::lease, 1}, {StepKind::link, 0},
+                       {StepKind::link, 1}, {StepKind::firewall}, {StepKind::peers}});
+}
