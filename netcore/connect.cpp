@@ -229,8 +229,9 @@ void disconnect_endpoint(const GlobalOptions& opts, const AdminConfig& cfg, cons
     sync_network(paths, records, rec, network, announced_in_peers(rec));
   }
   dns_notify(opts.run_dir, opts.lib_dir, "update", id);
-  // Only the first attachment carries per-container firewall rules (published ports), and it
-  // cannot be disconnected while it does: nothing to remove from the firewall here.
+  // Published ports are the first attachment's, which cannot go while it has them. The rules a
+  // later attachment has of its own (nftables: its bridge port in v4only_ports) are left: the
+  // iptables backend can only remove a container's rules all together.
   undo(paths, cfg, before, steps_of(before.steps, gone));
   // Its routes went with its interface: the next network that can carry them takes them over.
   int next = before.attachments[gone].default_route ? default_route_candidate(rec.attachments) : -1;
