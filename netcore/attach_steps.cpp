@@ -25,7 +25,6 @@ void configure_attachment(NlSocket& inner, const Attachment& a, const Attached& 
 void install_rules(DriverContext& ctx, FirewallBackend& fw, const NetworkDef& net, const EndpointRecord& rec, size_t i,
                    bool& restored) {
   if (!network_driver(net.driver).has_firewall()) return;
-  write_sysctl("/proc/sys/net/ipv4/ip_forward", "1");
   // Only the first attachment publishes ports.
   const EndpointRules er = endpoint_rules(rec.tag, rec.attachments[i], i == 0 ? rec.ports : std::vector<PortMapping>{});
   fault_point("firewall");

@@ -18,9 +18,11 @@ Attached attach_link(DriverContext& ctx, const NetworkDef& net, const Netns& ns,
 void configure_attachment(NlSocket& inner, const Attachment& a, const Attached& made, bool lo_up,
                           const FirewallBackend* fw);
 // The network's rules and the attachment's (its published ports), for drivers with firewall
-// rules. When ocinet's tables were not there (the first endpoint ever, or a flush that took the
+// rules (the caller has turned on IPv4 forwarding: enable_forwarding). When ocinet's tables were not there (the first endpoint ever, or a flush that took the
 // other endpoints' rules too) theirs are written again, once per run: `restored` says whether
 // that happened already and is updated.
+// The host forwards for bridged containers; written once per setup or connect.
+inline void enable_forwarding() { write_sysctl("/proc/sys/net/ipv4/ip_forward", "1"); }
 void install_rules(DriverContext& ctx, FirewallBackend& fw, const NetworkDef& net, const EndpointRecord& rec, size_t i,
                    bool& restored);
 

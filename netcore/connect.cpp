@@ -158,6 +158,7 @@ void connect_steps(DriverContext& ctx, const RecordStore& records, const Network
     NlSocket inner;
     configure_attachment(inner, rec.attachments[at], made, /*lo_up=*/false, fw.get());
   }
+  if (network_driver(net.driver).has_firewall()) enable_forwarding();
   bool restored = false;
   install_rules(ctx, *fw, net, rec, at, restored);
 }

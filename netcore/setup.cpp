@@ -85,6 +85,7 @@ void announce_to_peers(DriverContext& ctx, const SetupPlan& p, const std::vector
 }
 
 void install_firewall(DriverContext& ctx, const SetupPlan& p, FirewallBackend& fw) {
+  enable_forwarding();
   bool restored = false;
   for (size_t i = 0; i < p.networks.size(); i++) install_rules(ctx, fw, p.networks[i].def, p.rec, i, restored);
 }

@@ -44,7 +44,7 @@ class DriverContext {
   void etcd_best_effort(const char* what, const std::function<void(Etcd&)>& fn);
 
  private:
-  const Paths& paths_;
+  const Paths paths_;
   const AdminConfig& cfg_;
   long etcd_timeout_ms_;
   std::optional<NlSocket> host_;
